@@ -1,0 +1,15 @@
+"""licq: a learned image codec with real scalar and trellis-coded quantization.
+
+Python API::
+
+    import licq
+    data = licq.encode("photo.png")          # bytes of a .licq file
+    image = licq.decode(data)                # PIL image
+"""
+
+from .codec import EncodeResult, decode, encode, encode_full
+from .errors import LicqError
+from .imageio import LicqWarning
+
+__version__ = "0.1.0"
+__all__ = ["EncodeResult", "LicqError", "LicqWarning", "decode", "encode", "encode_full", "__version__"]

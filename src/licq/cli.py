@@ -1,0 +1,182 @@
+"""The ``licq`` command line.
+
+Every expected failure (bad file, bad option, unreadable image) is a
+:class:`~licq.errors.LicqError`: the CLI prints one line to stderr, exits with
+status 1 and leaves no output file behind (outputs are written atomically).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from .errors import LicqError
+
+
+def _cmd_encode(a: argparse.Namespace) -> None:
+    from .atomic import atomic_write_bytes
+    from .codec import encode_full
+    from .evaluation.metrics import psnr_images
+    from .imageio import open_image
+
+    image = open_image(a.input)
+    res = encode_full(image, a.model, quality=a.quality, arch=a.arch, quantizer=a.quantizer,
+                      step=a.step, states=a.states, tcq_lambda=a.tcq_lambda)
+    atomic_write_bytes(a.output, res.data)
+    w, h = image.size
+    print(f"{a.output}: {len(res.data)} bytes, {res.bpp:.4f} bpp ({w}x{h})")
+    if a.verbose:
+        print(f"PSNR {psnr_images(image, res.reconstruction):.3f} dB; model load "
+              f"{res.seconds['load']:.3f} s, encode {res.seconds['encode']:.3f} s, "
+              f"reconstruction {res.seconds['reconstruct']:.3f} s")
+
+
+def _cmd_decode(a: argparse.Namespace) -> None:
+    from pathlib import Path as _P
+
+    from .codec import decode
+    from .imageio import save_image
+
+    t = time.perf_counter()
+    data = _read(a.input)
+    image = decode(data, a.model, arch=a.arch, max_pixels=a.max_pixels)
+    save_image(image, a.output)
+    if a.verbose:
+        print(f"{a.output}: {image.size[0]}x{image.size[1]}, decoded in {time.perf_counter() - t:.3f} s")
+    else:
+        print(_P(a.output))
+
+
+def _cmd_info(a: argparse.Namespace) -> None:
+    from . import container
+
+    header, _ = container.unpack(_read(a.input), max_pixels=a.max_pixels)
+    info = header.as_dict()
+    info["bytes"] = Path(a.input).stat().st_size
+    info["bpp"] = 8 * info["bytes"] / (header.height * header.width)
+    if a.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for k, v in info.items():
+            print(f"{k:16s} {v}")
+
+
+def _cmd_models(a: argparse.Namespace) -> None:
+    from .zoo import manifest
+
+    man = manifest()
+    if a.json:
+        print(json.dumps(man, indent=2))
+        return
+    print(f"{'name':24s} {'arch':14s} {'N/M':8s} {'quality':7s} {'lambda':8s}")
+    for m in man["models"]:
+        mark = " (default)" if m["name"] == man["default"] else ""
+        print(f"{m['name']:24s} {m['arch']:14s} {m['N']}/{m['M']:<5} {m.get('quality', '-')!s:7s} "
+              f"{m['lmbda']:<8g}{mark}")
+
+
+def _cmd_train(a: argparse.Namespace) -> None:
+    from .training.train import TrainConfig, train
+
+    cfg = TrainConfig(data=a.data, out=a.out, arch=a.arch_name, N=a.N, M=a.M, lmbda=a.lmbda,
+                      surrogate=a.surrogate, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr,
+                      seed=a.seed, threads=a.threads, checkpoint_every=a.checkpoint_every,
+                      warm_start=a.warm_start)
+    path = train(cfg, resume=a.resume)
+    print(f"checkpoint: {path}")
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise LicqError(f"file not found: {path}") from None
+    except IsADirectoryError:
+        raise LicqError(f"is a directory: {path}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .container import DEFAULT_MAX_PIXELS
+    from .training.surrogates import SURROGATES
+
+    p = argparse.ArgumentParser(prog="licq", description="learned image codec with real quantization")
+    p.add_argument("--version", action="version", version=f"licq {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def model_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--model", help="zoo model name or path to a weight file (default: zoo default)")
+        sp.add_argument("--arch", help="architecture of a weight file: mbt2018-mean or bmshj2018-hyperprior")
+
+    e = sub.add_parser("encode", help="compress an image into a .licq file")
+    e.add_argument("input")
+    e.add_argument("-o", "--output", required=True)
+    model_opts(e)
+    e.add_argument("--quality", type=int, help="zoo quality level (instead of --model)")
+    e.add_argument("--quantizer", default="sq", choices=["sq"])
+    e.add_argument("--step", type=float, default=1.0, help="quantization step Δ (default 1.0)")
+    e.add_argument("--states", type=int, default=0, help=argparse.SUPPRESS)
+    e.add_argument("--tcq-lambda", type=float, default=0.0, help=argparse.SUPPRESS)
+    e.add_argument("-v", "--verbose", action="store_true", help="print PSNR and timings")
+    e.set_defaults(func=_cmd_encode)
+
+    d = sub.add_parser("decode", help="decode a .licq file into an image (PNG unless the suffix says otherwise)")
+    d.add_argument("input")
+    d.add_argument("-o", "--output", required=True)
+    model_opts(d)
+    d.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
+    d.add_argument("-v", "--verbose", action="store_true")
+    d.set_defaults(func=_cmd_decode)
+
+    i = sub.add_parser("info", help="print the header of a .licq file")
+    i.add_argument("input")
+    i.add_argument("--json", action="store_true")
+    i.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
+    i.set_defaults(func=_cmd_info)
+
+    m = sub.add_parser("models", help="list the model zoo")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=_cmd_models)
+
+    t = sub.add_parser("train", help="end-to-end rate-distortion training")
+    t.add_argument("data", nargs="+", help="folders of training images")
+    t.add_argument("--out", required=True, help="run folder (checkpoint.pt, log.csv, config.json)")
+    t.add_argument("--arch-name", default="mbt2018-mean")
+    t.add_argument("--N", type=int, default=96)
+    t.add_argument("--M", type=int, default=128)
+    t.add_argument("--lmbda", type=float, default=0.0067)
+    t.add_argument("--surrogate", default="mixed", choices=SURROGATES)
+    t.add_argument("--steps", type=int, default=10_000)
+    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--crop", type=int, default=128)
+    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--checkpoint-every", type=int, default=500)
+    t.add_argument("--warm-start", help="initialise from this checkpoint or weight file")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.set_defaults(func=_cmd_train)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit notices from CompressAI
+    warnings.formatwarning = lambda msg, cat, *rest: f"licq: warning: {msg}\n"
+    try:
+        args.func(args)
+    except LicqError as exc:
+        print(f"licq: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("licq: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Encode and decode images: the orchestration of transforms, quantizer, coder and container.
+
+Data flows one way: image → analysis transform → hyper-analysis → entropy
+bottleneck (z) → hyper-synthesis (μ, σ) → quantizer + entropy coder (y) →
+container, and back in reverse. The encoder reconstructs from the *decoded*
+hyper-latent and the quantizer's own ``y_hat``, running the same functions on
+the same tensors as the decoder, so its reconstruction is bit-identical to the
+decoder's output on the same machine.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from . import container
+from .errors import LicqError
+from .imageio import from_rgb_array, open_image, to_rgb_array
+from .models import STRIDE
+from .quantizers import QUANTIZER_CODES, make_quantizer
+from .zoo import LoadedModel, resolve
+
+ImageLike = Image.Image | np.ndarray | str | Path
+
+
+@dataclass
+class EncodeResult:
+    data: bytes
+    reconstruction: Image.Image
+    bpp: float
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _to_tensor(arr: np.ndarray) -> torch.Tensor:
+    x = torch.from_numpy(arr).permute(2, 0, 1)[None].float().div_(255.0)
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % STRIDE, (-w) % STRIDE
+    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+
+
+def _to_uint8(x_hat: torch.Tensor, h: int, w: int) -> np.ndarray:
+    x = x_hat[0, :, :h, :w].clamp(0, 1).mul(255).round().to(torch.uint8)
+    return x.permute(1, 2, 0).contiguous().numpy()
+
+
+def _hyper(m: LoadedModel, z_string: bytes, shape: tuple[int, int]):
+    try:
+        z_hat = m.net.entropy_bottleneck.decompress([z_string], shape)
+    except Exception as exc:  # noqa: BLE001 - coder errors mean a corrupt stream
+        raise LicqError(f"entropy decoding of the hyper-latent failed: {exc}") from None
+    return m.net.hyper(z_hat)
+
+
+def encode_full(image: ImageLike, model: str | None = None, *, quality: int | None = None,
+                arch: str | None = None, quantizer: str = "sq", step: float = 1.0,
+                states: int = 0, tcq_lambda: float = 0.0) -> EncodeResult:
+    """Encode an image; also return the reconstruction the decoder will produce, bpp and timings."""
+    t0 = time.perf_counter()
+    m = resolve(model, quality, arch)
+    q = make_quantizer(quantizer, step=step, states=states, tcq_lambda=tcq_lambda)
+    if isinstance(image, (str, Path)):
+        image = open_image(image)
+    arr, layout = to_rgb_array(image)
+    h, w = arr.shape[:2]
+    t1 = time.perf_counter()
+    with torch.inference_mode():
+        x = _to_tensor(arr)
+        y = m.net.g_a(x)
+        z = m.net.h_a(y)
+        z_string = m.net.entropy_bottleneck.compress(z)[0]
+        means, scales = _hyper(m, z_string, z.shape[-2:])
+        ql = q.encode(y, means, scales, m.entropy)
+        t2 = time.perf_counter()
+        recon = _to_uint8(m.net.g_s(ql.y_hat), h, w)
+    states_, step_, lam = q.header_params()
+    header = container.Header(m.name, m.digest, q.code, states_, step_, lam, h, w, layout)
+    data = container.pack(header, [z_string, ql.data])
+    t3 = time.perf_counter()
+    return EncodeResult(data, from_rgb_array(recon, layout), 8 * len(data) / (h * w),
+                        {"load": t1 - t0, "encode": t2 - t1, "reconstruct": t3 - t2})
+
+
+def encode(image: ImageLike, model: str | None = None, **kwargs) -> bytes:
+    """Encode an image (PIL image, HxWx3 uint8 array or path) into ``.licq`` bytes."""
+    return encode_full(image, model, **kwargs).data
+
+
+def decode(data: bytes, model: str | None = None, *, arch: str | None = None,
+           max_pixels: int = container.DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode ``.licq`` bytes. The model is taken from the header unless given."""
+    header, streams = container.unpack(data, max_pixels=max_pixels)
+    if len(streams) != 2:
+        raise LicqError(f"corrupt file: expected 2 sub-streams, found {len(streams)}")
+    m = model_for(header, model, arch)
+    q = make_quantizer(QUANTIZER_CODES[header.quantizer].name, step=header.step,
+                       states=header.states, tcq_lambda=header.tcq_lambda)
+    hp, wp = -(-header.height // STRIDE) * STRIDE, -(-header.width // STRIDE) * STRIDE
+    with torch.inference_mode():
+        means, scales = _hyper(m, streams[0], (hp // STRIDE, wp // STRIDE))
+        y_hat = q.decode(streams[1], means, scales, m.entropy)
+        recon = _to_uint8(m.net.g_s(y_hat), header.height, header.width)
+    return from_rgb_array(recon, header.layout)
+
+
+def model_for(header: container.Header, model: str | None, arch: str | None) -> LoadedModel:
+    """The model a stream needs, checked against the digest in its header."""
+    if model is None:
+        if header.model_name.startswith("@"):
+            raise LicqError(f"this file was encoded with a user model file ({header.model_name[1:]}, "
+                            f"digest {header.model_digest.hex()}); pass it with --model PATH "
+                            f"--arch {header.model_name[1:]}")
+        m = resolve(header.model_name)
+    else:
+        if arch is None and header.model_name.startswith("@"):
+            arch = header.model_name[1:]
+        m = resolve(model, arch=arch)
+    if m.digest != header.model_digest:
+        raise LicqError(f"model mismatch: the file needs {header.model_name} with digest "
+                        f"{header.model_digest.hex()}, but {m.name} has digest {m.digest.hex()}")
+    return m

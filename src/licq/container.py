@@ -1,0 +1,152 @@
+"""The ``.licq`` file container.
+
+Layout (all integers big-endian)::
+
+    offset  size  field
+    0       4     magic  b"LICQ"
+    4       1     format version (1)
+    5       1     n = length of the model name
+    6       n     model name (ASCII): a zoo name, or "@<arch>" for a user's weight file
+    6+n     8     model digest: first 8 bytes of the sha256 of its parameters
+    ..      1     quantizer code (0 = SQ, 1 = TCQ)
+    ..      1     trellis states (0 for SQ)
+    ..      4     step Δ (float32)
+    ..      4     λ_tcq (float32; 0 for SQ)
+    ..      4     image height
+    ..      4     image width
+    ..      1     channel layout (0 = RGB, 1 = grayscale)
+    ..      1     k = number of sub-streams
+    ..      4k    length of each sub-stream
+    ..      4     CRC32 of every byte before it and of the payload
+    ..            payload: the k sub-streams back to back (hyper-latent z first, then latents)
+
+Every field is checked before anything is allocated from it; any violation
+raises :class:`~licq.errors.LicqError` naming the problem.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+from .errors import LicqError
+
+MAGIC = b"LICQ"
+VERSION = 1
+LAYOUTS = {0: "RGB", 1: "L"}
+#: Refuse streams above this many pixels unless the caller raises the bound.
+DEFAULT_MAX_PIXELS = 1 << 28
+MAX_STREAMS = 16
+
+
+@dataclass
+class Header:
+    model_name: str
+    model_digest: bytes
+    quantizer: int
+    states: int
+    step: float
+    tcq_lambda: float
+    height: int
+    width: int
+    layout: int = 0
+    lengths: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        """JSON-friendly view for ``licq info``."""
+        from .quantizers import QUANTIZER_CODES
+
+        return {
+            "format_version": VERSION, "model": self.model_name, "model_digest": self.model_digest.hex(),
+            "quantizer": QUANTIZER_CODES[self.quantizer].name, "states": self.states,
+            "step": self.step, "tcq_lambda": self.tcq_lambda, "height": self.height,
+            "width": self.width, "layout": LAYOUTS[self.layout], "substream_bytes": self.lengths,
+        }
+
+
+def pack(header: Header, streams: list[bytes]) -> bytes:
+    """Serialise a header and its sub-streams into one ``.licq`` byte string."""
+    name = header.model_name.encode("ascii")
+    if not 0 < len(name) < 256:
+        raise ValueError("model name must be 1..255 ASCII bytes")
+    if len(header.model_digest) != 8:
+        raise ValueError("model digest must be 8 bytes")
+    head = b"".join([
+        MAGIC, struct.pack(">BB", VERSION, len(name)), name, header.model_digest,
+        struct.pack(">BBffIIBB", header.quantizer, header.states, header.step, header.tcq_lambda,
+                    header.height, header.width, header.layout, len(streams)),
+        b"".join(struct.pack(">I", len(s)) for s in streams),
+    ])
+    payload = b"".join(streams)
+    crc = zlib.crc32(payload, zlib.crc32(head))
+    return head + struct.pack(">I", crc) + payload
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def take(self, n: int, what: str) -> bytes:
+        if self.pos + n > len(self.data):
+            raise LicqError(f"truncated file: ends inside the header ({what})")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def unpack(self, fmt: str, what: str) -> tuple:
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt), what))
+
+
+def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, list[bytes]]:
+    """Parse and validate a ``.licq`` byte string; return its header and sub-streams."""
+    from .quantizers import QUANTIZER_CODES
+
+    r = _Reader(bytes(data))
+    if r.take(4, "magic") != MAGIC:
+        raise LicqError("not a licq file (wrong magic bytes)")
+    version, name_len = r.unpack(">BB", "version")
+    if version != VERSION:
+        raise LicqError(f"unsupported format version {version} (this licq reads version {VERSION})")
+    if name_len == 0:
+        raise LicqError("corrupt header: empty model name")
+    raw_name = r.take(name_len, "model name")
+    try:
+        name = raw_name.decode("ascii")
+    except UnicodeDecodeError:
+        raise LicqError("corrupt header: model name is not ASCII") from None
+    if not name.isprintable():
+        raise LicqError("corrupt header: model name has control characters")
+    digest = r.take(8, "model digest")
+    quant, states, step, lam, height, width, layout, k = r.unpack(">BBffIIBB", "parameters")
+    if quant not in QUANTIZER_CODES:
+        raise LicqError(f"corrupt header: unknown quantizer code {quant}")
+    if not (math.isfinite(step) and step > 0) or not (math.isfinite(lam) and lam >= 0):
+        raise LicqError(f"corrupt header: invalid quantizer parameters (step {step}, lambda {lam})")
+    if height == 0 or width == 0:
+        raise LicqError(f"corrupt header: image size {width}x{height}")
+    if height * width > max_pixels:
+        raise LicqError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels "
+                        "(raise it with --max-pixels if the file is trusted)")
+    if layout not in LAYOUTS:
+        raise LicqError(f"corrupt header: unknown channel layout {layout}")
+    if not 0 < k <= MAX_STREAMS:
+        raise LicqError(f"corrupt header: {k} sub-streams")
+    lengths = [r.unpack(">I", "sub-stream lengths")[0] for _ in range(k)]
+    head_end = r.pos
+    (crc,) = r.unpack(">I", "CRC32")
+    expected = r.pos + sum(lengths)
+    if len(r.data) < expected:
+        raise LicqError(f"truncated file: {len(r.data)} bytes, the header announces {expected}")
+    if len(r.data) > expected:
+        raise LicqError(f"trailing garbage: {len(r.data) - expected} bytes after the last sub-stream")
+    payload = r.data[r.pos:]
+    if zlib.crc32(payload, zlib.crc32(r.data[:head_end])) != crc:
+        raise LicqError("CRC mismatch: the file is corrupt")
+    streams, pos = [], 0
+    for n in lengths:
+        streams.append(payload[pos:pos + n])
+        pos += n
+    header = Header(name, digest, quant, states, step, lam, height, width, layout, lengths)
+    return header, streams

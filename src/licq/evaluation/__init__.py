@@ -1,0 +1,1 @@
+"""Metrics, rate-distortion sweeps and BD-rate."""

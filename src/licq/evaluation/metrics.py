@@ -1,0 +1,18 @@
+"""Image quality metrics on 8-bit RGB, computed like CompressAI's evaluation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image
+
+
+def psnr_images(a: Image.Image | np.ndarray, b: Image.Image | np.ndarray) -> float:
+    """PSNR in dB between two 8-bit images of equal size (RGB if either is RGB)."""
+    xa = np.asarray(a.convert("RGB") if isinstance(a, Image.Image) else a, dtype=np.float64)
+    xb = np.asarray(b.convert("RGB") if isinstance(b, Image.Image) else b, dtype=np.float64)
+    if xa.shape != xb.shape:
+        raise ValueError(f"shape mismatch {xa.shape} vs {xb.shape}")
+    mse = float(np.mean((xa - xb) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)

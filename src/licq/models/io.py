@@ -1,0 +1,125 @@
+"""Build models by architecture name and move weights in and out of files.
+
+Weights are loaded with ``torch.load(weights_only=True)``: a model file can
+never execute code. The CDF tables that CompressAI derives from the weights are
+not stored; they are rebuilt by ``update()`` after loading so that files stay
+small and the tables always match the weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..atomic import atomic_write_bytes
+from ..errors import LicqError
+from .hyperprior import ARCHITECTURES
+
+#: Buffers CompressAI computes in ``update()``; never stored, always rebuilt.
+_DERIVED = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
+
+
+def build_model(arch: str, N: int, M: int) -> nn.Module:
+    """Instantiate an architecture from the registry."""
+    try:
+        cls = ARCHITECTURES[arch]
+    except KeyError:
+        raise LicqError(f"unknown architecture {arch!r}; known: {', '.join(sorted(ARCHITECTURES))}") from None
+    return cls(N=N, M=M)
+
+
+def _is_derived(key: str) -> bool:
+    return key.rsplit(".", 1)[-1] in _DERIVED
+
+
+def infer_sizes(state: dict[str, torch.Tensor]) -> tuple[int, int]:
+    """N and M from a state dict (same rule as CompressAI's ``from_state_dict``)."""
+    try:
+        return int(state["g_a.0.weight"].size(0)), int(state["g_a.6.weight"].size(0))
+    except KeyError:
+        raise LicqError("not a hyperprior state dict: g_a.0.weight / g_a.6.weight missing") from None
+
+
+def state_dict_from_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a state dict without unpickling arbitrary objects.
+
+    Accepts licq weight files, CompressAI zoo files (``*.pth.tar``) and
+    training checkpoints that hold the state dict under ``"model"``/``"state_dict"``.
+    """
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise LicqError(f"model file not found: {path}") from None
+    except Exception as exc:  # noqa: BLE001 - any unpickling refusal is a bad model file
+        raise LicqError(f"cannot load model file {path}: {str(exc).splitlines()[0]}") from None
+    if isinstance(obj, dict):
+        for key in ("model", "state_dict"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise LicqError(f"{path} does not hold a state dict of tensors")
+    # DDP checkpoints prefix every key with "module."
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def model_digest(state: dict[str, torch.Tensor]) -> str:
+    """sha256 over the parameters that define a model (keys, shapes, float32 values).
+
+    Independent of the file format and of storage precision once loaded, so a
+    stream names the exact weights it was made with.
+    """
+    h = hashlib.sha256()
+    for key in sorted(state):
+        if _is_derived(key):
+            continue
+        t = state[key].detach().to(torch.float32).contiguous().cpu()
+        h.update(key.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def load_params(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load the non-derived entries of ``state`` (as float32) into ``model``; all must match.
+
+    Bypasses CompressAI's ``load_state_dict`` override, which insists on the
+    derived CDF buffers being present.
+    """
+    state = {k: v.to(torch.float32) if v.is_floating_point() else v
+             for k, v in state.items() if not _is_derived(k)}
+    try:
+        result = nn.Module.load_state_dict(model, state, strict=False)
+    except RuntimeError as exc:
+        raise LicqError(f"weights do not fit the architecture: {str(exc).splitlines()[-1].strip()}") from None
+    missing = [k for k in result.missing_keys if not _is_derived(k)]
+    if missing or result.unexpected_keys:
+        raise LicqError(f"weights do not match the architecture: "
+                        f"missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}")
+
+
+def load_weights(arch: str, state: dict[str, torch.Tensor]) -> nn.Module:
+    """Build ``arch`` sized from ``state``, load it in float32 and build its CDF tables."""
+    N, M = infer_sizes(state)
+    model = build_model(arch, N, M)
+    load_params(model, state)
+    model.update(force=True)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def save_weights(model: nn.Module, path: str | Path, half: bool = True) -> str:
+    """Write the model's weights (half precision by default) atomically; return the sha256 of the file."""
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
+             for k, v in model.state_dict().items() if not _is_derived(k)}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    data = buf.getvalue()
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,46 @@
+"""The interface between the codec and a latent quantizer.
+
+A quantizer turns latents ``y`` into a byte string given the hyper-decoder's
+prediction (mean μ and scale σ per latent) and back. It owns the choice of
+integer indices *and* of the probability table each index is coded with,
+because for trellis-coded quantization the table depends on the trellis state
+that earlier indices produced. The codec never looks inside: adding a quantizer
+means implementing this class and registering its header code.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from ..entropy import GaussianModel
+
+
+@dataclass(frozen=True)
+class QuantizedLatents:
+    """What the encoder side of a quantizer produces."""
+
+    data: bytes  #: entropy-coded indices
+    y_hat: Tensor  #: reconstruction, bit-identical to what :meth:`Quantizer.decode` returns
+
+
+class Quantizer(ABC):
+    """Quantize + entropy-code latents around a predicted Gaussian."""
+
+    #: one-byte code stored in the file header
+    code: int
+    name: str
+
+    @abstractmethod
+    def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
+        """Quantize ``y`` and entropy-code the indices."""
+
+    @abstractmethod
+    def decode(self, data: bytes, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
+        """Inverse of :meth:`encode`: return ``y_hat``."""
+
+    @abstractmethod
+    def header_params(self) -> tuple[int, float, float]:
+        """(states, step, tcq_lambda) as stored in the header."""

@@ -1,0 +1,42 @@
+"""Scalar quantization around the predicted mean with step Δ.
+
+``q = round((y − μ)/Δ)``, ``ŷ = μ + Δ·q``. The cell of index q spans
+``[(q−½)Δ, (q+½)Δ)`` around μ, so its probability under N(μ, σ²) is the unit-step
+table of the Gaussian with scale σ/Δ: the standard CompressAI tables serve any Δ.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ..entropy import GaussianModel
+from ..errors import LicqError
+from .base import QuantizedLatents, Quantizer
+
+
+class ScalarQuantizer(Quantizer):
+    code = 0
+    name = "sq"
+
+    def __init__(self, step: float = 1.0) -> None:
+        if not (math.isfinite(step) and 1e-3 <= step <= 64):
+            raise LicqError(f"step must be in [0.001, 64], got {step}")
+        # Stored in the header as float32: use exactly that value on both sides.
+        self.step = float(torch.tensor(step, dtype=torch.float32))
+
+    def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
+        q = torch.round((y - means) / self.step)
+        indexes = em.indexes(scales / self.step)
+        data = em.tables.encode(q.int(), indexes)
+        return QuantizedLatents(data, means + self.step * q)
+
+    def decode(self, data: bytes, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
+        indexes = em.indexes(scales / self.step)
+        q = em.tables.decode(data, indexes).to(means.dtype)
+        return means + self.step * q
+
+    def header_params(self) -> tuple[int, float, float]:
+        return 0, self.step, 0.0

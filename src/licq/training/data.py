@@ -1,0 +1,77 @@
+"""Training data: random crops from folders of photos, held in memory.
+
+The training pool is small (hundreds of JPEGs), so decoding every image once
+and cropping from RAM keeps the 2-core machine busy with the model instead of
+with JPEG decoding. An optional random downscale hides JPEG blocking.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import Dataset
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".webp", ".tif", ".tiff", ".bmp"}
+
+
+def list_images(folders: Sequence[str | Path]) -> list[Path]:
+    """All image files under the given folders (recursive), sorted for reproducibility."""
+    files: list[Path] = []
+    for folder in folders:
+        p = Path(folder)
+        if p.is_file():
+            files.append(p)
+        else:
+            files.extend(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(files)
+
+
+class CropDataset(Dataset):
+    """Random ``crop``x``crop`` patches with flips and optional downscale.
+
+    ``length`` is the nominal epoch size; every item is a fresh random crop, so
+    the sampler only decides how many crops an epoch holds.
+    """
+
+    def __init__(self, folders: Sequence[str | Path], crop: int = 128, length: int = 100_000,
+                 downscale: tuple[float, float] | None = (0.5, 0.75), seed: int = 0) -> None:
+        files = list_images(folders)
+        if not files:
+            raise FileNotFoundError(f"no images found in {list(map(str, folders))}")
+        self.images = []
+        for f in files:
+            with Image.open(f) as im:
+                arr = np.asarray(im.convert("RGB"))
+            if min(arr.shape[:2]) >= crop:
+                self.images.append(torch.from_numpy(arr.copy()).permute(2, 0, 1))
+        if not self.images:
+            raise ValueError(f"no image is at least {crop}x{crop} pixels")
+        self.crop, self.length, self.downscale, self.seed = crop, length, downscale, seed
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        rng = random.Random(self.seed * 1_000_003 + index)
+        img = self.images[rng.randrange(len(self.images))]
+        h, w = img.shape[1:]
+        scale = 1.0
+        if self.downscale is not None:
+            scale = rng.uniform(*self.downscale)
+        side = min(int(round(self.crop / scale)), h, w)
+        top, left = rng.randint(0, h - side), rng.randint(0, w - side)
+        patch = img[:, top:top + side, left:left + side].float().div_(255.0)
+        if side != self.crop:
+            patch = F.interpolate(patch[None], size=(self.crop, self.crop), mode="bilinear",
+                                  antialias=True, align_corners=False)[0].clamp_(0, 1)
+        if rng.random() < 0.5:
+            patch = patch.flip(2)
+        if rng.random() < 0.5:
+            patch = patch.flip(1)
+        return patch

@@ -1,0 +1,93 @@
+"""The model zoo shipped inside the package.
+
+``manifest.json`` lists every model: name, architecture, sizes, λ, quality,
+weight file, the file's sha256 (checked before loading: a tampered file is
+refused) and how it was trained. Weights are half-precision state dicts read
+with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from ..entropy import GaussianModel, gaussian_model
+from ..errors import LicqError
+from ..models import load_weights, model_digest, state_dict_from_file
+
+ZOO_DIR = Path(__file__).resolve().parent
+MANIFEST = ZOO_DIR / "manifest.json"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to code: network, entropy model and the identity written to headers."""
+
+    name: str
+    digest: bytes  #: first 8 bytes of :func:`~licq.models.model_digest`
+    net: nn.Module
+    entropy: GaussianModel
+
+
+def manifest() -> dict:
+    """The zoo manifest (``{"default": name, "models": [...]}``)."""
+    return json.loads(MANIFEST.read_text())
+
+
+def entry(name: str) -> dict:
+    for m in manifest()["models"]:
+        if m["name"] == name:
+            return m
+    raise LicqError(f"unknown model {name!r}; see `licq models`")
+
+
+def name_for_quality(quality: int) -> str:
+    found = [m["name"] for m in manifest()["models"] if m.get("quality") == quality]
+    if not found:
+        known = sorted({m["quality"] for m in manifest()["models"] if "quality" in m})
+        raise LicqError(f"no zoo model of quality {quality}; available: {known}")
+    return found[0]
+
+
+def _prepare(name: str, arch: str, state: dict) -> LoadedModel:
+    digest = bytes.fromhex(model_digest(state))[:8]
+    net = load_weights(arch, state)
+    return LoadedModel(name, digest, net, gaussian_model(net.gaussian_conditional))
+
+
+@functools.lru_cache(maxsize=8)
+def load_zoo(name: str) -> LoadedModel:
+    """Load a zoo model after checking its file's sha256 against the manifest."""
+    e = entry(name)
+    path = ZOO_DIR / e["file"]
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise LicqError(f"weights of zoo model {name!r} are missing ({path})") from None
+    if hashlib.sha256(data).hexdigest() != e["sha256"]:
+        raise LicqError(f"weights of zoo model {name!r} do not match the manifest's sha256 (tampered?)")
+    return _prepare(name, e["arch"], state_dict_from_file(path))
+
+
+@functools.lru_cache(maxsize=8)
+def load_file(path: str, arch: str) -> LoadedModel:
+    """Load a user's weight file (licq or CompressAI state dict) as architecture ``arch``."""
+    return _prepare(f"@{arch}", arch, state_dict_from_file(path))
+
+
+def resolve(model: str | None = None, quality: int | None = None, arch: str | None = None) -> LoadedModel:
+    """Pick a model: a zoo name, a weight-file path (with ``arch``), a quality, or the default."""
+    if model is not None and quality is not None:
+        raise LicqError("give either a model or a quality, not both")
+    if model is None:
+        return load_zoo(name_for_quality(quality) if quality is not None else manifest()["default"])
+    if Path(model).is_file() or arch is not None:
+        if not Path(model).is_file():
+            raise LicqError(f"model file not found: {model}")
+        return load_file(str(Path(model).resolve()), arch or "mbt2018-mean")
+    return load_zoo(model)

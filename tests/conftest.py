@@ -1,0 +1,42 @@
+"""Shared fixtures: tiny random models (fast) saved as weight files, and synthetic images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from licq.models import build_model, save_weights
+
+
+def smooth_image(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A deterministic synthetic photo-like image (gradients + noise), HxWx3 uint8."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    base = np.stack([128 + 100 * np.sin(xx / 9.0 + c) * np.cos(yy / 13.0 - c) for c in range(3)], axis=2)
+    return np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
+
+
+def _tiny(tmp_path_factory, arch: str, seed: int):
+    torch.manual_seed(seed)
+    model = build_model(arch, 8, 12)
+    path = tmp_path_factory.mktemp("models") / f"{arch}-{seed}.pt"
+    save_weights(model, path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """Path of a random mbt2018-mean model with N=8, M=12."""
+    return _tiny(tmp_path_factory, "mbt2018-mean", 0)
+
+
+@pytest.fixture(scope="session")
+def other_tiny_model(tmp_path_factory) -> str:
+    """Same architecture and size as ``tiny_model``, other weights."""
+    return _tiny(tmp_path_factory, "mbt2018-mean", 1)
+
+
+@pytest.fixture()
+def image() -> np.ndarray:
+    return smooth_image(48, 80)

@@ -1,0 +1,78 @@
+"""The command line: outputs, one-line errors, exit codes, no partial files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from licq.cli import main
+
+from .conftest import smooth_image
+
+
+def _png(tmp_path, h=40, w=56):
+    path = tmp_path / "in.png"
+    Image.fromarray(smooth_image(h, w)).save(path)
+    return path
+
+
+def test_encode_info_decode(tmp_path, tiny_model, capsys):
+    src, enc, dec = _png(tmp_path), tmp_path / "x.licq", tmp_path / "x.png"
+    assert main(["encode", str(src), "-o", str(enc), "--model", tiny_model, "--arch", "mbt2018-mean",
+                 "--verbose"]) == 0
+    out = capsys.readouterr().out
+    assert "bpp" in out and "PSNR" in out
+    assert main(["info", str(enc), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["width"] == 56 and info["height"] == 40 and info["quantizer"] == "sq"
+    assert main(["decode", str(enc), "-o", str(dec), "--model", tiny_model]) == 0
+    assert np.asarray(Image.open(dec)).shape == (40, 56, 3)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_corrupt_input_leaves_no_output(tmp_path, tiny_model, capsys):
+    src, enc, dec = _png(tmp_path), tmp_path / "x.licq", tmp_path / "x.png"
+    main(["encode", str(src), "-o", str(enc), "--model", tiny_model])
+    data = bytearray(enc.read_bytes())
+    data[-1] ^= 0xFF
+    enc.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["decode", str(enc), "-o", str(dec), "--model", tiny_model]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("licq: error: CRC mismatch")
+    assert not dec.exists()
+    assert list(tmp_path.iterdir()) == sorted([src, enc]) or set(tmp_path.iterdir()) == {src, enc}
+
+
+def test_unreadable_image_and_missing_file(tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    assert main(["encode", str(bad), "-o", str(tmp_path / "o.licq")]) == 1
+    assert "cannot read image" in capsys.readouterr().err
+    assert main(["decode", str(tmp_path / "missing.licq"), "-o", str(tmp_path / "o.png")]) == 1
+    assert "file not found" in capsys.readouterr().err
+    assert not (tmp_path / "o.licq").exists() and not (tmp_path / "o.png").exists()
+
+
+def test_bad_step_is_a_clear_error(tmp_path, capsys):
+    assert main(["encode", str(_png(tmp_path)), "-o", str(tmp_path / "o.licq"), "--step", "-1"]) == 1
+    assert "step must be" in capsys.readouterr().err
+
+
+def test_console_script_prints_one_line_no_traceback(tmp_path):
+    junk = tmp_path / "junk.licq"
+    junk.write_bytes(b"LICQ\x01")
+    r = subprocess.run([sys.executable, "-m", "licq.cli", "decode", str(junk), "-o", str(tmp_path / "o.png")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert r.stderr.strip() == "licq: error: truncated file: ends inside the header (version)"
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_models_lists_default(capsys):
+    assert main(["models"]) == 0
+    assert "(default)" in capsys.readouterr().out

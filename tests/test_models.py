@@ -1,0 +1,97 @@
+"""Model files: CompressAI state-dict import, safe loading, zoo integrity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import licq
+import licq.zoo as zoo
+from licq import container
+from licq._compressai import MeanScaleHyperprior, ScaleHyperprior
+from licq.errors import LicqError
+from licq.models import state_dict_from_file
+
+from .conftest import smooth_image
+
+
+def test_compressai_mbt2018_mean_state_dict_gives_identical_stream(tmp_path):
+    """licq with SQ Δ=1 writes exactly CompressAI's own y and z strings for the same weights."""
+    torch.manual_seed(0)
+    net = MeanScaleHyperprior(N=8, M=12).eval()
+    net.update(force=True)
+    path = tmp_path / "mbt2018-mean-1.pth.tar"
+    torch.save(net.state_dict(), path)
+    arr = smooth_image(64, 64)
+    res = licq.encode_full(arr, str(path), arch="mbt2018-mean")
+    _, streams = container.unpack(res.data)
+    x = torch.from_numpy(arr).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        ref = net.compress(x)
+    assert streams == [ref["strings"][1][0], ref["strings"][0][0]]
+    assert np.array_equal(np.asarray(licq.decode(res.data, str(path))), np.asarray(res.reconstruction))
+
+
+def test_compressai_bmshj2018_hyperprior_roundtrip(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "bmshj.pth.tar"
+    torch.save({"state_dict": ScaleHyperprior(N=8, M=12).state_dict()}, path)
+    res = licq.encode_full(smooth_image(30, 40), str(path), arch="bmshj2018-hyperprior")
+    out = licq.decode(res.data, str(path))  # arch taken from the header
+    assert np.array_equal(np.asarray(out), np.asarray(res.reconstruction))
+
+
+def test_wrong_arch_for_weights_is_refused(tmp_path):
+    path = tmp_path / "bmshj.pth.tar"
+    torch.save(ScaleHyperprior(N=8, M=12).state_dict(), path)
+    with pytest.raises(LicqError, match="do not (fit|match)"):
+        licq.encode(smooth_image(8, 8), str(path), arch="mbt2018-mean")
+
+
+class _Evil:
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_malicious_pickle_is_not_executed(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        pickle.dump({"model": _Evil(str(marker))}, f)
+    with pytest.raises(LicqError, match="cannot load model file"):
+        state_dict_from_file(path)
+    assert not marker.exists()
+
+
+def test_tampered_zoo_file_is_refused(tmp_path, monkeypatch):
+    man = zoo.manifest()
+    name = man["default"]
+    e = zoo.entry(name)
+    shutil.copy(zoo.ZOO_DIR / e["file"], tmp_path / e["file"])
+    (tmp_path / "manifest.json").write_text(json.dumps(man))
+    monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path)
+    monkeypatch.setattr(zoo, "MANIFEST", tmp_path / "manifest.json")
+    zoo.load_zoo.cache_clear()
+    try:
+        data = bytearray((tmp_path / e["file"]).read_bytes())
+        data[-100] ^= 1
+        (tmp_path / e["file"]).write_bytes(bytes(data))
+        with pytest.raises(LicqError, match="do not match the manifest"):
+            zoo.load_zoo(name)
+    finally:
+        zoo.load_zoo.cache_clear()
+
+
+def test_manifest_sha256_matches_shipped_files():
+    for e in zoo.manifest()["models"]:
+        assert hashlib.sha256((zoo.ZOO_DIR / e["file"]).read_bytes()).hexdigest() == e["sha256"]
+        assert (zoo.ZOO_DIR / e["file"]).stat().st_size <= 15 * 2 ** 20
