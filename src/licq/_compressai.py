@@ -9,7 +9,8 @@ import warnings
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
+    from compressai._CXX import pmf_to_quantized_cdf
     from compressai.ans import RansDecoder, RansEncoder
     from compressai.models import MeanScaleHyperprior, ScaleHyperprior
 
-__all__ = ["MeanScaleHyperprior", "RansDecoder", "RansEncoder", "ScaleHyperprior"]
+__all__ = ["MeanScaleHyperprior", "RansDecoder", "RansEncoder", "ScaleHyperprior", "pmf_to_quantized_cdf"]

@@ -25,7 +25,7 @@ def _cmd_encode(a: argparse.Namespace) -> None:
 
     image = open_image(a.input)
     res = encode_full(image, a.model, quality=a.quality, arch=a.arch, quantizer=a.quantizer,
-                      step=a.step, states=a.states, tcq_lambda=a.tcq_lambda)
+                      step=a.step, states=a.states, tcq_lambda=a.tcq_lambda, scan=a.scan)
     atomic_write_bytes(a.output, res.data)
     w, h = image.size
     print(f"{a.output}: {len(res.data)} bytes, {res.bpp:.4f} bpp ({w}x{h})")
@@ -90,6 +90,69 @@ def _cmd_train(a: argparse.Namespace) -> None:
     print(f"checkpoint: {path}")
 
 
+def _cmd_eval(a: argparse.Namespace) -> None:
+    from .evaluation.rd import evaluate, image_files
+    from .evaluation.results import save_results
+    from .zoo import manifest
+
+    files = image_files(a.inputs)
+    if not files:
+        raise LicqError(f"no images found in {' '.join(a.inputs)}")
+    if a.all_qualities:
+        qualities = sorted(m["quality"] for m in manifest()["models"] if m.get("quality"))
+    else:
+        qualities = a.quality or []
+    if qualities and a.model:
+        raise LicqError("give either --model or --quality/--all-qualities")
+    base = {"quantizer": a.quantizer, "step": a.step, "states": a.states, "tcq_lambda": a.tcq_lambda,
+            "scan": a.scan}
+    if qualities:
+        points = [{"quality": q, **base} for q in qualities]
+    else:
+        points = [{"model": m, "arch": a.arch, **base} for m in (a.model or [None])]
+    name = a.name or f"licq-{a.quantizer}" + (f"{a.states or 8}" if a.quantizer == "tcq" else "")
+    data = evaluate(files, points, name=name, description=a.description, progress=not a.quiet,
+                    msssim=not a.no_msssim)
+    save_results(a.out, data)
+    r = data["results"]
+    for i, p in enumerate(points):
+        print(f"{p.get('quality') or p.get('model') or 'default'}: {r['bpp'][i]:.4f} bpp, "
+              f"{r['psnr-rgb'][i]:.3f} dB")
+    print(f"{a.out}: {len(files)} images, decoder output {'==' if data['exact'] else '!='} "
+          "encoder reconstruction")
+    if not data["exact"]:
+        raise LicqError("decoded images differ from the encoder's reconstruction")
+
+
+def _cmd_bdrate(a: argparse.Namespace) -> None:
+    from .evaluation.bdrate import bd_psnr, bd_rate
+    from .evaluation.results import load_results
+
+    curves = [load_results(p) for p in a.results]
+    anchor = curves[0]
+    ra = anchor["results"]
+    rows = []
+    for c in curves[1:]:
+        rc = c["results"]
+        rows.append({"anchor": anchor["name"], "test": c["name"],
+                     "bd_rate_percent": bd_rate(ra["bpp"], ra[a.metric], rc["bpp"], rc[a.metric], a.method),
+                     "bd_psnr_db": bd_psnr(ra["bpp"], ra[a.metric], rc["bpp"], rc[a.metric], a.method)})
+    if a.json:
+        print(json.dumps(rows, indent=2))
+        return
+    print(f"anchor: {anchor['name']} ({a.metric}, {a.method} interpolation)")
+    for r in rows:
+        print(f"{r['test']:40s} BD-rate {r['bd_rate_percent']:+7.2f} %   BD-PSNR {r['bd_psnr_db']:+.3f} dB")
+
+
+def _cmd_plot(a: argparse.Namespace) -> None:
+    from .evaluation.plot import plot_rd
+    from .evaluation.results import load_results
+
+    plot_rd([load_results(p) for p in a.results], a.output, title=a.title, xmax=a.xmax)
+    print(a.output)
+
+
 def _read(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -117,10 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", required=True)
     model_opts(e)
     e.add_argument("--quality", type=int, help="zoo quality level (instead of --model)")
-    e.add_argument("--quantizer", default="sq", choices=["sq"])
-    e.add_argument("--step", type=float, default=1.0, help="quantization step Δ (default 1.0)")
-    e.add_argument("--states", type=int, default=0, help=argparse.SUPPRESS)
-    e.add_argument("--tcq-lambda", type=float, default=0.0, help=argparse.SUPPRESS)
+    e.add_argument("--quantizer", default="sq", choices=["sq", "tcq"],
+                   help="sq: scalar; tcq: trellis-coded (entropy-constrained Viterbi)")
+    e.add_argument("--step", type=float, help="quantization step Δ (SQ default 1.0; TCQ default per model)")
+    e.add_argument("--states", type=int, choices=[4, 8], help="TCQ trellis states (default 8)")
+    e.add_argument("--tcq-lambda", type=float, help="TCQ rate weight λ_tcq (default per model)")
+    e.add_argument("--scan", choices=["rows", "raster"], help="TCQ scan: a trellis per channel row "
+                   "(default, parallel decoding) or per channel (raster, slow decoding)")
     e.add_argument("-v", "--verbose", action="store_true", help="print PSNR and timings")
     e.set_defaults(func=_cmd_encode)
 
@@ -160,6 +226,37 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--warm-start", help="initialise from this checkpoint or weight file")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.set_defaults(func=_cmd_train)
+    ev = sub.add_parser("eval", help="rate-distortion evaluation on real bitstreams")
+    ev.add_argument("inputs", nargs="+", help="image files or folders")
+    ev.add_argument("--model", nargs="+", help="zoo names or weight files (one rate point each)")
+    ev.add_argument("--arch", help="architecture of weight files")
+    ev.add_argument("--quality", type=int, nargs="+", help="zoo qualities")
+    ev.add_argument("--all-qualities", action="store_true", help="every quality in the zoo")
+    ev.add_argument("--quantizer", default="sq", choices=["sq", "tcq"])
+    ev.add_argument("--step", type=float)
+    ev.add_argument("--states", type=int, choices=[4, 8])
+    ev.add_argument("--tcq-lambda", type=float)
+    ev.add_argument("--scan", choices=["rows", "raster"])
+    ev.add_argument("--name", help="curve name in the results file")
+    ev.add_argument("--description", default="")
+    ev.add_argument("--no-msssim", action="store_true")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.add_argument("--out", required=True, help="results JSON (CompressAI schema)")
+    ev.set_defaults(func=_cmd_eval)
+
+    bd = sub.add_parser("bdrate", help="BD-rate / BD-PSNR of results files against the first")
+    bd.add_argument("results", nargs="+")
+    bd.add_argument("--metric", default="psnr-rgb")
+    bd.add_argument("--method", default="akima", choices=["akima", "pchip", "cubic"])
+    bd.add_argument("--json", action="store_true")
+    bd.set_defaults(func=_cmd_bdrate)
+
+    pl = sub.add_parser("plot", help="RD curves of results files")
+    pl.add_argument("results", nargs="+")
+    pl.add_argument("-o", "--output", required=True)
+    pl.add_argument("--title", default="")
+    pl.add_argument("--xmax", type=float, help="right end of the bpp axis")
+    pl.set_defaults(func=_cmd_plot)
     return p
 
 

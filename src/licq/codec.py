@@ -23,8 +23,8 @@ from . import container
 from .errors import LicqError
 from .imageio import from_rgb_array, open_image, to_rgb_array
 from .models import STRIDE
-from .quantizers import QUANTIZER_CODES, make_quantizer
-from .zoo import LoadedModel, resolve
+from .quantizers import make_quantizer, quantizer_from_header
+from .zoo import LoadedModel, quantizer_defaults, resolve
 
 ImageLike = Image.Image | np.ndarray | str | Path
 
@@ -58,12 +58,17 @@ def _hyper(m: LoadedModel, z_string: bytes, shape: tuple[int, int]):
 
 
 def encode_full(image: ImageLike, model: str | None = None, *, quality: int | None = None,
-                arch: str | None = None, quantizer: str = "sq", step: float = 1.0,
-                states: int = 0, tcq_lambda: float = 0.0) -> EncodeResult:
-    """Encode an image; also return the reconstruction the decoder will produce, bpp and timings."""
+                arch: str | None = None, quantizer: str = "sq", step: float | None = None,
+                states: int | None = None, tcq_lambda: float | None = None,
+                scan: str | None = None) -> EncodeResult:
+    """Encode an image; also return the reconstruction the decoder will produce, bpp and timings.
+
+    Unset quantizer parameters take the model's defaults (:func:`licq.zoo.quantizer_defaults`).
+    """
     t0 = time.perf_counter()
     m = resolve(model, quality, arch)
-    q = make_quantizer(quantizer, step=step, states=states, tcq_lambda=tcq_lambda)
+    q = make_quantizer(quantizer, **quantizer_defaults(m.name, quantizer, step, states, tcq_lambda),
+                       scan=scan)
     if isinstance(image, (str, Path)):
         image = open_image(image)
     arr, layout = to_rgb_array(image)
@@ -98,8 +103,7 @@ def decode(data: bytes, model: str | None = None, *, arch: str | None = None,
     if len(streams) != 2:
         raise LicqError(f"corrupt file: expected 2 sub-streams, found {len(streams)}")
     m = model_for(header, model, arch)
-    q = make_quantizer(QUANTIZER_CODES[header.quantizer].name, step=header.step,
-                       states=header.states, tcq_lambda=header.tcq_lambda)
+    q = quantizer_from_header(header.quantizer, header.states, header.step, header.tcq_lambda)
     hp, wp = -(-header.height // STRIDE) * STRIDE, -(-header.width // STRIDE) * STRIDE
     with torch.inference_mode():
         means, scales = _hyper(m, streams[0], (hp // STRIDE, wp // STRIDE))

@@ -8,7 +8,7 @@ Layout (all integers big-endian)::
     5       1     n = length of the model name
     6       n     model name (ASCII): a zoo name, or "@<arch>" for a user's weight file
     6+n     8     model digest: first 8 bytes of the sha256 of its parameters
-    ..      1     quantizer code (0 = SQ, 1 = TCQ)
+    ..      1     quantizer code (0 = SQ, 1 = TCQ row scan, 2 = TCQ raster scan)
     ..      1     trellis states (0 for SQ)
     ..      4     step Δ (float32)
     ..      4     λ_tcq (float32; 0 for SQ)
@@ -58,9 +58,10 @@ class Header:
         """JSON-friendly view for ``licq info``."""
         from .quantizers import QUANTIZER_CODES
 
+        name, scan = QUANTIZER_CODES[self.quantizer]
         return {
             "format_version": VERSION, "model": self.model_name, "model_digest": self.model_digest.hex(),
-            "quantizer": QUANTIZER_CODES[self.quantizer].name, "states": self.states,
+            "quantizer": name, "scan": scan, "states": self.states,
             "step": self.step, "tcq_lambda": self.tcq_lambda, "height": self.height,
             "width": self.width, "layout": LAYOUTS[self.layout], "substream_bytes": self.lengths,
         }
@@ -124,6 +125,8 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, l
         raise LicqError(f"corrupt header: unknown quantizer code {quant}")
     if not (math.isfinite(step) and step > 0) or not (math.isfinite(lam) and lam >= 0):
         raise LicqError(f"corrupt header: invalid quantizer parameters (step {step}, lambda {lam})")
+    if states not in ((0,) if quant == 0 else (4, 8)):
+        raise LicqError(f"corrupt header: {states} trellis states for quantizer code {quant}")
     if height == 0 or width == 0:
         raise LicqError(f"corrupt header: image size {width}x{height}")
     if height * width > max_pixels:

@@ -16,3 +16,16 @@ def psnr_images(a: Image.Image | np.ndarray, b: Image.Image | np.ndarray) -> flo
         raise ValueError(f"shape mismatch {xa.shape} vs {xb.shape}")
     mse = float(np.mean((xa - xb) ** 2))
     return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+
+
+def ms_ssim_images(a: Image.Image | np.ndarray, b: Image.Image | np.ndarray) -> float | None:
+    """MS-SSIM (pytorch-msssim, data range 255) on RGB; ``None`` below its 161-pixel minimum side."""
+    import torch
+    from pytorch_msssim import ms_ssim
+
+    xa = np.asarray(a.convert("RGB") if isinstance(a, Image.Image) else a, dtype=np.float32)
+    xb = np.asarray(b.convert("RGB") if isinstance(b, Image.Image) else b, dtype=np.float32)
+    if min(xa.shape[:2]) < 161:
+        return None
+    ta, tb = (torch.from_numpy(x).permute(2, 0, 1)[None] for x in (xa, xb))
+    return float(ms_ssim(ta, tb, data_range=255.0))

@@ -1,25 +1,34 @@
-"""Latent quantizers: scalar (SQ) and, by header code, their registry."""
+"""Latent quantizers: scalar (SQ) and trellis-coded (TCQ), and their header codes."""
 
+from __future__ import annotations
+
+from ..errors import LicqError
 from .base import QuantizedLatents, Quantizer
 from .sq import ScalarQuantizer
+from .tcq import SCANS, TrellisQuantizer
 
-#: header code -> quantizer class
-QUANTIZER_CODES: dict[int, type[Quantizer]] = {ScalarQuantizer.code: ScalarQuantizer}
-QUANTIZER_NAMES: dict[str, type[Quantizer]] = {ScalarQuantizer.name: ScalarQuantizer}
+#: header code -> (name, scan)
+QUANTIZER_CODES: dict[int, tuple[str, str | None]] = {0: ("sq", None), 1: ("tcq", "rows"),
+                                                       2: ("tcq", "raster")}
+QUANTIZER_NAMES = ("sq", "tcq")
 
 
-def make_quantizer(name: str, step: float = 1.0, states: int = 0, tcq_lambda: float = 0.0) -> Quantizer:
-    """Build a quantizer from CLI/header parameters."""
-    from ..errors import LicqError
-
-    if name not in QUANTIZER_NAMES:
-        raise LicqError(f"unknown quantizer {name!r}; known: {', '.join(QUANTIZER_NAMES)}")
+def make_quantizer(name: str, step: float = 1.0, states: int = 0, tcq_lambda: float = 0.0,
+                   scan: str | None = None) -> Quantizer:
+    """Build a quantizer from CLI or header parameters."""
     if name == "sq":
-        if states:
-            raise LicqError("scalar quantization has no trellis states")
+        if states or tcq_lambda:
+            raise LicqError("scalar quantization takes no trellis states or tcq-lambda")
         return ScalarQuantizer(step)
-    return QUANTIZER_NAMES[name](step=step, states=states, tcq_lambda=tcq_lambda)
+    if name == "tcq":
+        return TrellisQuantizer(step=step, states=states, tcq_lambda=tcq_lambda, scan=scan or "rows")
+    raise LicqError(f"unknown quantizer {name!r}; known: {', '.join(QUANTIZER_NAMES)}")
 
 
-__all__ = ["QUANTIZER_CODES", "QUANTIZER_NAMES", "QuantizedLatents", "Quantizer",
-           "ScalarQuantizer", "make_quantizer"]
+def quantizer_from_header(code: int, states: int, step: float, tcq_lambda: float) -> Quantizer:
+    name, scan = QUANTIZER_CODES[code]
+    return make_quantizer(name, step=step, states=states, tcq_lambda=tcq_lambda, scan=scan)
+
+
+__all__ = ["QUANTIZER_CODES", "QUANTIZER_NAMES", "SCANS", "QuantizedLatents", "Quantizer",
+           "ScalarQuantizer", "TrellisQuantizer", "make_quantizer", "quantizer_from_header"]

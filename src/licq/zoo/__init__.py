@@ -80,6 +80,25 @@ def load_file(path: str, arch: str) -> LoadedModel:
     return _prepare(f"@{arch}", arch, state_dict_from_file(path))
 
 
+#: Used where a model has no measured TCQ defaults (user weight files, new models).
+FALLBACK_TCQ = {"4": {"step": 0.6, "tcq_lambda": 0.02}, "8": {"step": 0.6, "tcq_lambda": 0.02}}
+
+
+def quantizer_defaults(name: str, quantizer: str, step: float | None, states: int | None,
+                       tcq_lambda: float | None) -> dict:
+    """Fill unset quantizer parameters: SQ Δ=1; TCQ from the model's measured sweep (manifest ``tcq``)."""
+    if quantizer != "tcq":
+        return {"step": 1.0 if step is None else step, "states": states or 0,
+                "tcq_lambda": tcq_lambda or 0.0}
+    states = states or 8
+    table = FALLBACK_TCQ
+    if not name.startswith("@"):
+        table = entry(name).get("tcq", FALLBACK_TCQ)
+    d = table.get(str(states), FALLBACK_TCQ["8"])
+    return {"step": d["step"] if step is None else step, "states": states,
+            "tcq_lambda": d["tcq_lambda"] if tcq_lambda is None else tcq_lambda}
+
+
 def resolve(model: str | None = None, quality: int | None = None, arch: str | None = None) -> LoadedModel:
     """Pick a model: a zoo name, a weight-file path (with ``arch``), a quality, or the default."""
     if model is not None and quality is not None:

@@ -1,0 +1,134 @@
+"""Trellis-coded quantization: state machines, optimality against brute force, exact coding."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+import licq
+from licq import container
+from licq.errors import LicqError
+from licq.quantizers import TrellisQuantizer
+from licq.quantizers.trellis import NEXT_STATE, QUANTIZER_OF_STATE, index_of_level, level_of
+
+from .conftest import smooth_image
+
+
+@pytest.mark.parametrize("states", [4, 8])
+def test_state_tables_are_valid_trellises(states):
+    nxt = NEXT_STATE[states]
+    for p in (0, 1):  # each parity permutes the states: every state has one predecessor per parity
+        assert sorted(nxt[s][p] for s in range(states)) == list(range(states))
+    for s in range(states):
+        assert nxt[s][0] != nxt[s][1]
+    assert sorted(QUANTIZER_OF_STATE[states]) == [0] * (states // 2) + [1] * (states // 2)
+
+
+def test_vvc_four_state_table_matches_packed_constant():
+    # VTM DepQuant.cpp: next = (32040 >> ((state << 2) + ((k & 1) << 1))) & 3
+    for s in range(4):
+        for p in (0, 1):
+            assert NEXT_STATE[4][s][p] == (32040 >> ((s << 2) + (p << 1))) & 3
+
+
+def test_ecm_eight_state_table_matches_packed_constant():
+    # ECM Rom.cpp g_stateTransTab[2]; next = (tab >> ((state << 3) + ((k & 1) << 2))) & 15
+    tab = 6274468666787591456
+    for s in range(8):
+        for p in (0, 1):
+            assert NEXT_STATE[8][s][p] == (tab >> ((s << 3) + (p << 2))) & 15
+
+
+def test_levels_and_indices_are_inverse():
+    k = torch.arange(-6, 7, dtype=torch.float64)
+    assert level_of(k, torch.tensor(0.0)).tolist() == (2 * k).tolist()
+    assert level_of(k, torch.tensor(1.0)).tolist() == [-11, -9, -7, -5, -3, -1, 0, 1, 3, 5, 7, 9, 11]
+    for q in (0, 1):
+        assert torch.equal(index_of_level(level_of(k, torch.tensor(float(q))), q), k)
+
+
+def _all_path_costs(tq, t, s, ks):
+    """Cost of every index sequence in ``ks`` (P, L) following the state machine from state 0."""
+    nxt = torch.tensor(NEXT_STATE[tq.states])
+    qos = torch.tensor(QUANTIZER_OF_STATE[tq.states])
+    state = torch.zeros(ks.shape[0], dtype=torch.long)
+    total = torch.zeros(ks.shape[0], dtype=torch.float64)
+    for pos in range(ks.shape[1]):
+        q = qos[state]
+        k = ks[:, pos]
+        v = level_of(k.double(), q.double())
+        c0 = tq.level_cost(t[pos], v, 0, s[pos])
+        c1 = tq.level_cost(t[pos], v, 1, s[pos])
+        total += torch.where(q == 0, c0, c1)
+        state = nxt[state, k & 1]
+    return total
+
+
+def _indices_of_levels(tq, levels):
+    """Recover the index sequence of a level path by following the state machine."""
+    state, ks = 0, []
+    for v in levels:
+        q = QUANTIZER_OF_STATE[tq.states][state]
+        k = int(index_of_level(v.reshape(1), q)[0])
+        assert float(level_of(torch.tensor(float(k)), torch.tensor(float(q)))) == float(v), "level not in quantizer"
+        ks.append(k)
+        state = NEXT_STATE[tq.states][state][k & 1]
+    return torch.tensor([ks])
+
+
+@pytest.mark.parametrize("states", [4, 8])
+@pytest.mark.parametrize("lam", [0.0, 0.3])
+def test_viterbi_equals_brute_force(states, lam):
+    gen = torch.Generator().manual_seed(states + int(10 * lam))
+    tq = TrellisQuantizer(step=0.7, states=states, tcq_lambda=lam)
+    L, trials = 4, 12
+    t = torch.randn(trials, L, generator=gen, dtype=torch.float64) * 2.5
+    s = torch.rand(trials, L, generator=gen, dtype=torch.float64) * 3 + 0.2
+    levels, _ = tq.search(t, s)
+    every = torch.tensor(list(itertools.product(range(-6, 7), repeat=L)))
+    for i in range(trials):
+        best = float(_all_path_costs(tq, t[i], s[i], every).min())
+        found = float(_all_path_costs(tq, t[i], s[i], _indices_of_levels(tq, levels[i]))[0])
+        assert found == pytest.approx(best, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("states", [4, 8])
+@pytest.mark.parametrize("scan", ["rows", "raster"])
+def test_tcq_roundtrip_exact(tiny_model, states, scan):
+    arr = smooth_image(70, 90, seed=states)
+    res = licq.encode_full(arr, tiny_model, quantizer="tcq", states=states, step=0.6,
+                           tcq_lambda=0.05, scan=scan)
+    header, _ = container.unpack(res.data)
+    assert header.states == states and header.quantizer == (1 if scan == "rows" else 2)
+    out = licq.decode(res.data, tiny_model)
+    assert np.array_equal(np.asarray(out), np.asarray(res.reconstruction))
+
+
+def test_tcq_roundtrip_with_trained_model_and_gain_over_plain_rounding():
+    """With the shipped model, TCQ is exact and its reconstruction lies on the TCQ lattice."""
+    arr = smooth_image(64, 128, seed=5)
+    res = licq.encode_full(arr, quantizer="tcq", states=8, step=0.6, tcq_lambda=0.02)
+    assert np.array_equal(np.asarray(licq.decode(res.data)), np.asarray(res.reconstruction))
+
+
+def test_eight_state_file_does_not_decode_as_four(tiny_model, image):
+    data = bytearray(licq.encode(image, tiny_model, quantizer="tcq", states=8, step=0.6))
+    header, _ = container.unpack(bytes(data))
+    pos = 6 + len(header.model_name) + 8 + 1
+    assert data[pos] == 8
+    data[pos] = 4
+    with pytest.raises(LicqError, match="CRC mismatch"):
+        licq.decode(bytes(data), tiny_model)
+
+
+def test_invalid_state_count_refused(tiny_model, image):
+    with pytest.raises(LicqError, match="4 or 8 states"):
+        licq.encode(image, tiny_model, quantizer="tcq", states=6)
+    header_data = licq.encode(image, tiny_model, quantizer="tcq", states=4)
+    header, streams = container.unpack(header_data)
+    header.states = 6
+    with pytest.raises(LicqError, match="trellis states"):
+        licq.decode(container.pack(header, streams), tiny_model)
