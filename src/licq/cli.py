@@ -86,8 +86,8 @@ def _cmd_train(a: argparse.Namespace) -> None:
                       surrogate=a.surrogate, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr,
                       seed=a.seed, threads=a.threads, checkpoint_every=a.checkpoint_every,
                       warm_start=a.warm_start)
-    path = train(cfg, resume=a.resume)
-    print(f"checkpoint: {path}")
+    train(cfg, resume=a.resume)
+    print(f"checkpoint: {Path(a.out) / 'checkpoint.pt'}")
 
 
 def _cmd_eval(a: argparse.Namespace) -> None:

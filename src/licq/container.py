@@ -62,7 +62,7 @@ class Header:
         return {
             "format_version": VERSION, "model": self.model_name, "model_digest": self.model_digest.hex(),
             "quantizer": name, "scan": scan, "states": self.states,
-            "step": self.step, "tcq_lambda": self.tcq_lambda, "height": self.height,
+            "step": float(f"{self.step:.7g}"), "tcq_lambda": float(f"{self.tcq_lambda:.7g}"), "height": self.height,
             "width": self.width, "layout": LAYOUTS[self.layout], "substream_bytes": self.lengths,
         }
 

@@ -75,6 +75,8 @@ class GaussianModel:
 def gaussian_model(gaussian_conditional) -> GaussianModel:
     """Tables and scale ladder of an updated CompressAI ``GaussianConditional``."""
     gc = gaussian_conditional
-    tables = CdfTables(gc._quantized_cdf.tolist(), gc._cdf_length.reshape(-1).int().tolist(),
-                       gc._offset.reshape(-1).int().tolist())
+    lengths = gc._cdf_length.reshape(-1).int().tolist()
+    # rows trimmed to their length: the coder converts every table on each call
+    cdfs = [row[:n] for row, n in zip(gc._quantized_cdf.tolist(), lengths)]
+    tables = CdfTables(cdfs, lengths, gc._offset.reshape(-1).int().tolist())
     return GaussianModel(tables, gc.scale_table.clone(), float(gc.lower_bound_scale.bound))

@@ -39,7 +39,7 @@ def surrogate_forward(model: nn.Module, x: Tensor, surrogate: Surrogate = "mixed
     if surrogate == "noise":
         z_dec = z_noisy
     else:
-        medians = eb._get_medians()
+        medians = eb._get_medians().detach()
         z_dec = ste_round(z - medians) + medians
     means, scales = model.hyper(z_dec)
     gc = model.gaussian_conditional

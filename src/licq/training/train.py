@@ -12,11 +12,15 @@ import csv
 import io
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, Sampler
 
 from ..atomic import atomic_write_bytes
@@ -53,16 +57,34 @@ class TrainConfig:
 
 
 class StepSampler(Sampler[int]):
-    """Yields dataset indices ``start*batch, start*batch+1, ...``: resumable data order."""
+    """Dataset indices for steps ``start..steps`` of one rank: a pure function of the step.
 
-    def __init__(self, start_step: int, steps: int, batch: int) -> None:
-        self.start, self.stop = start_step * batch, steps * batch
+    Step ``s`` of rank ``r`` in a world of ``w`` ranks reads items
+    ``(s·w + r)·batch ... + batch − 1``, so ranks never share crops and a
+    resumed run reads exactly what the uninterrupted run would have.
+    """
+
+    def __init__(self, start_step: int, steps: int, batch: int, rank: int = 0, world: int = 1) -> None:
+        self.start, self.steps, self.batch, self.rank, self.world = start_step, steps, batch, rank, world
 
     def __iter__(self):
-        return iter(range(self.start, self.stop))
+        for s in range(self.start, self.steps):
+            base = (s * self.world + self.rank) * self.batch
+            yield from range(base, base + self.batch)
 
     def __len__(self) -> int:
-        return self.stop - self.start
+        return (self.steps - self.start) * self.batch
+
+
+class _Surrogate(nn.Module):
+    """The training forward pass as a module, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: nn.Module, surrogate: str) -> None:
+        super().__init__()
+        self.model, self.surrogate = model, surrogate
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return surrogate_forward(self.model, x, self.surrogate)
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -71,20 +93,39 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
-    """Run (or continue) a training run; return the path of the final checkpoint."""
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) under torchrun; (0, 1) otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return (int(os.environ.get("RANK", "0")), world) if world > 1 else (0, 1)
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.Module:
+    """Run (or continue) a training run; return the trained model.
+
+    Under ``torchrun --nproc_per_node K`` the same call trains with
+    DistributedDataParallel (NCCL on GPUs, gloo on CPU); ``batch`` is per rank.
+    Only rank 0 writes checkpoints, logs and the progress bar.
+    """
     from tqdm import tqdm
 
+    rank, world = _distributed()
+    device = torch.device("cpu")
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
 
     model = build_model(cfg.arch, cfg.N, cfg.M)
     if cfg.warm_start and not (resume and ckpt_path.exists()):
         load_params(model, state_dict_from_file(cfg.warm_start))
-    model.train()
+    model.to(device).train()
     main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
     aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
     opt = torch.optim.Adam(main_params, lr=cfg.lr)
@@ -98,33 +139,52 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         opt.load_state_dict(ck["opt"])
         aux_opt.load_state_dict(ck["aux_opt"])
         sched.load_state_dict(ck["sched"])
-        torch.set_rng_state(ck["rng"])
         step = ck["step"]
+        torch.set_rng_state(ck["rng"][rank] if isinstance(ck["rng"], list) else ck["rng"])
+    else:
+        torch.manual_seed(cfg.seed * 1000 + rank)  # per-rank noise
+    forward: nn.Module = _Surrogate(model, cfg.surrogate)
+    if world > 1:
+        DDP._set_params_and_buffers_to_ignore_for_model(
+            forward, [f"model.{n}" for n, _ in model.named_parameters() if n.endswith(".quantiles")])
+        forward = DDP(forward, device_ids=[device.index] if device.type == "cuda" else None)
 
     def checkpoint() -> None:
-        _save_checkpoint(ckpt_path, {
-            "model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
-            "sched": sched.state_dict(), "step": step, "rng": torch.get_rng_state(),
-            "config": asdict(cfg)})
+        rngs = [torch.get_rng_state()]
+        if world > 1:
+            rngs = [None] * world
+            dist.all_gather_object(rngs, torch.get_rng_state())
+        if rank == 0:
+            _save_checkpoint(ckpt_path, {
+                "model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
+                "sched": sched.state_dict(), "step": step, "rng": rngs if world > 1 else rngs[0],
+                "config": asdict(cfg), "world_size": world})
 
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    if rank == 0:
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     if step >= cfg.steps:
-        return ckpt_path
-    data = CropDataset(cfg.data, crop=cfg.crop, length=cfg.steps * cfg.batch,
+        return model
+    data = CropDataset(cfg.data, crop=cfg.crop, length=cfg.steps * cfg.batch * world,
                        downscale=cfg.downscale, seed=cfg.seed)
-    loader = DataLoader(data, batch_size=cfg.batch, sampler=StepSampler(step, cfg.steps, cfg.batch),
-                        num_workers=cfg.workers, drop_last=True)
-    log_path = out / "log.csv"
-    new_log = not log_path.exists()
-    log = open(log_path, "a", newline="")
-    writer = csv.writer(log)
-    if new_log:
-        writer.writerow(["step", "loss", "bpp", "psnr", "aux", "lr", "seconds"])
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc="train", dynamic_ncols=True)
+    loader = DataLoader(data, batch_size=cfg.batch,
+                        sampler=StepSampler(step, cfg.steps, cfg.batch, rank, world),
+                        num_workers=cfg.workers, drop_last=True,
+                        # own generator: the loader must not draw from the (checkpointed) global RNG
+                        generator=torch.Generator().manual_seed(cfg.seed))
+    log = writer = None
+    if rank == 0:
+        log_path = out / "log.csv"
+        new_log = not log_path.exists()
+        log = open(log_path, "a", newline="")
+        writer = csv.writer(log)
+        if new_log:
+            writer.writerow(["step", "loss", "bpp", "psnr", "aux", "lr", "seconds"])
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc="train",
+               dynamic_ncols=True)
     t0, acc = time.time(), []
     for x in loader:
-        out_fw = surrogate_forward(model, x, cfg.surrogate)
-        bpp, mse = rd_terms(out_fw, x)
+        x = x.to(device, non_blocking=True)
+        bpp, mse = rd_terms(forward(x), x)
         loss = bpp + cfg.lmbda * 255 ** 2 * mse
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -135,13 +195,17 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         aux = model.aux_loss()
         aux_opt.zero_grad(set_to_none=True)
         aux.backward()
+        if world > 1:
+            for p in aux_params:
+                dist.all_reduce(p.grad)
+                p.grad /= world
         aux_opt.step()
         step += 1
         psnr = -10 * math.log10(max(mse.item(), 1e-10))
         acc.append((loss.item(), bpp.item(), psnr, aux.item()))
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", bpp=f"{bpp.item():.3f}", psnr=f"{psnr:.2f}")
-        if step % cfg.log_every == 0 or step == cfg.steps:
+        if writer is not None and (step % cfg.log_every == 0 or step == cfg.steps):
             m = [sum(c) / len(acc) for c in zip(*acc)]
             writer.writerow([step, *(f"{v:.5f}" for v in m), f"{sched.get_last_lr()[0]:.2e}",
                              f"{time.time() - t0:.1f}"])
@@ -150,5 +214,6 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             checkpoint()
     bar.close()
-    log.close()
-    return ckpt_path
+    if log is not None:
+        log.close()
+    return model

@@ -1,0 +1,100 @@
+"""Training: each surrogate lowers the loss, resume after SIGKILL is exact, DDP keeps ranks identical."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from licq.training.train import TrainConfig, train
+
+from .conftest import smooth_image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def train_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("train")
+    for i in range(4):
+        Image.fromarray(smooth_image(96, 96, seed=10 + i)).save(d / f"img{i}.png")
+    return d
+
+
+def _cfg(train_dir, out, **kw) -> TrainConfig:
+    base = dict(data=[str(train_dir)], out=str(out), N=8, M=12, steps=40, batch=4, crop=64, lr=2e-3,
+                threads=1, checkpoint_every=10, log_every=1, downscale=None, lmbda=0.01, lr_drop=1.0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _losses(out: Path) -> list[float]:
+    with open(out / "log.csv") as f:
+        return [float(r["loss"]) for r in csv.DictReader(f)]
+
+
+@pytest.mark.parametrize("surrogate", ["noise", "ste", "mixed"])
+def test_each_surrogate_lowers_the_loss(train_dir, tmp_path, surrogate):
+    train(_cfg(train_dir, tmp_path, surrogate=surrogate), progress=False)
+    losses = _losses(tmp_path)
+    assert len(losses) == 40
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < 0.8 * first, (first, last)
+
+
+def _state(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+def test_resume_after_sigkill_is_exact(train_dir, tmp_path):
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    train(_cfg(train_dir, ref, steps=30), progress=False)
+    code = ("import sys; from licq.training.train import TrainConfig, train; "
+            f"train(TrainConfig(**{_cfg(train_dir, killed, steps=30).__dict__!r}), progress=False); "
+            "import time; time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and not (killed / "checkpoint.pt").exists():
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    saved = torch.load(killed / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert saved["step"] in (10, 20, 30)
+    assert not [p for p in killed.iterdir() if p.name.endswith(".tmp")]
+    train(_cfg(train_dir, killed, steps=30), resume=True, progress=False)
+    a, b = _state(ref / "checkpoint.pt"), _state(killed / "checkpoint.pt")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_cpu_processes_end_identical(train_dir, tmp_path):
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                        "--master_port", str(_free_port()), str(ROOT / "tests" / "ddp_worker.py"),
+                        str(train_dir), str(tmp_path)], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    w0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    for k in w0:
+        assert torch.equal(w0[k], w1[k]), k
+    ck = torch.load(tmp_path / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert ck["step"] == 4 and ck["world_size"] == 2
