@@ -153,6 +153,21 @@ def _cmd_plot(a: argparse.Namespace) -> None:
     print(a.output)
 
 
+def _cmd_baseline(a: argparse.Namespace) -> None:
+    from .evaluation.baselines import run_baseline
+    from .evaluation.rd import image_files
+    from .evaluation.results import save_results
+
+    files = image_files(a.inputs)
+    if not files:
+        raise LicqError(f"no images found in {' '.join(a.inputs)}")
+    data = run_baseline(a.codec, files, a.qualities, progress=not a.quiet)
+    save_results(a.out, data)
+    r = data["results"]
+    for s, b, p in zip(data["settings"], r["bpp"], r["psnr-rgb"]):
+        print(f"{a.codec} {s['quality']}: {b:.4f} bpp, {p:.3f} dB")
+
+
 def _read(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -250,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--method", default="akima", choices=["akima", "pchip", "cubic"])
     bd.add_argument("--json", action="store_true")
     bd.set_defaults(func=_cmd_bdrate)
+
+    bl = sub.add_parser("baseline", help="classic codec (jpeg, webp, avif, jxl, hevc) on the same images")
+    bl.add_argument("inputs", nargs="+")
+    bl.add_argument("--codec", required=True, choices=["jpeg", "webp", "avif", "jxl", "hevc"])
+    bl.add_argument("--qualities", type=int, nargs="+", help="codec-native qualities (x265: QP)")
+    bl.add_argument("--quiet", action="store_true")
+    bl.add_argument("--out", required=True)
+    bl.set_defaults(func=_cmd_baseline)
 
     pl = sub.add_parser("plot", help="RD curves of results files")
     pl.add_argument("results", nargs="+")

@@ -39,7 +39,7 @@ def evaluate(files: Sequence[str | Path], points: Iterable[dict], name: str, des
         for fname, img in images:
             r = encode_full(img, **point)
             t = time.perf_counter()
-            out = decode(r.data)
+            out = decode(r.data, point.get("model"), arch=point.get("arch"))
             dt = time.perf_counter() - t
             same = np.array_equal(np.asarray(out), np.asarray(r.reconstruction))
             exact &= same

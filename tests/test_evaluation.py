@@ -1,0 +1,87 @@
+"""Evaluation: BD-rate sanity, results schema, baselines' availability errors, eval on real files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from licq.cli import main
+from licq.errors import LicqError
+from licq.evaluation import baselines
+from licq.evaluation.bdrate import bd_psnr, bd_rate
+from licq.evaluation.results import load_results, save_results
+
+from .conftest import smooth_image
+
+BPP = [0.12, 0.2, 0.33, 0.5, 0.75]
+PSNR = [27.0, 28.6, 30.3, 32.0, 33.8]
+
+
+def test_bd_rate_against_itself_is_zero():
+    assert bd_rate(BPP, PSNR, BPP, PSNR) == pytest.approx(0.0, abs=1e-9)
+    assert bd_psnr(BPP, PSNR, BPP, PSNR) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_bd_rate_of_ten_percent_fewer_bits_is_minus_ten():
+    assert bd_rate(BPP, PSNR, [0.9 * b for b in BPP], PSNR) == pytest.approx(-10.0, abs=0.05)
+    assert bd_psnr(BPP, PSNR, [0.9 * b for b in BPP], PSNR) > 0
+
+
+def test_disjoint_curves_are_refused():
+    with pytest.raises(LicqError, match="overlap"):
+        bd_rate(BPP, PSNR, BPP, [p + 20 for p in PSNR])
+
+
+def test_results_schema_roundtrip(tmp_path):
+    data = {"name": "x", "description": "d", "results": {"bpp": BPP, "psnr-rgb": PSNR,
+            "ms-ssim-rgb": [0.9] * 5, "encoding_time": [0.1] * 5, "decoding_time": [0.1] * 5}}
+    save_results(tmp_path / "r.json", data)
+    assert load_results(tmp_path / "r.json") == data
+    (tmp_path / "bad.json").write_text(json.dumps({"results": {}}))
+    with pytest.raises(LicqError, match="not a results file"):
+        load_results(tmp_path / "bad.json")
+
+
+def test_compressai_anchor_files_load():
+    from pathlib import Path
+
+    anchors = Path(__file__).resolve().parents[1] / "results" / "anchors" / "kodak"
+    files = sorted(anchors.glob("*.json"))
+    assert files, "reference curves missing"
+    for f in files:
+        r = load_results(f)["results"]
+        assert len(r["bpp"]) == len(r["psnr-rgb"]) >= 4
+
+
+def test_missing_baseline_codec_says_how_to_install(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(baselines.shutil, "which", lambda name: None)
+    with pytest.raises(LicqError, match="apt install libjxl-tools"):
+        baselines.require("jxl")
+    img = tmp_path / "a.png"
+    Image.fromarray(smooth_image(32, 32)).save(img)
+    assert main(["baseline", str(img), "--codec", "hevc", "--out", str(tmp_path / "h.json")]) == 1
+    assert "apt install ffmpeg" in capsys.readouterr().err
+    assert not (tmp_path / "h.json").exists()
+
+
+def test_pillow_baseline_runs(tmp_path):
+    img = tmp_path / "a.png"
+    Image.fromarray(smooth_image(40, 48)).save(img)
+    data = baselines.run_baseline("jpeg", [img], [30, 80], progress=False)
+    r = data["results"]
+    assert r["bpp"][0] < r["bpp"][1] and r["psnr-rgb"][0] < r["psnr-rgb"][1]
+
+
+def test_eval_cli_writes_compressai_schema(tmp_path, tiny_model, capsys):
+    for i in range(2):
+        Image.fromarray(smooth_image(40, 56, seed=i)).save(tmp_path / f"i{i}.png")
+    out = tmp_path / "r.json"
+    assert main(["eval", str(tmp_path), "--model", tiny_model, "--arch", "mbt2018-mean",
+                 "--out", str(out), "--quiet"]) == 0
+    data = load_results(out)
+    assert data["exact"] is True and len(data["per_image"]) == 2
+    assert set(data["results"]) >= {"bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"}
+    assert main(["bdrate", str(out), str(out)]) == 1  # a single point is not a curve
+    assert "at least two" in capsys.readouterr().err
