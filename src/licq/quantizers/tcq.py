@@ -26,7 +26,8 @@ from .._compressai import RansDecoder
 from ..entropy import CdfTables, GaussianModel
 from ..errors import LicqError
 from .base import QuantizedLatents, Quantizer
-from .trellis import NEXT_STATE, QUANTIZER_OF_STATE, candidates, index_of_level, level_of, viterbi
+from .trellis import (NEXT_STATE, QUANTIZER_OF_STATE, candidates, index_of_level, level_of,
+                      single_thread, viterbi)
 
 SCANS = ("rows", "raster")
 _SQRT2 = math.sqrt(2.0)
@@ -137,6 +138,7 @@ class TrellisQuantizer(Quantizer):
         y_hat = means + self.step * level.to(means.dtype).reshape(means.shape)
         return QuantizedLatents(data, y_hat)
 
+    @single_thread()
     def decode(self, data: bytes, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
         tables = self._tables(em)
         ladder_idx = self._to_trellis(em.indexes(scales / self.step)).long()

@@ -14,6 +14,9 @@ Both tables were decoded from those sources and are checked by the tests.
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
 from torch import Tensor
 
@@ -27,6 +30,22 @@ QUANTIZER_OF_STATE: dict[int, tuple[int, ...]] = {
     4: (0, 0, 1, 1),
     8: (0, 1, 0, 1, 0, 1, 0, 1),
 }
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Run a loop of many small tensor ops on one thread.
+
+    Each step of the trellis touches only a few thousand values; with more
+    threads the synchronisation costs more than the work, and on a loaded
+    machine thread barriers make it many times slower.
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def level_of(k: Tensor, q: Tensor) -> Tensor:
@@ -57,6 +76,7 @@ def candidates(t: Tensor, q: int) -> Tensor:
     return torch.stack(cand + [torch.zeros_like(t)], dim=-1)
 
 
+@single_thread()
 def viterbi(cost: Tensor, states: int) -> tuple[Tensor, Tensor]:
     """Minimum-cost path through the trellis.
 
@@ -79,22 +99,22 @@ def viterbi(cost: Tensor, states: int) -> tuple[Tensor, Tensor]:
             fill[n] += 1
     assert fill == [2] * states
     src_q = qos[src_state]  # (S, 2)
-    acc = torch.full((T, states), float("inf"), dtype=cost.dtype)
-    acc[:, 0] = 0
-    back = torch.empty(L, T, states, dtype=torch.bool)
+    # State-major layout: selecting predecessor states copies whole rows of T values,
+    # which is far cheaper on CPU than gathering columns.
+    src_flat = src_state.flatten()
+    branch_cost = cost[src_q, src_par].permute(3, 0, 1, 2).contiguous()  # (L, S, 2, T)
+    acc = torch.full((states, T), float("inf"), dtype=cost.dtype)
+    acc[0] = 0
+    back = torch.empty(L, states, T, dtype=torch.bool)
     for pos in range(L):
-        c = cost[:, :, :, pos]  # (2, 2, T)
-        # candidate totals for each target state and each of its two incoming branches
-        branch = acc[:, src_state] + c[src_q, src_par].permute(2, 0, 1)  # (T, S, 2)
-        choice = branch[..., 1] < branch[..., 0]
-        back[pos] = choice
-        acc = torch.where(choice, branch[..., 1], branch[..., 0])
-    state = acc.argmin(dim=1)
+        branch = acc[src_flat].view(states, 2, T) + branch_cost[pos]
+        back[pos] = branch[:, 1] < branch[:, 0]
+        acc = torch.minimum(branch[:, 0], branch[:, 1])
+    state = acc.argmin(dim=0)
     parities = torch.empty(T, L, dtype=torch.long)
     path = torch.empty(T, L, dtype=torch.long)
-    rows = torch.arange(T)
     for pos in range(L - 1, -1, -1):
-        b = back[pos, rows, state].long()
+        b = back[pos].gather(0, state[None])[0].long()
         prev, par = src_state[state, b], src_par[state, b]
         parities[:, pos], path[:, pos] = par, prev
         state = prev
