@@ -76,13 +76,13 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
     t1 = time.perf_counter()
     with torch.inference_mode():
         x = _to_tensor(arr)
-        y = m.net.g_a(x)
+        y = m.net.analysis(x)
         z = m.net.h_a(y)
         z_string = m.net.entropy_bottleneck.compress(z)[0]
         means, scales = _hyper(m, z_string, z.shape[-2:])
         ql = q.encode(y, means, scales, m.entropy)
         t2 = time.perf_counter()
-        recon = _to_uint8(m.net.g_s(ql.y_hat), h, w)
+        recon = _to_uint8(m.net.synthesis(ql.y_hat), h, w)
     states_, step_, lam = q.header_params()
     header = container.Header(m.name, m.digest, q.code, states_, step_, lam, h, w, layout)
     data = container.pack(header, [z_string, ql.data])
@@ -108,7 +108,7 @@ def decode(data: bytes, model: str | None = None, *, arch: str | None = None,
     with torch.inference_mode():
         means, scales = _hyper(m, streams[0], (hp // STRIDE, wp // STRIDE))
         y_hat = q.decode(streams[1], means, scales, m.entropy)
-        recon = _to_uint8(m.net.g_s(y_hat), header.height, header.width)
+        recon = _to_uint8(m.net.synthesis(y_hat), header.height, header.width)
     return from_rgb_array(recon, header.layout)
 
 

@@ -109,6 +109,7 @@ def load_weights(arch: str, state: dict[str, torch.Tensor]) -> nn.Module:
     load_params(model, state)
     model.update(force=True)
     model.eval()
+    model.prepare_inference()
     for p in model.parameters():
         p.requires_grad_(False)
     return model
