@@ -98,3 +98,14 @@ def test_ddp_two_cpu_processes_end_identical(train_dir, tmp_path):
         assert torch.equal(w0[k], w1[k]), k
     ck = torch.load(tmp_path / "checkpoint.pt", map_location="cpu", weights_only=False)
     assert ck["step"] == 4 and ck["world_size"] == 2
+
+
+def test_validation_on_held_out_folder_writes_val_csv(train_dir, tmp_path):
+    val = tmp_path / "val"
+    val.mkdir()
+    Image.fromarray(smooth_image(130, 140, seed=99)).save(val / "v.png")
+    train(_cfg(train_dir, tmp_path / "run", steps=6, val=[str(val)], val_every=3), progress=False)
+    rows = (tmp_path / "run" / "val.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows] == ["3", "6"]
+    bpp, psnr = float(rows[-1].split(",")[1]), float(rows[-1].split(",")[2])
+    assert bpp > 0 and 0 < psnr < 100

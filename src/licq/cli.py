@@ -85,7 +85,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
     cfg = TrainConfig(data=a.data, out=a.out, arch=a.arch_name, N=a.N, M=a.M, lmbda=a.lmbda,
                       surrogate=a.surrogate, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr,
                       seed=a.seed, threads=a.threads, checkpoint_every=a.checkpoint_every,
-                      warm_start=a.warm_start)
+                      warm_start=a.warm_start, val=a.val, val_every=a.val_every, workers=a.workers)
     train(cfg, resume=a.resume)
     print(f"checkpoint: {Path(a.out) / 'checkpoint.pt'}")
 
@@ -134,15 +134,23 @@ def _cmd_bdrate(a: argparse.Namespace) -> None:
     rows = []
     for c in curves[1:]:
         rc = c["results"]
-        rows.append({"anchor": anchor["name"], "test": c["name"],
-                     "bd_rate_percent": bd_rate(ra["bpp"], ra[a.metric], rc["bpp"], rc[a.metric], a.method),
-                     "bd_psnr_db": bd_psnr(ra["bpp"], ra[a.metric], rc["bpp"], rc[a.metric], a.method)})
+        row = {"anchor": anchor["name"], "test": c["name"], "metric": a.metric, "method": a.method}
+        args = (ra["bpp"], ra[a.metric], rc["bpp"], rc[a.metric], a.method)
+        try:
+            row["bd_rate_percent"] = bd_rate(*args)
+        except LicqError as exc:
+            if len(curves) == 2:
+                raise
+            row["bd_rate_percent"], row["note"] = None, str(exc)
+        row["bd_psnr_db"] = bd_psnr(*args)
+        rows.append(row)
     if a.json:
         print(json.dumps(rows, indent=2))
         return
     print(f"anchor: {anchor['name']} ({a.metric}, {a.method} interpolation)")
     for r in rows:
-        print(f"{r['test']:40s} BD-rate {r['bd_rate_percent']:+7.2f} %   BD-PSNR {r['bd_psnr_db']:+.3f} dB")
+        rate = f"{r['bd_rate_percent']:+7.2f} %" if r["bd_rate_percent"] is not None else "    n/a  "
+        print(f"{r['test']:40s} BD-rate {rate}   BD-PSNR {r['bd_psnr_db']:+.3f} dB  {r.get('note', '')}")
 
 
 def _cmd_plot(a: argparse.Namespace) -> None:
@@ -240,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every", type=int, default=500)
     t.add_argument("--warm-start", help="initialise from this checkpoint or weight file")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--val", nargs="+", help="held-out image folder(s) for periodic validation (val.csv)")
+    t.add_argument("--val-every", type=int, default=1000)
+    t.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     t.set_defaults(func=_cmd_train)
     ev = sub.add_parser("eval", help="rate-distortion evaluation on real bitstreams")
     ev.add_argument("inputs", nargs="+", help="image files or folders")

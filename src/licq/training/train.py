@@ -52,6 +52,9 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     warm_start: str | None = None
+    val: list[str] | None = None  # held-out folder(s): real-rounding RD estimate every val_every steps
+    val_every: int = 1000
+    val_images: int = 8
     downscale: tuple[float, float] | None = (0.5, 0.75)
     extra: dict = field(default_factory=dict)
 
@@ -91,6 +94,40 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_val(folders: list[str], count: int) -> list[torch.Tensor]:
+    """Up to ``count`` held-out images, centre-cropped to at most 512x512 and a multiple of 64."""
+    import numpy as np
+    from PIL import Image
+
+    from ..models import STRIDE
+    from .data import list_images
+
+    out = []
+    for f in list_images(folders)[:count]:
+        with Image.open(f) as im:
+            arr = np.asarray(im.convert("RGB"))
+        h, w = (min(d, 512) // STRIDE * STRIDE for d in arr.shape[:2])
+        if h and w:
+            top, left = (arr.shape[0] - h) // 2, (arr.shape[1] - w) // 2
+            out.append(torch.from_numpy(arr[top:top + h, left:left + w].copy()).permute(2, 0, 1)[None].float() / 255)
+    return out
+
+
+@torch.no_grad()
+def validate(model: nn.Module, images: list[torch.Tensor], device: torch.device) -> tuple[float, float]:
+    """Mean (bpp, PSNR) with latents rounded as at inference (likelihood-estimated bits)."""
+    was_training = model.training
+    model.eval()
+    bpps, psnrs = [], []
+    for x in images:
+        x = x.to(device)
+        bpp, mse = rd_terms(surrogate_forward(model, x, "ste"), x.clamp(0, 1))
+        bpps.append(bpp.item())
+        psnrs.append(-10 * math.log10(max(mse.item(), 1e-10)))
+    model.train(was_training)
+    return sum(bpps) / len(bpps), sum(psnrs) / len(psnrs)
 
 
 def _distributed() -> tuple[int, int]:
@@ -179,6 +216,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
         writer = csv.writer(log)
         if new_log:
             writer.writerow(["step", "loss", "bpp", "psnr", "aux", "lr", "seconds"])
+    val_images = _load_val(cfg.val, cfg.val_images) if cfg.val and rank == 0 else []
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc="train",
                dynamic_ncols=True)
     t0, acc = time.time(), []
@@ -211,6 +249,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
                              f"{time.time() - t0:.1f}"])
             log.flush()
             acc = []
+        if val_images and (step % cfg.val_every == 0 or step == cfg.steps):
+            vb, vp = validate(model, val_images, device)
+            with open(out / "val.csv", "a") as f:
+                f.write(f"{step},{vb:.5f},{vp:.4f},{vb + cfg.lmbda * 255 ** 2 * 10 ** (-vp / 10):.5f}\n")
+            bar.write(f"step {step}: validation {vb:.4f} bpp, {vp:.3f} dB")
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             checkpoint()
     bar.close()
