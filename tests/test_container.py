@@ -91,3 +91,8 @@ def test_header_roundtrip(stream):
     assert container.pack(header, streams) == stream
     info = header.as_dict()
     assert info["quantizer"] == "sq" and info["layout"] == "RGB"
+
+
+def test_encoder_refuses_images_above_max_pixels(tiny_model, image):
+    with pytest.raises(LicqError, match="exceeds the limit"):
+        licq.encode(image, tiny_model, max_pixels=100)

@@ -25,7 +25,8 @@ def _cmd_encode(a: argparse.Namespace) -> None:
 
     image = open_image(a.input)
     res = encode_full(image, a.model, quality=a.quality, arch=a.arch, quantizer=a.quantizer,
-                      step=a.step, states=a.states, tcq_lambda=a.tcq_lambda, scan=a.scan)
+                      step=a.step, states=a.states, tcq_lambda=a.tcq_lambda, scan=a.scan,
+                      max_pixels=a.max_pixels)
     atomic_write_bytes(a.output, res.data)
     w, h = image.size
     print(f"{a.output}: {len(res.data)} bytes, {res.bpp:.4f} bpp ({w}x{h})")
@@ -210,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tcq-lambda", type=float, help="TCQ rate weight λ_tcq (default per model)")
     e.add_argument("--scan", choices=["rows", "raster"], help="TCQ scan: a trellis per channel row "
                    "(default, parallel decoding) or per channel (raster, slow decoding)")
+    e.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                   help="refuse larger images (default 4096x4096)")
     e.add_argument("-v", "--verbose", action="store_true", help="print PSNR and timings")
     e.set_defaults(func=_cmd_encode)
 

@@ -60,7 +60,7 @@ def _hyper(m: LoadedModel, z_string: bytes, shape: tuple[int, int]):
 def encode_full(image: ImageLike, model: str | None = None, *, quality: int | None = None,
                 arch: str | None = None, quantizer: str = "sq", step: float | None = None,
                 states: int | None = None, tcq_lambda: float | None = None,
-                scan: str | None = None) -> EncodeResult:
+                scan: str | None = None, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> EncodeResult:
     """Encode an image; also return the reconstruction the decoder will produce, bpp and timings.
 
     Unset quantizer parameters take the model's defaults (:func:`licq.zoo.quantizer_defaults`).
@@ -73,6 +73,11 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
         image = open_image(image)
     arr, layout = to_rgb_array(image)
     h, w = arr.shape[:2]
+    if h * w > max_pixels:
+        raise LicqError(f"image of {w}x{h} pixels exceeds the limit of {max_pixels} pixels "
+                        "(raise it with --max-pixels)")
+    if h == 0 or w == 0:
+        raise LicqError("empty image")
     t1 = time.perf_counter()
     with torch.inference_mode():
         x = _to_tensor(arr)

@@ -36,8 +36,9 @@ from .errors import LicqError
 MAGIC = b"LICQ"
 VERSION = 1
 LAYOUTS = {0: "RGB", 1: "L"}
-#: Refuse streams above this many pixels unless the caller raises the bound.
-DEFAULT_MAX_PIXELS = 1 << 28
+#: Refuse images above this many pixels (4096 x 4096) unless the caller raises the bound:
+#: whole-image coding needs about 1.5 GB of activations per 16 megapixels in g_s.
+DEFAULT_MAX_PIXELS = 1 << 24
 MAX_STREAMS = 16
 
 
