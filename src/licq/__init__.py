@@ -7,6 +7,7 @@ Python API::
     image = licq.decode(data)                # PIL image
 """
 
+from . import container
 from .codec import EncodeResult, decode, encode, encode_full
 from .errors import LicqError
 from .imageio import LicqWarning

@@ -26,7 +26,7 @@ def _cmd_encode(a: argparse.Namespace) -> None:
     image = open_image(a.input)
     res = encode_full(image, a.model, quality=a.quality, arch=a.arch, quantizer=a.quantizer,
                       step=a.step, states=a.states, tcq_lambda=a.tcq_lambda, scan=a.scan,
-                      max_pixels=a.max_pixels)
+                      max_pixels=a.max_pixels, finetuned=a.finetuned)
     atomic_write_bytes(a.output, res.data)
     w, h = image.size
     print(f"{a.output}: {len(res.data)} bytes, {res.bpp:.4f} bpp ({w}x{h})")
@@ -73,11 +73,13 @@ def _cmd_models(a: argparse.Namespace) -> None:
     if a.json:
         print(json.dumps(man, indent=2))
         return
-    print(f"{'name':24s} {'arch':14s} {'N/M':8s} {'quality':7s} {'lambda':8s}")
+    print(f"{'name':28s} {'arch':14s} {'N/M':8s} {'quality':7s} {'lambda':8s} decoder for")
     for m in man["models"]:
         mark = " (default)" if m["name"] == man["default"] else ""
-        print(f"{m['name']:24s} {m['arch']:14s} {m['N']}/{m['M']:<5} {m.get('quality', '-')!s:7s} "
-              f"{m['lmbda']:<8g}{mark}")
+        d = m.get("decoder_for")
+        dec = f"{d['quantizer']} Δ={d['step']:g} states={d['states']} ({m['train']}, base {m['base']})" if d else ""
+        print(f"{m['name']:28s} {m['arch']:14s} {m['N']}/{m['M']:<5} {m.get('quality') or '-'!s:7s} "
+              f"{m['lmbda']:<8g} {dec}{mark}")
 
 
 def _cmd_train(a: argparse.Namespace) -> None:
@@ -106,7 +108,7 @@ def _cmd_eval(a: argparse.Namespace) -> None:
     if qualities and a.model:
         raise LicqError("give either --model or --quality/--all-qualities")
     base = {"quantizer": a.quantizer, "step": a.step, "states": a.states, "tcq_lambda": a.tcq_lambda,
-            "scan": a.scan}
+            "scan": a.scan, "finetuned": a.finetuned}
     if qualities:
         points = [{"quality": q, **base} for q in qualities]
     else:
@@ -177,6 +179,15 @@ def _cmd_baseline(a: argparse.Namespace) -> None:
         print(f"{a.codec} {s['quality']}: {b:.4f} bpp, {p:.3f} dB")
 
 
+def _cmd_finetune(a: argparse.Namespace) -> None:
+    from .training.finetune import FinetuneConfig, finetune
+
+    cfg = FinetuneConfig(base=a.base, arch=a.arch, data=a.data, out=a.out, quantizer=a.quantizer,
+                         states=a.states, step=a.step, tcq_lambda=a.tcq_lambda, train=a.train, lmbda=a.lmbda,
+                         steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed, threads=a.threads)
+    print(f"decoder: {finetune(cfg, resume=a.resume)}")
+
+
 def _read(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -211,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tcq-lambda", type=float, help="TCQ rate weight λ_tcq (default per model)")
     e.add_argument("--scan", choices=["rows", "raster"], help="TCQ scan: a trellis per channel row "
                    "(default, parallel decoding) or per channel (raster, slow decoding)")
+    e.add_argument("--finetuned", choices=["dec", "dec+hyperdec"],
+                   help="use the zoo decoder finetuned for this quantizer (quantization-aware finetuning)")
     e.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help="refuse larger images (default 4096x4096)")
     e.add_argument("-v", "--verbose", action="store_true", help="print PSNR and timings")
@@ -255,6 +268,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-every", type=int, default=1000)
     t.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     t.set_defaults(func=_cmd_train)
+    f = sub.add_parser("finetune", help="quantization-aware finetuning of the decoder on real quantized latents")
+    f.add_argument("data", nargs="+", help="folders of training images")
+    f.add_argument("--base", required=True, help="zoo name or weight file of the end-to-end trained model")
+    f.add_argument("--arch", help="architecture of a weight file")
+    f.add_argument("--out", required=True)
+    f.add_argument("--quantizer", default="sq", choices=["sq", "tcq"])
+    f.add_argument("--states", type=int, choices=[4, 8])
+    f.add_argument("--step", type=float)
+    f.add_argument("--tcq-lambda", type=float)
+    f.add_argument("--train", default="dec", choices=["dec", "dec+hyperdec"])
+    f.add_argument("--lmbda", type=float, help="default: the base model's λ")
+    f.add_argument("--steps", type=int, default=1000)
+    f.add_argument("--batch", type=int, default=8)
+    f.add_argument("--crop", type=int, default=128)
+    f.add_argument("--lr", type=float, default=5e-5)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--threads", type=int, default=2)
+    f.add_argument("--resume", action="store_true")
+    f.set_defaults(func=_cmd_finetune)
+
     ev = sub.add_parser("eval", help="rate-distortion evaluation on real bitstreams")
     ev.add_argument("inputs", nargs="+", help="image files or folders")
     ev.add_argument("--model", nargs="+", help="zoo names or weight files (one rate point each)")
@@ -266,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--states", type=int, choices=[4, 8])
     ev.add_argument("--tcq-lambda", type=float)
     ev.add_argument("--scan", choices=["rows", "raster"])
+    ev.add_argument("--finetuned", choices=["dec", "dec+hyperdec"], help="zoo decoders finetuned for the quantizer")
     ev.add_argument("--name", help="curve name in the results file")
     ev.add_argument("--description", default="")
     ev.add_argument("--no-msssim", action="store_true")

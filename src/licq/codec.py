@@ -24,7 +24,7 @@ from .errors import LicqError
 from .imageio import from_rgb_array, open_image, to_rgb_array
 from .models import STRIDE
 from .quantizers import make_quantizer, quantizer_from_header
-from .zoo import LoadedModel, quantizer_defaults, resolve
+from .zoo import LoadedModel, finetuned_variant, load_zoo, quantizer_defaults, resolve
 
 ImageLike = Image.Image | np.ndarray | str | Path
 
@@ -60,13 +60,18 @@ def _hyper(m: LoadedModel, z_string: bytes, shape: tuple[int, int]):
 def encode_full(image: ImageLike, model: str | None = None, *, quality: int | None = None,
                 arch: str | None = None, quantizer: str = "sq", step: float | None = None,
                 states: int | None = None, tcq_lambda: float | None = None,
-                scan: str | None = None, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> EncodeResult:
+                scan: str | None = None, max_pixels: int = container.DEFAULT_MAX_PIXELS,
+                finetuned: str | None = None) -> EncodeResult:
     """Encode an image; also return the reconstruction the decoder will produce, bpp and timings.
 
     Unset quantizer parameters take the model's defaults (:func:`licq.zoo.quantizer_defaults`).
+    ``finetuned`` ("dec" or "dec+hyperdec") switches to the zoo decoder finetuned from the chosen
+    model for this quantizer; the header then names that decoder.
     """
     t0 = time.perf_counter()
     m = resolve(model, quality, arch)
+    if finetuned:
+        m = load_zoo(finetuned_variant(m.name, quantizer, states, finetuned))
     q = make_quantizer(quantizer, **quantizer_defaults(m.name, quantizer, step, states, tcq_lambda),
                        scan=scan)
     if isinstance(image, (str, Path)):

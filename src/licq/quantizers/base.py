@@ -42,5 +42,17 @@ class Quantizer(ABC):
         """Inverse of :meth:`encode`: return ``y_hat``."""
 
     @abstractmethod
+    def levels(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> tuple[Tensor, Tensor]:
+        """The quantization decision without entropy coding, for training on real quantized latents.
+
+        Returns (levels in units of Δ, so ``ŷ = μ + Δ·levels``; the quantizer id used at each
+        position, 0 for SQ), both shaped like ``y`` (any batch size). Not differentiable.
+        """
+
+    @abstractmethod
+    def bits(self, levels: Tensor, qid: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
+        """Bits of each level under N(μ, σ²), differentiable in ``scales``: the rate of finetuning."""
+
+    @abstractmethod
     def header_params(self) -> tuple[int, float, float]:
         """(states, step, tcq_lambda) as stored in the header."""

@@ -38,5 +38,14 @@ class ScalarQuantizer(Quantizer):
         q = em.tables.decode(data, indexes).to(means.dtype)
         return means + self.step * q
 
+    def levels(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> tuple[Tensor, Tensor]:
+        return torch.round((y - means) / self.step), torch.zeros_like(y, dtype=torch.long)
+
+    def bits(self, levels: Tensor, qid: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
+        s = (scales / self.step).clamp_min(em.scale_bound)
+        upper = 0.5 * torch.erfc((levels.abs() - 0.5) / (s * math.sqrt(2)))
+        lower = 0.5 * torch.erfc((levels.abs() + 0.5) / (s * math.sqrt(2)))
+        return -torch.log2((upper - lower).clamp_min(1e-9))
+
     def header_params(self) -> tuple[int, float, float]:
         return 0, self.step, 0.0

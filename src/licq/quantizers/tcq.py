@@ -93,10 +93,10 @@ class TrellisQuantizer(Quantizer):
         self.step, self.tcq_lambda, self.states, self.scan = as_f32(step), as_f32(tcq_lambda), states, scan
         self.code = 1 if scan == "rows" else 2
 
-    # -- layout: (1, C, H, W) <-> (T trellises, L positions)
+    # -- layout: (B, C, H, W) <-> (T trellises, L positions)
     def _to_trellis(self, x: Tensor) -> Tensor:
-        _, C, H, W = x.shape
-        return x.reshape(C * H, W) if self.scan == "rows" else x.reshape(C, H * W)
+        W = x.shape[-1]
+        return x.reshape(-1, W) if self.scan == "rows" else x.reshape(x.shape[0] * x.shape[1], -1)
 
     def _tables(self, em: GaussianModel) -> CdfTables:
         return tcq_tables(tuple(em.scale_table.tolist()))
@@ -119,13 +119,24 @@ class TrellisQuantizer(Quantizer):
                 best[q, p] = v.gather(-1, arg[..., None])[..., 0]
         parities, path = viterbi(cost, self.states)
         qpos = torch.tensor(QUANTIZER_OF_STATE[self.states])[path]
-        level = best.permute(2, 3, 0, 1)[torch.arange(T)[:, None], torch.arange(L), qpos, parities]
+        level = best.reshape(4, T, L).gather(0, (2 * qpos + parities)[None])[0]
         return level, qpos
 
     def level_cost(self, t: Tensor, v: Tensor, q: int, s: Tensor) -> Tensor:
         """``Δ²(t − v)² + λ_tcq · (−log2 P(v))``: the Viterbi branch cost of level ``v`` of quantizer ``q``."""
         rate = -torch.log2(cell_probability(v, q, s).clamp_min(1e-9))
         return (t - v) ** 2 * self.step ** 2 + self.tcq_lambda * rate
+
+    def levels(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> tuple[Tensor, Tensor]:
+        t = self._to_trellis((y - means) / self.step).double()
+        ladder_idx = self._to_trellis(em.indexes(scales / self.step)).long()
+        level, qpos = self.search(t, em.scale_table.double()[ladder_idx])
+        return level.to(y.dtype).reshape(y.shape), qpos.reshape(y.shape)
+
+    def bits(self, levels: Tensor, qid: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
+        s = (scales / self.step).clamp_min(em.scale_bound)
+        p = torch.where(qid == 0, cell_probability(levels, 0, s), cell_probability(levels, 1, s))
+        return -torch.log2(p.clamp_min(1e-9))
 
     def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
         t = self._to_trellis((y - means) / self.step).double()

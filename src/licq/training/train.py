@@ -169,7 +169,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
     aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr)
     drop_at = int(cfg.steps * cfg.lr_drop)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 if s < drop_at else 0.1)
-    step = 0
+    step, elapsed_before = 0, 0.0
     if resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         load_params(model, ck["model"])
@@ -177,6 +177,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
         aux_opt.load_state_dict(ck["aux_opt"])
         sched.load_state_dict(ck["sched"])
         step = ck["step"]
+        elapsed_before = float(ck.get("elapsed_s", 0.0))
         torch.set_rng_state(ck["rng"][rank] if isinstance(ck["rng"], list) else ck["rng"])
     else:
         torch.manual_seed(cfg.seed * 1000 + rank)  # per-rank noise
@@ -195,7 +196,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
             _save_checkpoint(ckpt_path, {
                 "model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
                 "sched": sched.state_dict(), "step": step, "rng": rngs if world > 1 else rngs[0],
-                "config": asdict(cfg), "world_size": world})
+                "config": asdict(cfg), "world_size": world,
+                "elapsed_s": elapsed_before + time.time() - t0})
 
     if rank == 0:
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))

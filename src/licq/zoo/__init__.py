@@ -60,18 +60,40 @@ def _prepare(name: str, arch: str, state: dict) -> LoadedModel:
     return LoadedModel(name, digest, net, gaussian_model(net.gaussian_conditional))
 
 
-@functools.lru_cache(maxsize=8)
-def load_zoo(name: str) -> LoadedModel:
-    """Load a zoo model after checking its file's sha256 against the manifest."""
-    e = entry(name)
+def _checked_state(e: dict) -> dict:
     path = ZOO_DIR / e["file"]
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise LicqError(f"weights of zoo model {name!r} are missing ({path})") from None
+        raise LicqError(f"weights of zoo model {e['name']!r} are missing ({path})") from None
     if hashlib.sha256(data).hexdigest() != e["sha256"]:
-        raise LicqError(f"weights of zoo model {name!r} do not match the manifest's sha256 (tampered?)")
-    return _prepare(name, e["arch"], state_dict_from_file(path))
+        raise LicqError(f"weights of zoo model {e['name']!r} do not match the manifest's sha256 (tampered?)")
+    return state_dict_from_file(path)
+
+
+@functools.lru_cache(maxsize=16)
+def load_zoo(name: str) -> LoadedModel:
+    """Load a zoo model after checking its file's sha256 against the manifest.
+
+    A finetuned decoder (entry with ``base``) is its base model with the
+    finetuned tensors (g_s, and h_s where trained) laid over it.
+    """
+    e = entry(name)
+    state = _checked_state(e)
+    if "base" in e:
+        state = {**_checked_state(entry(e["base"])), **state}
+    return _prepare(name, e["arch"], state)
+
+
+def finetuned_variant(base: str, quantizer: str, states: int | None, train: str) -> str:
+    """Name of the zoo decoder finetuned from ``base`` for this quantizer and training mode."""
+    for e in manifest()["models"]:
+        d = e.get("decoder_for")
+        if (e.get("base") == base and d and d["quantizer"] == quantizer and e.get("train") == train
+                and (quantizer == "sq" or d["states"] == (states or 8))):
+            return e["name"]
+    raise LicqError(f"no decoder finetuned from {base} for {quantizer}"
+                    f"{'' if quantizer == 'sq' else f'-{states or 8}'} ({train}); see `licq models`")
 
 
 @functools.lru_cache(maxsize=8)
@@ -87,6 +109,15 @@ FALLBACK_TCQ = {"4": {"step": 0.6, "tcq_lambda": 0.02}, "8": {"step": 0.6, "tcq_
 def quantizer_defaults(name: str, quantizer: str, step: float | None, states: int | None,
                        tcq_lambda: float | None) -> dict:
     """Fill unset quantizer parameters: SQ Δ=1; TCQ from the model's measured sweep (manifest ``tcq``)."""
+    if not name.startswith("@") and "decoder_for" in entry(name):
+        # a finetuned decoder only matches the quantizer setting it was trained on
+        d = entry(name)["decoder_for"]
+        given = {"step": step, "states": states, "tcq_lambda": tcq_lambda}
+        if quantizer != d["quantizer"] or any(v is not None and abs(v - d[k]) > 1e-6 for k, v in given.items()):
+            raise LicqError(f"{name} is a decoder finetuned for {d['quantizer']} with step {d['step']}, "
+                            f"states {d['states']}, tcq-lambda {d['tcq_lambda']}; use that setting or its base "
+                            f"model {entry(name)['base']}")
+        return {k: d[k] for k in ("step", "states", "tcq_lambda")}
     if quantizer != "tcq":
         return {"step": 1.0 if step is None else step, "states": states or 0,
                 "tcq_lambda": tcq_lambda or 0.0}

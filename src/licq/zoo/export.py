@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import torch
 
@@ -17,6 +18,29 @@ from ..atomic import atomic_write_bytes
 from ..models import build_model, model_digest, state_dict_from_file
 from ..models.io import infer_sizes, load_params, save_weights
 from . import MANIFEST, ZOO_DIR
+
+
+def training_seconds(log_csv: Path) -> float | None:
+    """Wall time of a run from its log.csv, summed over resumed segments (seconds restart at 0)."""
+    if not log_csv.exists():
+        return None
+    total, last = 0.0, 0.0
+    for line in log_csv.read_text().splitlines()[1:]:
+        sec = float(line.split(",")[-1])
+        if sec < last:
+            total += last
+        last = sec
+    return round(total + last, 1)
+
+
+def command_of(cfg: dict) -> str:
+    """The ``licq train`` command line that reproduces a run's config."""
+    parts = ["licq train", *cfg["data"], "--out", cfg["out"], "--N", str(cfg["N"]), "--M", str(cfg["M"]),
+             "--lmbda", str(cfg["lmbda"]), "--steps", str(cfg["steps"]), "--batch", str(cfg["batch"]),
+             "--crop", str(cfg["crop"]), "--lr", str(cfg["lr"]), "--surrogate", cfg["surrogate"]]
+    if cfg.get("warm_start"):
+        parts += ["--warm-start", cfg["warm_start"]]
+    return " ".join(parts)
 
 
 def export(checkpoint: str, name: str, quality: int | None, default: bool, notes: str = "") -> dict:
@@ -33,8 +57,10 @@ def export(checkpoint: str, name: str, quality: int | None, default: bool, notes
     entry = {"name": name, "arch": arch, "N": N, "M": M, "lmbda": cfg.get("lmbda"),
              "quality": quality, "file": file, "sha256": sha,
              "digest": model_digest(half_state)[:16], "steps": ck.get("step"),
-             "training": {k: cfg.get(k) for k in ("data", "surrogate", "batch", "crop", "lr", "seed",
-                                                   "warm_start")}, "notes": notes}
+             "training": {"command": command_of(cfg), "wall_seconds": training_seconds(
+                 Path(checkpoint).parent / "log.csv"), "machine": "2 CPU cores (no GPU)",
+                 **{k: cfg.get(k) for k in ("data", "surrogate", "batch", "crop", "lr", "seed", "warm_start")}},
+             "notes": notes}
     man = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"default": name, "models": []}
     man["models"] = [m for m in man["models"] if m["name"] != name] + [entry]
     man["models"].sort(key=lambda m: (m.get("quality") or 0, m["name"]))
@@ -44,15 +70,43 @@ def export(checkpoint: str, name: str, quality: int | None, default: bool, notes
     return entry
 
 
+def export_decoder(run: str, name: str, notes: str = "") -> dict:
+    """Add a finetuned decoder (``licq finetune`` output folder) to the zoo, tied to its base model."""
+    from . import entry as zoo_entry
+
+    run_dir = Path(run)
+    meta = json.loads((run_dir / "decoder.json").read_text())
+    data = (run_dir / "decoder.pt").read_bytes()
+    base = zoo_entry(meta["base"])
+    file = f"{name}.pt"
+    atomic_write_bytes(ZOO_DIR / file, data)
+    import hashlib
+
+    e = {"name": name, "base": base["name"], "arch": base["arch"], "N": base["N"], "M": base["M"],
+         "lmbda": meta["lmbda"], "quality": None, "file": file, "sha256": hashlib.sha256(data).hexdigest(),
+         "train": meta["train"], "steps": meta["steps"],
+         "decoder_for": {k: meta[k] for k in ("quantizer", "step", "states", "tcq_lambda")},
+         "training": {"wall_seconds": training_seconds(run_dir / "log.csv"), "config": meta["config"]},
+         "notes": notes}
+    man = json.loads(MANIFEST.read_text())
+    man["models"] = [m for m in man["models"] if m["name"] != name] + [e]
+    atomic_write_bytes(MANIFEST, (json.dumps(man, indent=2) + "\n").encode())
+    return e
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="training checkpoint, or a finetune run folder with --decoder")
+    p.add_argument("--decoder", action="store_true", help="add a finetuned decoder (licq finetune --out DIR)")
     p.add_argument("--name", required=True)
     p.add_argument("--quality", type=int)
     p.add_argument("--default", action="store_true")
     p.add_argument("--notes", default="")
     a = p.parse_args()
-    print(json.dumps(export(a.checkpoint, a.name, a.quality, a.default, a.notes), indent=2))
+    if a.decoder:
+        print(json.dumps(export_decoder(a.checkpoint, a.name, a.notes), indent=2))
+    else:
+        print(json.dumps(export(a.checkpoint, a.name, a.quality, a.default, a.notes), indent=2))
 
 
 if __name__ == "__main__":

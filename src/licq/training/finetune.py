@@ -1,0 +1,190 @@
+"""Quantization-aware finetuning (Borzechowski et al., ICIP 2024) on truly quantized latents.
+
+After end-to-end training with a surrogate, the decoder has only ever seen
+noisy or straight-through latents. Here the encoder side runs exactly as at
+inference - hyper-latent rounded around the medians, μ and σ from the
+hyper-decoder, latents quantized by the real SQ or the real TCQ Viterbi
+search with the same Δ and λ_tcq - and only the decoder side learns:
+
+* ``dec``: the synthesis transform g_s, on the distortion alone (the indices,
+  hence the rate, do not change);
+* ``dec+hyperdec``: g_s and the hyper-synthesis h_s. μ and σ then move, so the
+  latents are re-quantized with the updated h_s at every step and the rate
+  (bits of the chosen levels under the coded Gaussian, differentiable in σ)
+  enters the loss: ``R + λ·255²·MSE``. The encoder g_a, h_a and the
+  hyper-latent's entropy bottleneck stay frozen, so decoding cost is unchanged.
+
+The result is a *decoder* file: the finetuned tensors only, tied to the base
+model's digest and the quantizer setting they were trained for.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..atomic import atomic_write_bytes
+from ..errors import LicqError
+from ..quantizers import make_quantizer
+from ..zoo import LoadedModel, quantizer_defaults, resolve
+from .data import CropDataset
+from .train import StepSampler
+
+MODES = {"dec": ("g_s",), "dec+hyperdec": ("g_s", "h_s")}
+
+
+@dataclass
+class FinetuneConfig:
+    base: str
+    data: list[str]
+    out: str
+    arch: str | None = None
+    quantizer: str = "sq"
+    states: int | None = None
+    step: float | None = None
+    tcq_lambda: float | None = None
+    train: str = "dec"
+    lmbda: float | None = None  # default: the base model's λ from the zoo manifest
+    steps: int = 1000
+    batch: int = 8
+    crop: int = 128
+    lr: float = 5e-5
+    lr_drop: float = 0.8
+    seed: int = 0
+    threads: int = 2
+    checkpoint_every: int = 250
+    log_every: int = 25
+    downscale: tuple[float, float] | None = (0.5, 0.75)
+    extra: dict = field(default_factory=dict)
+
+
+def quantized_forward(m: LoadedModel, q, x: torch.Tensor, modes: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """Inference-exact encoder side, differentiable decoder side."""
+    net = m.net
+    with torch.no_grad():
+        y = net.g_a(x)
+        z = net.h_a(y)
+        eb = net.entropy_bottleneck
+        z_hat = eb.quantize(z, "dequantize", eb._get_medians())
+    with torch.set_grad_enabled("h_s" in modes):
+        means, scales = net.hyper(z_hat)
+    with torch.no_grad():
+        levels, qid = q.levels(y, means, scales, m.entropy)
+    y_hat = means + q.step * levels
+    out = {"x_hat": net.g_s(y_hat), "levels": levels}
+    if "h_s" in modes:
+        out["bits"] = q.bits(levels, qid, scales, m.entropy).sum()
+    return out
+
+
+def finetune(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Finetune the decoder side of ``cfg.base``; return the path of the decoder file."""
+    from tqdm import tqdm
+
+    if cfg.train not in MODES:
+        raise LicqError(f"--train must be one of {', '.join(MODES)}")
+    torch.set_num_threads(cfg.threads)
+    base = resolve(cfg.base, arch=cfg.arch)
+    params = quantizer_defaults(base.name, cfg.quantizer, cfg.step, cfg.states, cfg.tcq_lambda)
+    q = make_quantizer(cfg.quantizer, **params)
+    lmbda = cfg.lmbda
+    if lmbda is None:
+        from ..zoo import entry
+
+        if base.name.startswith("@"):
+            raise LicqError("give --lmbda for a model that is not in the zoo")
+        lmbda = entry(base.name)["lmbda"]
+    modes = MODES[cfg.train]
+    # a private, trainable copy of the base model (the zoo cache keeps the original)
+    import copy
+
+    m = LoadedModel(base.name, base.digest, copy.deepcopy(base.net), base.entropy)
+    net = m.net
+    for p in net.parameters():
+        p.requires_grad_(False)
+    trained = [p for name in modes for p in getattr(net, name).parameters()]
+    for p in trained:
+        p.requires_grad_(True)
+    for name in modes:
+        getattr(net, name).train()
+    opt = torch.optim.Adam(trained, lr=cfg.lr)
+    drop_at = int(cfg.steps * cfg.lr_drop)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 if s < drop_at else 0.1)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "finetune.pt"
+    step = 0
+    torch.manual_seed(cfg.seed)
+    if resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        for name in modes:
+            getattr(net, name).load_state_dict(ck["modules"][name])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        step = ck["step"]
+    meta = {"base": base.name, "base_digest": base.digest.hex(), "quantizer": cfg.quantizer, **params,
+            "train": cfg.train, "lmbda": lmbda, "config": asdict(cfg)}
+
+    def save(final: bool = False) -> None:
+        state = {"modules": {n: getattr(net, n).state_dict() for n in modes}, "opt": opt.state_dict(),
+                 "sched": sched.state_dict(), "step": step, "meta": meta}
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        atomic_write_bytes(ckpt_path, buf.getvalue())
+        if final:
+            tensors = {f"{n}.{k}": v.detach().half().clone() for n in modes
+                       for k, v in getattr(net, n).state_dict().items()}
+            buf = io.BytesIO()
+            torch.save(tensors, buf)
+            atomic_write_bytes(out / "decoder.pt", buf.getvalue())
+            (out / "decoder.json").write_text(json.dumps({**meta, "steps": step}, indent=2))
+
+    (out / "config.json").write_text(json.dumps(meta, indent=2))
+    if step < cfg.steps:
+        data = CropDataset(cfg.data, crop=cfg.crop, length=cfg.steps * cfg.batch,
+                           downscale=cfg.downscale, seed=cfg.seed)
+        loader = DataLoader(data, batch_size=cfg.batch, sampler=StepSampler(step, cfg.steps, cfg.batch),
+                            drop_last=True, generator=torch.Generator().manual_seed(cfg.seed))
+        log_path = out / "log.csv"
+        new = not log_path.exists()
+        with open(log_path, "a", newline="") as log:
+            w = csv.writer(log)
+            if new:
+                w.writerow(["step", "loss", "bpp", "psnr", "seconds"])
+            bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=f"finetune {cfg.train}",
+                       dynamic_ncols=True)
+            t0, acc = time.time(), []
+            for x in loader:
+                o = quantized_forward(m, q, x, modes)
+                mse = torch.mean((o["x_hat"] - x) ** 2)
+                npx = x.shape[0] * x.shape[2] * x.shape[3]
+                bpp = o["bits"] / npx if "bits" in o else torch.zeros(())
+                loss = bpp + lmbda * 255 ** 2 * mse
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trained, 1.0)
+                opt.step()
+                sched.step()
+                step += 1
+                psnr = -10 * math.log10(max(mse.item(), 1e-10))
+                acc.append((loss.item(), bpp.item(), psnr))
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}", psnr=f"{psnr:.2f}")
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    w.writerow([step, *(f"{sum(c) / len(acc):.5f}" for c in zip(*acc)), f"{time.time() - t0:.1f}"])
+                    log.flush()
+                    acc = []
+                if step % cfg.checkpoint_every == 0 and step < cfg.steps:
+                    save()
+            bar.close()
+    save(final=True)
+    return out / "decoder.pt"

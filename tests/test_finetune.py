@@ -1,0 +1,89 @@
+"""Quantization-aware finetuning: trains only the decoder side, its decoders round-trip and are checked."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import licq
+import licq.zoo as zoo
+import licq.zoo.export as export
+from licq.errors import LicqError
+from licq.training.finetune import FinetuneConfig, finetune
+
+from .conftest import smooth_image
+
+
+@pytest.fixture()
+def temp_zoo(tmp_path, tiny_model, monkeypatch):
+    """A zoo holding the tiny model as 'tiny-q1'."""
+    d = tmp_path / "zoo"
+    d.mkdir()
+    shutil.copy(tiny_model, d / "tiny-q1.pt")
+    sha = hashlib.sha256((d / "tiny-q1.pt").read_bytes()).hexdigest()
+    man = {"default": "tiny-q1", "models": [{"name": "tiny-q1", "arch": "mbt2018-mean", "N": 8, "M": 12,
+                                             "lmbda": 0.01, "quality": 1, "file": "tiny-q1.pt", "sha256": sha}]}
+    (d / "manifest.json").write_text(json.dumps(man))
+    for mod in (zoo, export):
+        monkeypatch.setattr(mod, "ZOO_DIR", d)
+        monkeypatch.setattr(mod, "MANIFEST", d / "manifest.json")
+    zoo.load_zoo.cache_clear()
+    yield d
+    zoo.load_zoo.cache_clear()
+
+
+@pytest.fixture()
+def data_dir(tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    for i in range(3):
+        Image.fromarray(smooth_image(80, 80, seed=20 + i)).save(d / f"{i}.png")
+    return d
+
+
+def _cfg(data_dir, out, **kw):
+    base = dict(base="tiny-q1", data=[str(data_dir)], out=str(out), steps=4, batch=2, crop=64, threads=1,
+                downscale=None, log_every=1, lr=1e-3)
+    base.update(kw)
+    return FinetuneConfig(**base)
+
+
+@pytest.mark.parametrize("quantizer,states", [("sq", None), ("tcq", 8)])
+@pytest.mark.parametrize("mode", ["dec", "dec+hyperdec"])
+def test_finetune_trains_only_the_decoder_side(temp_zoo, data_dir, tmp_path, quantizer, states, mode):
+    path = finetune(_cfg(data_dir, tmp_path / "ft", quantizer=quantizer, states=states, train=mode),
+                    progress=False)
+    tensors = torch.load(path, weights_only=True)
+    prefixes = {k.split(".")[0] for k in tensors}
+    assert prefixes == ({"g_s"} if mode == "dec" else {"g_s", "h_s"})
+    base = zoo.load_zoo("tiny-q1").net.state_dict()
+    assert any(not torch.equal(v.float(), base[k].float().half().float()) for k, v in tensors.items())
+    meta = json.loads((tmp_path / "ft" / "decoder.json").read_text())
+    assert meta["quantizer"] == quantizer and meta["steps"] == 4
+
+
+def test_finetuned_decoder_roundtrip_and_wrong_decoder_refused(temp_zoo, data_dir, tmp_path):
+    finetune(_cfg(data_dir, tmp_path / "ft", quantizer="tcq", states=4, step=0.6, tcq_lambda=0.02),
+             progress=False)
+    export.export_decoder(str(tmp_path / "ft"), "tiny-q1-ft-tcq4")
+    zoo.load_zoo.cache_clear()
+    arr = smooth_image(48, 64, seed=7)
+    res = licq.encode_full(arr, quality=1, quantizer="tcq", states=4, finetuned="dec")
+    header, _ = licq.container.unpack(res.data)
+    assert header.model_name == "tiny-q1-ft-tcq4"
+    out = licq.decode(res.data)  # picks the finetuned decoder from the header
+    assert np.array_equal(np.asarray(out), np.asarray(res.reconstruction))
+    base = licq.encode_full(arr, quality=1, quantizer="tcq", states=4, step=0.6, tcq_lambda=0.02)
+    assert not np.array_equal(np.asarray(base.reconstruction), np.asarray(res.reconstruction))
+    with pytest.raises(LicqError, match="model mismatch"):
+        licq.decode(res.data, "tiny-q1")
+    with pytest.raises(LicqError, match="finetuned for tcq"):
+        licq.encode(arr, "tiny-q1-ft-tcq4", quantizer="sq")
+    with pytest.raises(LicqError, match="no decoder finetuned"):
+        licq.encode(arr, quality=1, quantizer="tcq", states=8, finetuned="dec")
