@@ -65,8 +65,8 @@ def header_len(data: bytes) -> tuple[int, int, int]:
     return pos + 1 + 4 * k + 4, pos + 1, k
 
 
-def fix_crc(data: bytes) -> bytes:
-    end, _, _ = header_len(data)
+def fix_crc(data: bytes, end: int) -> bytes:
+    """Recompute the CRC at the header layout of the seed (``end``: first payload byte)."""
     head, payload = data[: end - 4], data[end:]
     return head + struct.pack(">I", zlib.crc32(payload, zlib.crc32(head))) + payload
 
@@ -100,7 +100,7 @@ def mutants(seed_files: dict[str, bytes], count: int, rng: random.Random):
                                                                              rng.randrange(1 << 32)]))
             fixed = rng.random() < 0.5
             if fixed:
-                b = bytearray(fix_crc(bytes(b)))
+                b = bytearray(fix_crc(bytes(b), end))
         elif kind == "duplicate":
             lengths = struct.unpack(f">{k}I", bytes(b[lpos:lpos + 4 * k]))
             streams, p = [], end
@@ -116,12 +116,12 @@ def mutants(seed_files: dict[str, bytes], count: int, rng: random.Random):
             for _ in range(rng.randint(1, 8)):
                 i = rng.randrange(end, len(b))
                 b[i] = rng.randrange(256)
-            b = bytearray(fix_crc(bytes(b)))
+            b = bytearray(fix_crc(bytes(b), end))
             fixed = True
         else:  # header field garbage with a valid CRC: dimensions, step, states, quantizer...
             i = rng.randrange(4, lpos)
             b[i] = rng.randrange(256)
-            b = bytearray(fix_crc(bytes(b)))
+            b = bytearray(fix_crc(bytes(b), end))
             fixed = True
         yield kind, fixed, bytes(b)
 
