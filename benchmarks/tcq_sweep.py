@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,7 @@ def main() -> None:
     ap.add_argument("--sq-steps", type=float, nargs="+", default=[0.7, 0.85, 1.0, 1.2, 1.4])
     ap.add_argument("--states", type=int, nargs="+", default=[4, 8])
     ap.add_argument("--out", default=str(ROOT / "results" / "tcq"))
+    ap.add_argument("--write-manifest", action="store_true", help="store the best settings in the zoo manifest")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -70,12 +72,16 @@ def main() -> None:
     result = {"model": a.model, "images": [Path(i).name for i in a.images],
               "sq": {"steps": a.sq_steps, "bpp": sq["results"]["bpp"], "psnr-rgb": sq["results"]["psnr-rgb"]},
               "tcq": table, "best": best,
-              "command": f"python benchmarks/tcq_sweep.py --model {a.model}"}
+              "command": "python benchmarks/tcq_sweep.py " + " ".join(sys.argv[1:])}
     save_results(out / f"sweep-{a.model}.json", {"name": a.model, "results": sq["results"], **result})
     for c in curves:
         c["style"] = {"linestyle": "-" if "SQ" in c["name"] else "none"}
     plot_rd(curves, out / f"sweep-{a.model}.png", title=f"TCQ sweep, {a.model}, {len(a.images)} Kodak images",
             metrics=("psnr-rgb",))
+    if a.write_manifest:
+        from licq.zoo.export import set_tcq_defaults
+
+        set_tcq_defaults(a.model, best, f"results/tcq/sweep-{a.model}.json")
     print(json.dumps(best, indent=2))
 
 

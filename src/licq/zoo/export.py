@@ -94,6 +94,16 @@ def export_decoder(run: str, name: str, notes: str = "") -> dict:
     return e
 
 
+def set_tcq_defaults(name: str, best: dict, source: str) -> None:
+    """Record a model's swept TCQ defaults (``{"4": {"step", "tcq_lambda", ...}, "8": ...}``)."""
+    man = json.loads(MANIFEST.read_text())
+    for m in man["models"]:
+        if m["name"] == name:
+            m["tcq"] = {k: {"step": v["step"], "tcq_lambda": v["tcq_lambda"]} for k, v in best.items()}
+            m["tcq_source"] = source
+    atomic_write_bytes(MANIFEST, (json.dumps(man, indent=2) + "\n").encode())
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("checkpoint", help="training checkpoint, or a finetune run folder with --decoder")
