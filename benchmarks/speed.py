@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import platform
 import statistics
 import time
@@ -102,7 +103,7 @@ def main() -> None:
     result = {"model": m.name, "images": len(rows), "threads": a.threads, "repeat": a.repeat,
               "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
               "tcq_settings": tcq, "median_seconds": med, "ratios": summary, "per_image": rows,
-              "command": "python benchmarks/speed.py"}
+              "command": " ".join(["python", "benchmarks/speed.py", *sys.argv[1:]])}
     save_results(a.out, result)
     print(json.dumps({"median_seconds": med, "ratios": summary}, indent=2))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import statistics
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def main() -> None:
     files = sorted(KODAK.glob("*.png"))[: a.images]
     settings = quantizer_defaults(model, "tcq", None, a.states, None)
     out = {"model": model, "images": [f.name for f in files], "settings": settings, "scans": {},
-           "command": "python benchmarks/tcq_scan.py"}
+           "command": " ".join(["python", "benchmarks/tcq_scan.py", *sys.argv[1:]])}
     for scan in ("rows", "raster"):
         r = evaluate(files, [{"model": model, "quantizer": "tcq", "scan": scan, **settings}],
                      name=f"TCQ-{a.states} {scan}", msssim=False)

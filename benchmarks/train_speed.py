@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 import statistics
 import tempfile
 import time
@@ -98,7 +99,7 @@ def main() -> None:
     res = {"config": {k: v for k, v in vars(a).items() if k != "out"},
            "compressai_steps_per_s": plain, "licq_steps_per_s": ours,
            "ratio_licq_over_compressai": statistics.median(ours) / statistics.median(plain),
-           "command": "python benchmarks/train_speed.py"}
+           "command": " ".join(["python", "benchmarks/train_speed.py", *sys.argv[1:]])}
     save_results(a.out, res)
     print(json.dumps(res, indent=2))
 
