@@ -9,9 +9,11 @@ L=.venv/bin/licq
 A=results/anchors/kodak
 R=results/kodak
 mkdir -p $R
-$L eval "$KODAK" --all-qualities --name "licq SQ" --out $R/licq-sq.json --quiet
-$L eval "$KODAK" --all-qualities --quantizer tcq --states 4 --name "licq TCQ-4" --out $R/licq-tcq4.json --quiet
-$L eval "$KODAK" --all-qualities --quantizer tcq --states 8 --name "licq TCQ-8" --out $R/licq-tcq8.json --quiet
+if [ "${1:-}" != "--plots-only" ]; then  # --plots-only: redo plot and tables from existing results
+  $L eval "$KODAK" --all-qualities --name "licq SQ" --out $R/licq-sq.json --quiet
+  $L eval "$KODAK" --all-qualities --quantizer tcq --states 4 --name "licq TCQ-4" --out $R/licq-tcq4.json --quiet
+  $L eval "$KODAK" --all-qualities --quantizer tcq --states 8 --name "licq TCQ-8" --out $R/licq-tcq8.json --quiet
+fi
 $L plot $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $A/compressai-mbt2018-mean_mse_cpu.json \
   $A/bpg_444_x265_ycbcr.json $(ls $R/{jpeg,webp,avif,jxl,hevc}.json 2>/dev/null) \
   -o $R/rd.png --xmax 1.2 --title "Kodak (24 images), real bitstreams"
