@@ -76,3 +76,10 @@ def test_console_script_prints_one_line_no_traceback(tmp_path):
 def test_models_lists_default(capsys):
     assert main(["models"]) == 0
     assert "(default)" in capsys.readouterr().out
+
+
+def test_unwritable_output_is_one_line_error(tmp_path, tiny_model, capsys):
+    out = tmp_path / "no-such-dir" / "x.licq"
+    assert main(["encode", str(_png(tmp_path)), "-o", str(out), "--model", tiny_model]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("licq: error:")

@@ -37,8 +37,6 @@ def _cmd_encode(a: argparse.Namespace) -> None:
 
 
 def _cmd_decode(a: argparse.Namespace) -> None:
-    from pathlib import Path as _P
-
     from .codec import decode
     from .imageio import save_image
 
@@ -49,7 +47,7 @@ def _cmd_decode(a: argparse.Namespace) -> None:
     if a.verbose:
         print(f"{a.output}: {image.size[0]}x{image.size[1]}, decoded in {time.perf_counter() - t:.3f} s")
     else:
-        print(_P(a.output))
+        print(a.output)
 
 
 def _cmd_info(a: argparse.Namespace) -> None:
@@ -339,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except LicqError as exc:
         print(f"licq: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # unwritable output, full disk, ...
+        print(f"licq: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("licq: interrupted", file=sys.stderr)
