@@ -108,8 +108,8 @@ class TrellisQuantizer(Quantizer):
         ``Σ Δ²(t − level)² + λ_tcq · bits(level)`` over all paths from state 0.
         """
         T, L = t.shape
-        cost = torch.empty(2, 2, T, L, dtype=torch.float64)
-        best = torch.empty(2, 2, T, L, dtype=torch.float64)
+        cost = torch.empty(2, 2, T, L, dtype=t.dtype)
+        best = torch.empty(2, 2, T, L, dtype=t.dtype)
         for q in (0, 1):
             v = candidates(t, q)
             j = self.level_cost(t[..., None], v, q, s[..., None])
@@ -128,9 +128,9 @@ class TrellisQuantizer(Quantizer):
         return (t - v) ** 2 * self.step ** 2 + self.tcq_lambda * rate
 
     def levels(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> tuple[Tensor, Tensor]:
-        t = self._to_trellis((y - means) / self.step).double()
+        t = self._to_trellis((y - means) / self.step)
         ladder_idx = self._to_trellis(em.indexes(scales / self.step)).long()
-        level, qpos = self.search(t, em.scale_table.double()[ladder_idx])
+        level, qpos = self.search(t, em.scale_table.to(t.dtype)[ladder_idx])
         return level.to(y.dtype).reshape(y.shape), qpos.reshape(y.shape)
 
     def bits(self, levels: Tensor, qid: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
@@ -139,9 +139,10 @@ class TrellisQuantizer(Quantizer):
         return -torch.log2(p.clamp_min(1e-9))
 
     def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
-        t = self._to_trellis((y - means) / self.step).double()
+        # float32 search: levels are small integers, path costs stay far inside float32 precision
+        t = self._to_trellis((y - means) / self.step)
         ladder_idx = self._to_trellis(em.indexes(scales / self.step)).long()
-        level, qpos = self.search(t, em.scale_table.double()[ladder_idx])
+        level, qpos = self.search(t, em.scale_table.to(t.dtype)[ladder_idx])
         k = torch.where(qpos == 0, index_of_level(level, 0), index_of_level(level, 1)).int()
         table = (qpos * len(em.scale_table) + ladder_idx).int()
         # position-major order: the decoder reads position l of every trellis, then l+1
