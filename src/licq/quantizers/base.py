@@ -10,12 +10,28 @@ means implementing this class and registering its header code.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+
+import numpy as np
 
 from torch import Tensor
 
 from ..entropy import GaussianModel
+from ..errors import LicqError
+
+
+def header_float(value: float) -> float:
+    """``value`` rounded to float32, the precision the header stores: both sides use this number."""
+    return float(np.float32(value))
+
+
+def checked_step(step: float) -> float:
+    """A valid quantization step, rounded to header precision."""
+    if not (math.isfinite(step) and 1e-3 <= step <= 64):
+        raise LicqError(f"step must be in [0.001, 64], got {step}")
+    return header_float(step)
 
 
 @dataclass(frozen=True)

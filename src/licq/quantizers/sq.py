@@ -13,8 +13,7 @@ import torch
 from torch import Tensor
 
 from ..entropy import GaussianModel
-from ..errors import LicqError
-from .base import QuantizedLatents, Quantizer
+from .base import QuantizedLatents, Quantizer, checked_step
 
 
 class ScalarQuantizer(Quantizer):
@@ -22,10 +21,7 @@ class ScalarQuantizer(Quantizer):
     name = "sq"
 
     def __init__(self, step: float = 1.0) -> None:
-        if not (math.isfinite(step) and 1e-3 <= step <= 64):
-            raise LicqError(f"step must be in [0.001, 64], got {step}")
-        # Stored in the header as float32: use exactly that value on both sides.
-        self.step = float(torch.tensor(step, dtype=torch.float32))
+        self.step = checked_step(step)
 
     def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
         q = torch.round((y - means) / self.step)

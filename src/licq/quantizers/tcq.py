@@ -25,7 +25,7 @@ from torch import Tensor
 from .._compressai import RansDecoder
 from ..entropy import CdfTables, GaussianModel
 from ..errors import LicqError
-from .base import QuantizedLatents, Quantizer
+from .base import QuantizedLatents, Quantizer, checked_step, header_float
 from .trellis import (NEXT_STATE, QUANTIZER_OF_STATE, candidates, index_of_level, level_of,
                       single_thread, viterbi)
 
@@ -83,14 +83,12 @@ class TrellisQuantizer(Quantizer):
                  scan: str = "rows") -> None:
         if states not in NEXT_STATE:
             raise LicqError(f"TCQ supports 4 or 8 states, got {states}")
-        if not (math.isfinite(step) and 1e-3 <= step <= 64):
-            raise LicqError(f"step must be in [0.001, 64], got {step}")
         if not (math.isfinite(tcq_lambda) and 0 <= tcq_lambda <= 1e3):
             raise LicqError(f"tcq-lambda must be in [0, 1000], got {tcq_lambda}")
         if scan not in SCANS:
             raise LicqError(f"unknown scan {scan!r}")
-        as_f32 = lambda v: float(torch.tensor(v, dtype=torch.float32))  # noqa: E731 - header precision
-        self.step, self.tcq_lambda, self.states, self.scan = as_f32(step), as_f32(tcq_lambda), states, scan
+        self.step, self.tcq_lambda = checked_step(step), header_float(tcq_lambda)
+        self.states, self.scan = states, scan
         self.code = 1 if scan == "rows" else 2
 
     # -- layout: (B, C, H, W) <-> (T trellises, L positions)

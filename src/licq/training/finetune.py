@@ -20,6 +20,7 @@ model's digest and the quantizer setting they were trained for.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -105,8 +106,6 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -
         lmbda = entry(base.name)["lmbda"]
     modes = MODES[cfg.train]
     # a private, trainable copy of the base model (the zoo cache keeps the original)
-    import copy
-
     m = LoadedModel(base.name, base.digest, copy.deepcopy(base.net), base.entropy)
     net = m.net
     for p in net.parameters():
