@@ -9,6 +9,7 @@ the manifest entry with the sha256, the training config and step count.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 
@@ -61,13 +62,26 @@ def export(checkpoint: str, name: str, quality: int | None, default: bool, notes
                  Path(checkpoint).parent / "log.csv"), "machine": "2 CPU cores (no GPU)",
                  **{k: cfg.get(k) for k in ("data", "surrogate", "batch", "crop", "lr", "seed", "warm_start")}},
              "notes": notes}
-    man = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"default": name, "models": []}
-    man["models"] = [m for m in man["models"] if m["name"] != name] + [entry]
-    man["models"].sort(key=lambda m: (m.get("quality") or 0, m["name"]))
-    if default or not man.get("default"):
-        man["default"] = name
-    atomic_write_bytes(MANIFEST, (json.dumps(man, indent=2) + "\n").encode())
+    _put_entry(entry, default=default)
     return entry
+
+
+def _load_manifest() -> dict:
+    return json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"default": None, "models": []}
+
+
+def _save_manifest(man: dict) -> None:
+    atomic_write_bytes(MANIFEST, (json.dumps(man, indent=2) + "\n").encode())
+
+
+def _put_entry(entry: dict, default: bool = False) -> None:
+    """Add or replace a manifest entry (models by quality, finetuned decoders after them)."""
+    man = _load_manifest()
+    man["models"] = [m for m in man["models"] if m["name"] != entry["name"]] + [entry]
+    man["models"].sort(key=lambda m: (m.get("quality") is None, m.get("quality") or 0, m["name"]))
+    if default or not man.get("default"):
+        man["default"] = entry["name"]
+    _save_manifest(man)
 
 
 def export_decoder(run: str, name: str, notes: str = "") -> dict:
@@ -80,28 +94,24 @@ def export_decoder(run: str, name: str, notes: str = "") -> dict:
     base = zoo_entry(meta["base"])
     file = f"{name}.pt"
     atomic_write_bytes(ZOO_DIR / file, data)
-    import hashlib
-
     e = {"name": name, "base": base["name"], "arch": base["arch"], "N": base["N"], "M": base["M"],
          "lmbda": meta["lmbda"], "quality": None, "file": file, "sha256": hashlib.sha256(data).hexdigest(),
          "train": meta["train"], "steps": meta["steps"],
          "decoder_for": {k: meta[k] for k in ("quantizer", "step", "states", "tcq_lambda")},
          "training": {"wall_seconds": training_seconds(run_dir / "log.csv"), "config": meta["config"]},
          "notes": notes}
-    man = json.loads(MANIFEST.read_text())
-    man["models"] = [m for m in man["models"] if m["name"] != name] + [e]
-    atomic_write_bytes(MANIFEST, (json.dumps(man, indent=2) + "\n").encode())
+    _put_entry(e)
     return e
 
 
 def set_tcq_defaults(name: str, best: dict, source: str) -> None:
     """Record a model's swept TCQ defaults (``{"4": {"step", "tcq_lambda", ...}, "8": ...}``)."""
-    man = json.loads(MANIFEST.read_text())
+    man = _load_manifest()
     for m in man["models"]:
         if m["name"] == name:
             m["tcq"] = {k: {"step": v["step"], "tcq_lambda": v["tcq_lambda"]} for k, v in best.items()}
             m["tcq_source"] = source
-    atomic_write_bytes(MANIFEST, (json.dumps(man, indent=2) + "\n").encode())
+    _save_manifest(man)
 
 
 def main() -> None:
