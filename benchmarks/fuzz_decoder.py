@@ -60,7 +60,7 @@ for line in sys.stdin:
 def header_len(data: bytes) -> tuple[int, int, int]:
     """(end of header incl. CRC, offset of the length fields, number of sub-streams)."""
     n = data[5]
-    pos = 6 + n + 8 + 1 + 1 + 4 + 4 + 4 + 4 + 1
+    pos = 6 + n + 8 + 1 + 1 + 4 + 4 + 4 + 4 + 1 + 4  # ... layout, index CRC
     k = data[pos]
     return pos + 1 + 4 * k + 4, pos + 1, k
 

@@ -81,7 +81,7 @@ def test_unknown_quantizer_code(stream, tiny_model):
 def test_huge_length_field(stream, tiny_model):
     header, streams = container.unpack(stream)
     data = bytearray(container.pack(header, streams))
-    pos = 6 + len(header.model_name) + 8 + 2 + 8 + 8 + 2
+    pos = 6 + len(header.model_name) + 8 + 2 + 8 + 8 + 1 + 4 + 1  # first sub-stream length
     data[pos:pos + 4] = struct.pack(">I", 0xFFFFFFF0)
     _expect(bytes(data), tiny_model, "truncated")
 

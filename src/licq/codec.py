@@ -11,6 +11,7 @@ decoder's output on the same machine.
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,11 @@ def _to_tensor(arr: np.ndarray) -> torch.Tensor:
 def _to_uint8(x_hat: torch.Tensor, h: int, w: int) -> np.ndarray:
     x = x_hat[0, :, :h, :w].clamp(0, 1).mul(255).round().to(torch.uint8)
     return x.permute(1, 2, 0).contiguous().numpy()
+
+
+def index_crc(m: LoadedModel, scales: torch.Tensor) -> int:
+    """CRC32 of the probability-table index of every latent (the container's entropy-model check)."""
+    return zlib.crc32(m.entropy.indexes(scales).numpy().tobytes())
 
 
 def _hyper(m: LoadedModel, z_string: bytes, shape: tuple[int, int]):
@@ -90,11 +96,12 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
         z = m.net.h_a(y)
         z_string = m.net.entropy_bottleneck.compress(z)[0]
         means, scales = _hyper(m, z_string, z.shape[-2:])
+        crc = index_crc(m, scales)
         ql = q.encode(y, means, scales, m.entropy)
         t2 = time.perf_counter()
         recon = _to_uint8(m.net.synthesis(ql.y_hat), h, w)
     states_, step_, lam = q.header_params()
-    header = container.Header(m.name, m.digest, q.code, states_, step_, lam, h, w, layout)
+    header = container.Header(m.name, m.digest, q.code, states_, step_, lam, h, w, layout, crc)
     data = container.pack(header, [z_string, ql.data])
     t3 = time.perf_counter()
     return EncodeResult(data, from_rgb_array(recon, layout), 8 * len(data) / (h * w),
@@ -117,6 +124,10 @@ def decode(data: bytes, model: str | None = None, *, arch: str | None = None,
     hp, wp = -(-header.height // STRIDE) * STRIDE, -(-header.width // STRIDE) * STRIDE
     with torch.inference_mode():
         means, scales = _hyper(m, streams[0], (hp // STRIDE, wp // STRIDE))
+        if index_crc(m, scales) != header.index_crc:
+            raise LicqError("entropy-model check failed: on this machine the hyper-decoder selects other "
+                            "probability tables than the encoder did (floating-point differences between "
+                            "machines or libraries); refusing to decode rather than output a corrupted image")
         y_hat = q.decode(streams[1], means, scales, m.entropy)
         recon = _to_uint8(m.net.synthesis(y_hat), header.height, header.width)
     return from_rgb_array(recon, header.layout)

@@ -4,7 +4,7 @@ Layout (all integers big-endian)::
 
     offset  size  field
     0       4     magic  b"LICQ"
-    4       1     format version (1)
+    4       1     format version (2)
     5       1     n = length of the model name
     6       n     model name (ASCII): a zoo name, or "@<arch>" for a user's weight file
     6+n     8     model digest: first 8 bytes of the sha256 of its parameters
@@ -15,6 +15,7 @@ Layout (all integers big-endian)::
     ..      4     image height
     ..      4     image width
     ..      1     channel layout (0 = RGB, 1 = grayscale)
+    ..      4     entropy-model check: CRC32 of the probability-table index of every latent
     ..      1     k = number of sub-streams
     ..      4k    length of each sub-stream
     ..      4     CRC32 of every byte before it and of the payload
@@ -22,6 +23,13 @@ Layout (all integers big-endian)::
 
 Every field is checked before anything is allocated from it; any violation
 raises :class:`~licq.errors.LicqError` naming the problem.
+
+The entropy-model check exists because the table indexes come from the
+hyper-decoder's floating-point output: another machine (CPU, BLAS, thread
+count, GPU) may compute a σ a hair across a table boundary, and the rANS
+decoder would then silently desynchronise (CompressAI issues #279, #320).
+The decoder recomputes the CRC from its own indexes and refuses to decode when
+it differs, so a mismatch is an error, never a corrupted image.
 """
 
 from __future__ import annotations
@@ -34,10 +42,11 @@ from dataclasses import dataclass, field
 from .errors import LicqError
 
 MAGIC = b"LICQ"
-VERSION = 1
+VERSION = 2
 LAYOUTS = {0: "RGB", 1: "L"}
-#: Refuse images above this many pixels (4096 x 4096) unless the caller raises the bound:
-#: whole-image coding needs about 1.5 GB of activations per 16 megapixels in g_s.
+#: Refuse images above this many pixels (4096 x 4096) unless the caller raises the bound.
+#: Transforms run in tiles, so memory grows slowly with size (about 2 GB peak for 4096 x 4096),
+#: but time does not: the bound protects services that decode untrusted files.
 DEFAULT_MAX_PIXELS = 1 << 24
 MAX_STREAMS = 16
 
@@ -53,6 +62,7 @@ class Header:
     height: int
     width: int
     layout: int = 0
+    index_crc: int = 0
     lengths: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -64,7 +74,7 @@ class Header:
             "format_version": VERSION, "model": self.model_name, "model_digest": self.model_digest.hex(),
             "quantizer": name, "scan": scan, "states": self.states,
             "step": float(f"{self.step:.7g}"), "tcq_lambda": float(f"{self.tcq_lambda:.7g}"), "height": self.height,
-            "width": self.width, "layout": LAYOUTS[self.layout], "substream_bytes": self.lengths,
+            "width": self.width, "layout": LAYOUTS[self.layout], "index_crc": f"{self.index_crc:08x}", "substream_bytes": self.lengths,
         }
 
 
@@ -77,8 +87,8 @@ def pack(header: Header, streams: list[bytes]) -> bytes:
         raise ValueError("model digest must be 8 bytes")
     head = b"".join([
         MAGIC, struct.pack(">BB", VERSION, len(name)), name, header.model_digest,
-        struct.pack(">BBffIIBB", header.quantizer, header.states, header.step, header.tcq_lambda,
-                    header.height, header.width, header.layout, len(streams)),
+        struct.pack(">BBffIIBIB", header.quantizer, header.states, header.step, header.tcq_lambda,
+                    header.height, header.width, header.layout, header.index_crc, len(streams)),
         b"".join(struct.pack(">I", len(s)) for s in streams),
     ])
     payload = b"".join(streams)
@@ -121,7 +131,7 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, l
     if not name.isprintable():
         raise LicqError("corrupt header: model name has control characters")
     digest = r.take(8, "model digest")
-    quant, states, step, lam, height, width, layout, k = r.unpack(">BBffIIBB", "parameters")
+    quant, states, step, lam, height, width, layout, index_crc, k = r.unpack(">BBffIIBIB", "parameters")
     if quant not in QUANTIZER_CODES:
         raise LicqError(f"corrupt header: unknown quantizer code {quant}")
     if not (math.isfinite(step) and step > 0) or not (math.isfinite(lam) and lam >= 0):
@@ -152,5 +162,5 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, l
     for n in lengths:
         streams.append(payload[pos:pos + n])
         pos += n
-    header = Header(name, digest, quant, states, step, lam, height, width, layout, lengths)
+    header = Header(name, digest, quant, states, step, lam, height, width, layout, index_crc, lengths)
     return header, streams

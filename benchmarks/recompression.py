@@ -1,0 +1,79 @@
+"""Generation loss: encode -> decode repeated on Kodak, PSNR of every generation against the original.
+
+    python benchmarks/recompression.py [--images 24] [--generations 10]
+
+Writes results/reliability/recompression.json and recompression.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import licq
+from licq.evaluation.metrics import psnr_images
+from licq.imageio import open_image
+from licq.training.data import list_images
+
+OUT = Path("results/reliability")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--kodak", default="../shared/data/kodak")
+    p.add_argument("--images", type=int, default=24)
+    p.add_argument("--generations", type=int, default=10)
+    p.add_argument("--quantizers", nargs="+", default=["sq", "tcq"])
+    a = p.parse_args()
+    torch.set_num_threads(2)
+    files = list_images([a.kodak])[: a.images]
+    rows = []
+    for qz in a.quantizers:
+        for f in files:
+            img = open_image(f)
+            cur, psnrs, bpps = img, [], []
+            for _ in range(a.generations):
+                r = licq.encode_full(cur, quantizer=qz)
+                cur = licq.decode(r.data)
+                psnrs.append(psnr_images(img, cur))
+                bpps.append(r.bpp)
+            rows.append({"image": f.name, "quantizer": qz, "psnr": psnrs, "bpp": bpps,
+                         "drift_db": psnrs[0] - psnrs[-1]})
+            print(f"{qz} {f.name}: {psnrs[0]:.2f} -> {psnrs[-1]:.2f} dB", file=sys.stderr)
+    summary = {}
+    for qz in a.quantizers:
+        d = [r["drift_db"] for r in rows if r["quantizer"] == qz]
+        curve = np.mean([r["psnr"] for r in rows if r["quantizer"] == qz], axis=0)
+        summary[qz] = {"mean_drift_db": float(np.mean(d)), "max_drift_db": float(np.max(d)),
+                       "images_within_0.5db": int(sum(x <= 0.5 for x in d)), "images": len(d),
+                       "mean_psnr_per_generation": [float(v) for v in curve]}
+    res = {"command": "python " + " ".join(sys.argv), "model": "default zoo model (licq-q3), default settings",
+           "generations": a.generations, "summary": summary, "per_image": rows}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "recompression.json").write_text(json.dumps(res, indent=1))
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    g = np.arange(1, a.generations + 1)
+    for qz in a.quantizers:
+        ax.plot(g, summary[qz]["mean_psnr_per_generation"], "o-", label=f"{qz}: mean of {len(files)} Kodak images")
+        worst = max((r for r in rows if r["quantizer"] == qz), key=lambda r: r["drift_db"])
+        ax.plot(g, worst["psnr"], "--", label=f"{qz}: worst ({worst['image']})")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("PSNR against the original [dB]")
+    ax.set_title("Recompression (encode -> decode repeated)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(OUT / "recompression.png", dpi=120)
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()
