@@ -182,8 +182,18 @@ def _cmd_finetune(a: argparse.Namespace) -> None:
 
     cfg = FinetuneConfig(base=a.base, arch=a.arch, data=a.data, out=a.out, quantizer=a.quantizer,
                          states=a.states, step=a.step, tcq_lambda=a.tcq_lambda, train=a.train, lmbda=a.lmbda,
-                         steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed, threads=a.threads)
+                         steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed, threads=a.threads,
+                         exclude=_names(a.exclude) if a.exclude else [], control=a.control)
     print(f"decoder: {finetune(cfg, resume=a.resume)}")
+
+
+def _names(list_file: str) -> list[str]:
+    """Image file names, one per line (blank lines and # comments ignored)."""
+    try:
+        lines = Path(list_file).read_text().splitlines()
+    except OSError as exc:
+        raise LicqError(f"cannot read {list_file}: {exc.strerror}") from None
+    return [Path(s.strip()).name for s in lines if s.strip() and not s.lstrip().startswith("#")]
 
 
 def _read(path: str) -> bytes:
@@ -283,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--lr", type=float, default=5e-5)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--threads", type=int, default=2)
+    f.add_argument("--exclude", metavar="LIST", help="text file of image names to hold out of training")
+    f.add_argument("--control", choices=["noise"],
+                   help="control run: train g_s on noisy latents (the surrogate) instead of the quantizer")
     f.add_argument("--resume", action="store_true")
     f.set_defaults(func=_cmd_finetune)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 import numpy as np
 import torch
@@ -40,8 +40,10 @@ class CropDataset(Dataset):
     """
 
     def __init__(self, folders: Sequence[str | Path], crop: int = 128, length: int = 100_000,
-                 downscale: tuple[float, float] | None = (0.5, 0.75), seed: int = 0) -> None:
-        files = list_images(folders)
+                 downscale: tuple[float, float] | None = (0.5, 0.75), seed: int = 0,
+                 exclude: Collection[str] = ()) -> None:
+        # ``exclude``: file names held out (e.g. an evaluation split of the training pool)
+        files = [f for f in list_images(folders) if f.name not in set(exclude)]
         if not files:
             raise FileNotFoundError(f"no images found in {list(map(str, folders))}")
         self.images = []

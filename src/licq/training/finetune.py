@@ -14,6 +14,12 @@ search with the same Δ and λ_tcq - and only the decoder side learns:
   enters the loss: ``R + λ·255²·MSE``. The encoder g_a, h_a and the
   hyper-latent's entropy bottleneck stay frozen, so decoding cost is unchanged.
 
+``control="noise"`` is the control experiment, not the method: g_s trains for
+the same steps on the end-to-end surrogate's noisy latents ``y + U(-1/2, 1/2)``
+(what CompressAI's ``forward`` feeds the decoder) instead of the real
+quantizer's output. It separates the gain of seeing real quantized latents
+from the gain of simply training the decoder longer.
+
 The result is a *decoder* file: the finetuned tensors only, tied to the base
 model's digest and the quantizer setting they were trained for.
 """
@@ -65,11 +71,14 @@ class FinetuneConfig:
     checkpoint_every: int = 250
     log_every: int = 25
     downscale: tuple[float, float] | None = (0.5, 0.75)
+    exclude: list[str] = field(default_factory=list)  # image file names held out of training
+    control: str | None = None  # "noise": g_s on noisy latents instead of the quantizer (control run)
     extra: dict = field(default_factory=dict)
 
 
-def quantized_forward(m: LoadedModel, q, x: torch.Tensor, modes: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    """Inference-exact encoder side, differentiable decoder side."""
+def quantized_forward(m: LoadedModel, q, x: torch.Tensor, modes: tuple[str, ...],
+                      control: str | None = None) -> dict[str, torch.Tensor]:
+    """Inference-exact encoder side, differentiable decoder side (noisy latents for the control)."""
     net = m.net
     with torch.no_grad():
         y = net.g_a(x)
@@ -78,6 +87,9 @@ def quantized_forward(m: LoadedModel, q, x: torch.Tensor, modes: tuple[str, ...]
         z_hat = eb.quantize(z, "dequantize", eb._get_medians())
     with torch.set_grad_enabled("h_s" in modes):
         means, scales = net.hyper(z_hat)
+    if control == "noise":
+        y_hat = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        return {"x_hat": net.g_s(y_hat)}
     with torch.no_grad():
         levels, qid = q.levels(y, means, scales, m.entropy)
     y_hat = means + q.step * levels
@@ -93,6 +105,10 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -
 
     if cfg.train not in MODES:
         raise LicqError(f"--train must be one of {', '.join(MODES)}")
+    if cfg.control not in (None, "noise"):
+        raise LicqError("--control must be 'noise'")
+    if cfg.control and (cfg.train != "dec" or cfg.quantizer != "sq"):
+        raise LicqError("the noise control trains g_s only and is evaluated with SQ: use --train dec --quantizer sq")
     torch.set_num_threads(cfg.threads)
     base = resolve(cfg.base, arch=cfg.arch)
     params = quantizer_defaults(base.name, cfg.quantizer, cfg.step, cfg.states, cfg.tcq_lambda)
@@ -131,7 +147,7 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -
         sched.load_state_dict(ck["sched"])
         step = ck["step"]
     meta = {"base": base.name, "base_digest": base.digest.hex(), "quantizer": cfg.quantizer, **params,
-            "train": cfg.train, "lmbda": lmbda, "config": asdict(cfg)}
+            "train": cfg.train, "control": cfg.control, "lmbda": lmbda, "config": asdict(cfg)}
 
     def save(final: bool = False) -> None:
         state = {"modules": {n: getattr(net, n).state_dict() for n in modes}, "opt": opt.state_dict(),
@@ -150,7 +166,7 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -
     (out / "config.json").write_text(json.dumps(meta, indent=2))
     if step < cfg.steps:
         data = CropDataset(cfg.data, crop=cfg.crop, length=cfg.steps * cfg.batch,
-                           downscale=cfg.downscale, seed=cfg.seed)
+                           downscale=cfg.downscale, seed=cfg.seed, exclude=cfg.exclude)
         loader = DataLoader(data, batch_size=cfg.batch, sampler=StepSampler(step, cfg.steps, cfg.batch),
                             drop_last=True, generator=torch.Generator().manual_seed(cfg.seed))
         log_path = out / "log.csv"
@@ -163,7 +179,7 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -
                        dynamic_ncols=True)
             t0, acc = time.time(), []
             for x in loader:
-                o = quantized_forward(m, q, x, modes)
+                o = quantized_forward(m, q, x, modes, cfg.control)
                 mse = torch.mean((o["x_hat"] - x) ** 2)
                 npx = x.shape[0] * x.shape[2] * x.shape[3]
                 bpp = o["bits"] / npx if "bits" in o else torch.zeros(())

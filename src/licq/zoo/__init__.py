@@ -89,7 +89,8 @@ def finetuned_variant(base: str, quantizer: str, states: int | None, train: str)
     """Name of the zoo decoder finetuned from ``base`` for this quantizer and training mode."""
     for e in manifest()["models"]:
         d = e.get("decoder_for")
-        if (e.get("base") == base and d and d["quantizer"] == quantizer and e.get("train") == train
+        if (e.get("base") == base and d and not e.get("control") and d["quantizer"] == quantizer
+                and e.get("train") == train
                 and (quantizer == "sq" or d["states"] == (states or 8))):
             return e["name"]
     raise LicqError(f"no decoder finetuned from {base} for {quantizer}"

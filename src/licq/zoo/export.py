@@ -96,7 +96,7 @@ def export_decoder(run: str, name: str, notes: str = "") -> dict:
     atomic_write_bytes(ZOO_DIR / file, data)
     e = {"name": name, "base": base["name"], "arch": base["arch"], "N": base["N"], "M": base["M"],
          "lmbda": meta["lmbda"], "quality": None, "file": file, "sha256": hashlib.sha256(data).hexdigest(),
-         "train": meta["train"], "steps": meta["steps"],
+         "train": meta["train"], "control": meta.get("control"), "steps": meta["steps"],
          "decoder_for": {k: meta[k] for k in ("quantizer", "step", "states", "tcq_lambda")},
          "training": {"wall_seconds": training_seconds(run_dir / "log.csv"), "config": meta["config"]},
          "notes": notes}

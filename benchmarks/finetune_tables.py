@@ -1,0 +1,130 @@
+"""BD-rate tables and plots of quantization-aware finetuning (after benchmarks/finetune_zoo.sh).
+
+    python benchmarks/finetune_tables.py
+
+For each evaluation set (results/finetune/{kodak,heldout}/*.json, one curve of
+four zoo models per variant) it writes ``bdrate-<set>.json`` (average BD-rate
+of every comparison and the same per image: each image has its own four-point
+curve), ``rd-<set>.png`` (all variants; CompressAI's published mbt2018-mean on
+Kodak) and ``per-image-<set>.png``, and prints the markdown tables used in
+results/finetune/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from licq.errors import LicqError
+from licq.evaluation.bdrate import bd_psnr, bd_rate
+from licq.evaluation.plot import plot_rd
+
+R = Path(__file__).resolve().parents[1] / "results"
+OUT = R / "finetune"
+COMPARISONS = [  # (variant, anchor, what the paper's table calls it)
+    ("sq-ft-dec", "sq", "SQ + finetune(dec) vs SQ"),
+    ("sq-ft-dechd", "sq", "SQ + finetune(dec+hyperdec) vs SQ"),
+    ("sq-ctl-noise", "sq", "control: g_s trained on noisy latents vs SQ"),
+    ("tcq8-ft-dec", "tcq8", "TCQ-8 + finetune(dec) vs TCQ-8"),
+    ("tcq8-ft-dechd", "tcq8", "TCQ-8 + finetune(dec+hyperdec) vs TCQ-8"),
+    ("tcq8", "sq", "TCQ-8 vs SQ"),
+    ("tcq8-ft-dec", "sq", "TCQ-8 + finetune(dec) vs SQ"),
+    ("tcq8-ft-dechd", "sq", "TCQ-8 + finetune(dec+hyperdec) vs SQ"),
+]
+STYLE = {"sq": dict(color="C0"), "sq-ft-dec": dict(color="C0", ls="--"), "sq-ft-dechd": dict(color="C0", ls=":"),
+         "sq-ctl-noise": dict(color="C7", ls="-."), "tcq8": dict(color="C3"),
+         "tcq8-ft-dec": dict(color="C3", ls="--"), "tcq8-ft-dechd": dict(color="C3", ls=":")}
+
+
+def _curve(rows: list[dict], image: str) -> tuple[list[float], list[float]]:
+    pts = sorted((r["bpp"], r["psnr-rgb"]) for r in rows if r["image"] == image)
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def _safe(fn, *args) -> float | None:
+    try:
+        return fn(*args)
+    except LicqError:
+        return None
+
+
+def tables(set_name: str) -> dict | None:
+    folder = OUT / set_name
+    curves = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+    if "sq" not in curves:
+        return None
+    out = {"set": set_name, "images": len({r["image"] for r in curves["sq"]["per_image"]}), "comparisons": []}
+    for variant, anchor, label in COMPARISONS:
+        if variant not in curves or anchor not in curves:
+            continue
+        a, b = curves[anchor]["results"], curves[variant]["results"]
+        per_image = []
+        for img in sorted({r["image"] for r in curves[anchor]["per_image"]}):
+            ra, da = _curve(curves[anchor]["per_image"], img)
+            rb, db = _curve(curves[variant]["per_image"], img)
+            per_image.append({"image": img, "bd_rate": _safe(bd_rate, ra, da, rb, db),
+                              "bd_psnr": _safe(bd_psnr, ra, da, rb, db)})
+        vals = [p["bd_rate"] for p in per_image if p["bd_rate"] is not None]
+        out["comparisons"].append({
+            "variant": variant, "anchor": anchor, "label": label,
+            "bd_rate": _safe(bd_rate, a["bpp"], a["psnr-rgb"], b["bpp"], b["psnr-rgb"]),
+            "bd_psnr": _safe(bd_psnr, a["bpp"], a["psnr-rgb"], b["bpp"], b["psnr-rgb"]),
+            "per_image_mean_bd_rate": float(np.mean(vals)) if vals else None,
+            "images_improved": sum(v < 0 for v in vals), "images_with_bd_rate": len(vals),
+            "per_image": per_image})
+    (OUT / f"bdrate-{set_name}.json").write_text(json.dumps(out, indent=1))
+    plot = [dict(curves[k], name=k, style=STYLE.get(k, {})) for k in STYLE if k in curves]
+    if set_name == "kodak":
+        mbt = json.loads((R / "anchors/kodak/compressai-mbt2018-mean_mse_cpu.json").read_text())
+        plot.append(dict(mbt, name="CompressAI mbt2018-mean (published)", style=dict(color="k")))
+    plot_rd(plot, OUT / f"rd-{set_name}.png", title=f"Quantization-aware finetuning ({set_name})",
+            metrics=("psnr-rgb",), xmax=0.7)
+    _per_image_plot(out, OUT / f"per-image-{set_name}.png")
+    return out
+
+
+def _per_image_plot(tab: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    comps = [c for c in tab["comparisons"] if c["variant"] != "tcq8" and c["anchor"] == c["variant"].split("-")[0]]
+    fig, ax = plt.subplots(figsize=(max(8, 0.22 * tab["images"] * len(comps) / 2), 4))
+    width = 0.8 / max(len(comps), 1)
+    for k, c in enumerate(comps):
+        vals = [p["bd_rate"] if p["bd_rate"] is not None else np.nan for p in c["per_image"]]
+        ax.bar(np.arange(len(vals)) + k * width, vals, width, label=c["label"])
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_ylabel("BD-rate per image [%]")
+    ax.set_xlabel("image")
+    ax.set_title(f"Finetuning gain per image ({tab['set']}; negative = fewer bits)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def markdown(tab: dict) -> str:
+    lines = [f"**{tab['set']}** ({tab['images']} images; BD-rate over the four zoo models, Akima)", "",
+             "| comparison | BD-rate | BD-PSNR | mean of per-image BD-rates | images improved |",
+             "|---|---|---|---|---|"]
+    for c in tab["comparisons"]:
+        br = "n/a" if c["bd_rate"] is None else f"{c['bd_rate']:+.2f} %"
+        bp = "n/a" if c["bd_psnr"] is None else f"{c['bd_psnr']:+.3f} dB"
+        pm = "n/a" if c["per_image_mean_bd_rate"] is None else f"{c['per_image_mean_bd_rate']:+.2f} %"
+        lines.append(f"| {c['label']} | {br} | {bp} | {pm} | {c['images_improved']}/{c['images_with_bd_rate']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    for s in ("kodak", "heldout"):
+        tab = tables(s)
+        if tab:
+            print(markdown(tab) + "\n")
+
+
+if __name__ == "__main__":
+    main()
