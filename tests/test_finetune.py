@@ -87,3 +87,42 @@ def test_finetuned_decoder_roundtrip_and_wrong_decoder_refused(temp_zoo, data_di
         licq.encode(arr, "tiny-q1-ft-tcq4", quantizer="sq")
     with pytest.raises(LicqError, match="no decoder finetuned"):
         licq.encode(arr, quality=1, quantizer="tcq", states=8, finetuned="dec")
+
+
+def test_ddp_two_cpu_processes_end_identical(tiny_model, data_dir, tmp_path):
+    """torchrun with 2 CPU processes: gradients are averaged, both ranks end with the same decoder."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+    worker = Path(__file__).resolve().parent / "ddp_finetune_worker.py"
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                        "--master_port", str(port), str(worker), tiny_model, str(data_dir), str(tmp_path / "ft")],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    w0 = torch.load(tmp_path / "ft" / "rank0.pt", weights_only=True)
+    w1 = torch.load(tmp_path / "ft" / "rank1.pt", weights_only=True)
+    assert w0.keys() == w1.keys() and any(k.startswith("h_s") for k in w0)
+    for k in w0:
+        assert torch.equal(w0[k], w1[k]), k
+    meta = json.loads((tmp_path / "ft" / "decoder.json").read_text())
+    assert meta["world_size"] == 2 and meta["steps"] == 3
+
+
+def test_control_run_trains_g_s_on_noisy_latents(temp_zoo, data_dir, tmp_path):
+    path = finetune(_cfg(data_dir, tmp_path / "ctl", control="noise"), progress=False)
+    assert {k.split(".")[0] for k in torch.load(path, weights_only=True)} == {"g_s"}
+    assert json.loads((tmp_path / "ctl" / "decoder.json").read_text())["control"] == "noise"
+    with pytest.raises(LicqError, match="noise control"):
+        finetune(_cfg(data_dir, tmp_path / "bad", control="noise", quantizer="tcq", states=8), progress=False)
+
+
+def test_exclude_holds_images_out(temp_zoo, data_dir, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        finetune(_cfg(data_dir, tmp_path / "none", exclude=["0.png", "1.png", "2.png"]), progress=False)

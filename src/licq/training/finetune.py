@@ -31,11 +31,13 @@ import csv
 import io
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -44,7 +46,7 @@ from ..errors import LicqError
 from ..quantizers import make_quantizer
 from ..zoo import LoadedModel, quantizer_defaults, resolve
 from .data import CropDataset
-from .train import StepSampler
+from .train import StepSampler, _distributed
 
 MODES = {"dec": ("g_s",), "dec+hyperdec": ("g_s", "h_s")}
 
@@ -101,7 +103,23 @@ def quantized_forward(m: LoadedModel, q, x: torch.Tensor, modes: tuple[str, ...]
 
 def finetune(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -> Path:
     """Finetune the decoder side of ``cfg.base``; return the path of the decoder file."""
+    return finetune_model(cfg, resume, progress)[0]
+
+
+def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -> tuple[Path, nn.Module]:
+    """:func:`finetune`, also returning this rank's finetuned network.
+
+    Under ``torchrun --nproc_per_node K`` each rank quantizes its own crops
+    (``batch`` is per rank) and the decoder gradients are averaged over ranks
+    with ``all_reduce`` before every step, which is what DDP does; the encoder
+    side has no gradients to synchronise. Finetuning runs on the CPU (gloo);
+    only rank 0 writes checkpoints, logs and the progress bar.
+    """
     from tqdm import tqdm
+
+    rank, world = _distributed()
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
 
     if cfg.train not in MODES:
         raise LicqError(f"--train must be one of {', '.join(MODES)}")
@@ -138,7 +156,7 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "finetune.pt"
     step = 0
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed * 1000 + rank)  # per-rank noise (control run only)
     if resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         for name in modes:
@@ -150,6 +168,8 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -
             "train": cfg.train, "control": cfg.control, "lmbda": lmbda, "config": asdict(cfg)}
 
     def save(final: bool = False) -> None:
+        if rank != 0:
+            return
         state = {"modules": {n: getattr(net, n).state_dict() for n in modes}, "opt": opt.state_dict(),
                  "sched": sched.state_dict(), "step": step, "meta": meta}
         buf = io.BytesIO()
@@ -163,19 +183,22 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -
             atomic_write_bytes(out / "decoder.pt", buf.getvalue())
             (out / "decoder.json").write_text(json.dumps({**meta, "steps": step}, indent=2))
 
-    (out / "config.json").write_text(json.dumps(meta, indent=2))
+    meta["world_size"] = world
+    if rank == 0:
+        (out / "config.json").write_text(json.dumps(meta, indent=2))
     if step < cfg.steps:
-        data = CropDataset(cfg.data, crop=cfg.crop, length=cfg.steps * cfg.batch,
+        data = CropDataset(cfg.data, crop=cfg.crop, length=cfg.steps * cfg.batch * world,
                            downscale=cfg.downscale, seed=cfg.seed, exclude=cfg.exclude)
-        loader = DataLoader(data, batch_size=cfg.batch, sampler=StepSampler(step, cfg.steps, cfg.batch),
+        sampler = StepSampler(step, cfg.steps, cfg.batch, rank, world)
+        loader = DataLoader(data, batch_size=cfg.batch, sampler=sampler,
                             drop_last=True, generator=torch.Generator().manual_seed(cfg.seed))
         log_path = out / "log.csv"
         new = not log_path.exists()
-        with open(log_path, "a", newline="") as log:
+        with open(log_path if rank == 0 else os.devnull, "a", newline="") as log:
             w = csv.writer(log)
             if new:
                 w.writerow(["step", "loss", "bpp", "psnr", "seconds"])
-            bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=f"finetune {cfg.train}",
+            bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc=f"finetune {cfg.train}",
                        dynamic_ncols=True)
             t0, acc = time.time(), []
             for x in loader:
@@ -186,6 +209,10 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -
                 loss = bpp + lmbda * 255 ** 2 * mse
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if world > 1:
+                    for p in trained:
+                        dist.all_reduce(p.grad)
+                        p.grad /= world
                 torch.nn.utils.clip_grad_norm_(trained, 1.0)
                 opt.step()
                 sched.step()
@@ -202,4 +229,4 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -
                     save()
             bar.close()
     save(final=True)
-    return out / "decoder.pt"
+    return out / "decoder.pt", net
