@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from licq.atomic import atomic_write_bytes
 from licq.errors import LicqError
 from licq.evaluation.bdrate import bd_psnr, bd_rate
 from licq.evaluation.plot import plot_rd
@@ -74,7 +75,7 @@ def tables(set_name: str) -> dict | None:
             "per_image_mean_bd_rate": float(np.mean(vals)) if vals else None,
             "images_improved": sum(v < 0 for v in vals), "images_with_bd_rate": len(vals),
             "per_image": per_image})
-    (OUT / f"bdrate-{set_name}.json").write_text(json.dumps(out, indent=1))
+    atomic_write_bytes(OUT / f"bdrate-{set_name}.json", json.dumps(out, indent=1).encode())
     plot = [dict(curves[k], name=k, style=STYLE.get(k, {})) for k in STYLE if k in curves]
     if set_name == "kodak":
         mbt = json.loads((R / "anchors/kodak/compressai-mbt2018-mean_mse_cpu.json").read_text())

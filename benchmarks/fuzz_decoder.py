@@ -30,6 +30,8 @@ import time
 import zlib
 from pathlib import Path
 
+from licq.atomic import atomic_write_bytes
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Untrusted input is decoded with a small pixel bound, as a service would: a header whose
@@ -197,7 +199,7 @@ def main() -> None:
               "failures": {k: len(v) for k, v in failures.items()}, "outcomes": dict(sorted(counts.items())),
               "examples": {k: v[:5] for k, v in failures.items()},
               "command": f"python benchmarks/fuzz_decoder.py --count {a.count}"}
-    Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_bytes(Path(a.out), json.dumps(result, indent=2).encode())
     print(json.dumps({k: result[k] for k in ("mutants", "seconds", "failures")}, indent=2))
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from licq.atomic import atomic_write_bytes
+
 OUT = Path("results/reliability")
 
 CHILD = r"""
@@ -117,7 +119,7 @@ def main() -> None:
     res = {"command": "python " + " ".join(sys.argv), "machine": "2 CPU cores", "model": "licq-q3 (default), SQ",
            "memory": memory, "tiling_cost_kodak": tiling_cost(kodak, a.kodak_images)}
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "huge_images.json").write_text(json.dumps(res, indent=1))
+    atomic_write_bytes(OUT / "huge_images.json", json.dumps(res, indent=1).encode())
     print(json.dumps({k: v for k, v in res["tiling_cost_kodak"].items() if k != "per_image"}, indent=1))
 
 

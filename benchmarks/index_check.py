@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from licq.atomic import atomic_write_bytes
 from licq.codec import _to_tensor
 from licq.imageio import open_image, to_rgb_array
 from licq.training.data import list_images
@@ -67,7 +68,7 @@ def main() -> None:
            "check_cost_bpp": 32 * a.images / pixels}
     out = Path("results/reliability")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "index_check.json").write_text(json.dumps(res, indent=1))
+    atomic_write_bytes(out / "index_check.json", json.dumps(res, indent=1).encode())
     print(json.dumps(res, indent=1))
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 import licq
+from licq.atomic import atomic_write_bytes
 from licq.evaluation.metrics import psnr_images
 from licq.imageio import open_image
 from licq.training.data import list_images
@@ -55,7 +56,7 @@ def main() -> None:
     res = {"command": "python " + " ".join(sys.argv), "model": "default zoo model (licq-q3), default settings",
            "generations": a.generations, "summary": summary, "per_image": rows}
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "recompression.json").write_text(json.dumps(res, indent=1))
+    atomic_write_bytes(OUT / "recompression.json", json.dumps(res, indent=1).encode())
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -46,8 +46,8 @@ def _to_tensor(arr: np.ndarray) -> torch.Tensor:
 
 
 def _to_uint8(x_hat: torch.Tensor, h: int, w: int) -> np.ndarray:
-    x = x_hat[0, :, :h, :w].clamp(0, 1).mul(255).round().to(torch.uint8)
-    return x.permute(1, 2, 0).contiguous().numpy()
+    x = x_hat[0, :, :h, :w].clamp(0, 1)  # one float copy; the rest in place (big images)
+    return x.mul_(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
 def index_crc(m: LoadedModel, scales: torch.Tensor) -> int:
@@ -91,8 +91,7 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
         raise LicqError("empty image")
     t1 = time.perf_counter()
     with torch.inference_mode():
-        x = _to_tensor(arr)
-        y = m.net.analysis(x)
+        y = m.net.analysis(_to_tensor(arr))  # the float image is freed here (big images)
         z = m.net.h_a(y)
         z_string = m.net.entropy_bottleneck.compress(z)[0]
         means, scales = _hyper(m, z_string, z.shape[-2:])

@@ -180,12 +180,13 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
                        for k, v in getattr(net, n).state_dict().items()}
             buf = io.BytesIO()
             torch.save(tensors, buf)
+            # the .json first: decoder.pt existing means the run is complete
+            atomic_write_bytes(out / "decoder.json", json.dumps({**meta, "steps": step}, indent=2).encode())
             atomic_write_bytes(out / "decoder.pt", buf.getvalue())
-            (out / "decoder.json").write_text(json.dumps({**meta, "steps": step}, indent=2))
 
     meta["world_size"] = world
     if rank == 0:
-        (out / "config.json").write_text(json.dumps(meta, indent=2))
+        atomic_write_bytes(out / "config.json", json.dumps(meta, indent=2).encode())
     if step < cfg.steps:
         data = CropDataset(cfg.data, crop=cfg.crop, length=cfg.steps * cfg.batch * world,
                            downscale=cfg.downscale, seed=cfg.seed, exclude=cfg.exclude)

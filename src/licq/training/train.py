@@ -200,7 +200,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
                 "elapsed_s": elapsed_before + time.time() - t0})
 
     if rank == 0:
-        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        atomic_write_bytes(out / "config.json", json.dumps(asdict(cfg), indent=2).encode())
     if step >= cfg.steps:
         return model
     data = CropDataset(cfg.data, crop=cfg.crop, length=cfg.steps * cfg.batch * world,
