@@ -75,7 +75,10 @@ def _cmd_models(a: argparse.Namespace) -> None:
     for m in man["models"]:
         mark = " (default)" if m["name"] == man["default"] else ""
         d = m.get("decoder_for")
-        dec = f"{d['quantizer']} Δ={d['step']:g} states={d['states']} ({m['train']}, base {m['base']})" if d else ""
+        dec = ""
+        if d:
+            how = m["train"] + (f", control: {m['control']}" if m.get("control") else "")
+            dec = f"{d['quantizer']} Δ={d['step']:g} states={d['states']} ({how}, base {m['base']})"
         print(f"{m['name']:28s} {m['arch']:14s} {m['N']}/{m['M']:<5} {m.get('quality') or '-'!s:7s} "
               f"{m['lmbda']:<8g} {dec}{mark}")
 
