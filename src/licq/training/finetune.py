@@ -46,7 +46,7 @@ from ..errors import LicqError
 from ..quantizers import make_quantizer
 from ..zoo import LoadedModel, quantizer_defaults, resolve
 from .data import CropDataset
-from .train import StepSampler, _distributed
+from .train import StepSampler, _distributed, average_gradients
 
 MODES = {"dec": ("g_s",), "dec+hyperdec": ("g_s", "h_s")}
 
@@ -210,10 +210,7 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
                 loss = bpp + lmbda * 255 ** 2 * mse
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                if world > 1:
-                    for p in trained:
-                        dist.all_reduce(p.grad)
-                        p.grad /= world
+                average_gradients(trained, world)
                 torch.nn.utils.clip_grad_norm_(trained, 1.0)
                 opt.step()
                 sched.step()

@@ -130,6 +130,14 @@ def validate(model: nn.Module, images: list[torch.Tensor], device: torch.device)
     return sum(bpps) / len(bpps), sum(psnrs) / len(psnrs)
 
 
+def average_gradients(params, world: int) -> None:
+    """Average gradients over ranks by hand, for parameters that DDP does not manage."""
+    if world > 1:
+        for p in params:
+            dist.all_reduce(p.grad)
+            p.grad /= world
+
+
 def _distributed() -> tuple[int, int]:
     """(rank, world size) under torchrun; (0, 1) otherwise."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -235,10 +243,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
         aux = model.aux_loss()
         aux_opt.zero_grad(set_to_none=True)
         aux.backward()
-        if world > 1:
-            for p in aux_params:
-                dist.all_reduce(p.grad)
-                p.grad /= world
+        average_gradients(aux_params, world)
         aux_opt.step()
         step += 1
         psnr = -10 * math.log10(max(mse.item(), 1e-10))

@@ -84,6 +84,14 @@ def _put_entry(entry: dict, default: bool = False) -> None:
     _save_manifest(man)
 
 
+def _brief(config: dict) -> dict:
+    """The run config for the manifest, with a held-out name list reduced to its size."""
+    out = dict(config)
+    if out.get("exclude"):
+        out["exclude"] = f"{len(out['exclude'])} images held out"
+    return out
+
+
 def export_decoder(run: str, name: str, notes: str = "") -> dict:
     """Add a finetuned decoder (``licq finetune`` output folder) to the zoo, tied to its base model."""
     from . import entry as zoo_entry
@@ -98,7 +106,8 @@ def export_decoder(run: str, name: str, notes: str = "") -> dict:
          "lmbda": meta["lmbda"], "quality": None, "file": file, "sha256": hashlib.sha256(data).hexdigest(),
          "train": meta["train"], "control": meta.get("control"), "steps": meta["steps"],
          "decoder_for": {k: meta[k] for k in ("quantizer", "step", "states", "tcq_lambda")},
-         "training": {"wall_seconds": training_seconds(run_dir / "log.csv"), "config": meta["config"]},
+         "training": {"wall_seconds": training_seconds(run_dir / "log.csv"),
+                      "config": _brief(meta["config"])},
          "notes": notes}
     _put_entry(e)
     return e
