@@ -90,6 +90,25 @@ def main() -> None:
         for name, v in sc["scans"].items():
             lines.append(f"| {name} | {v['bpp']:.4f} | {v['psnr-rgb']:.3f} | {v['median_encode_s']:.3f} | "
                          f"{v['median_decode_s']:.3f} |")
+    for set_name in ("kodak", "heldout"):
+        d = load(R / "finetune" / f"bdrate-{set_name}.json")
+        if d:
+            lines += ["", f"## Quantization-aware finetuning, {set_name} ({d['images']} images)", "",
+                      "Details: [finetune/README.md](finetune/README.md).", "", "| comparison | BD-rate |", "|---|---|"]
+            lines += [f"| {c['label']} | {c['bd_rate']:+.2f} % |" for c in d["comparisons"] if c["bd_rate"] is not None]
+    rel = R / "reliability"
+    hi, ic, rc = load(rel / "huge_images.json"), load(rel / "index_check.json"), load(rel / "recompression.json")
+    if hi or ic or rc:
+        lines += ["", "## Reliability", ""]
+    for m in (hi or {}).get("memory", []):
+        lines.append(f"- {m['size']} {'tiled' if m['tiling'] else 'whole image'}: peak RSS encode "
+                     f"{m['encode']['peak_rss_gib']} GiB, decode {m['decode']['peak_rss_gib']} GiB")
+    if ic:
+        lines += [f"- σ noise {r['epsilon']:g}: {r['images_with_a_changed_index']}/{ic['images']} images change a "
+                  "table index (refused by the entropy-model check)" for r in ic["relative_noise"]]
+    for qz, v in (rc or {}).get("summary", {}).items():
+        lines.append(f"- recompression {qz}, {rc['generations']} generations: mean drift {v['mean_drift_db']:.2f} dB, "
+                     f"max {v['max_drift_db']:.2f} dB")
     print("\n".join(lines))
 
 
