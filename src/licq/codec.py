@@ -52,7 +52,8 @@ def _to_uint8(x_hat: torch.Tensor, h: int, w: int) -> np.ndarray:
 
 def index_crc(m: LoadedModel, scales: torch.Tensor) -> int:
     """CRC32 of the probability-table index of every latent (the container's entropy-model check)."""
-    return zlib.crc32(m.entropy.indexes(scales).numpy().tobytes())
+    idx = np.ascontiguousarray(m.entropy.indexes(scales).numpy(), dtype="<i4")  # same bytes on any endianness
+    return zlib.crc32(idx.tobytes())
 
 
 def _hyper(m: LoadedModel, z_string: bytes, shape: tuple[int, int]):
@@ -126,7 +127,8 @@ def decode(data: bytes, model: str | None = None, *, arch: str | None = None,
         if index_crc(m, scales) != header.index_crc:
             raise LicqError("entropy-model check failed: on this machine the hyper-decoder selects other "
                             "probability tables than the encoder did (floating-point differences between "
-                            "machines or libraries); refusing to decode rather than output a corrupted image")
+                            "machines or libraries, or a corrupt hyper-latent stream); refusing to decode "
+                            "rather than output a corrupted image")
         y_hat = q.decode(streams[1], means, scales, m.entropy)
         recon = _to_uint8(m.net.synthesis(y_hat), header.height, header.width)
     return from_rgb_array(recon, header.layout)

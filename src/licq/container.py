@@ -74,7 +74,8 @@ class Header:
             "format_version": VERSION, "model": self.model_name, "model_digest": self.model_digest.hex(),
             "quantizer": name, "scan": scan, "states": self.states,
             "step": float(f"{self.step:.7g}"), "tcq_lambda": float(f"{self.tcq_lambda:.7g}"), "height": self.height,
-            "width": self.width, "layout": LAYOUTS[self.layout], "index_crc": f"{self.index_crc:08x}", "substream_bytes": self.lengths,
+            "width": self.width, "layout": LAYOUTS[self.layout], "index_crc": f"{self.index_crc:08x}",
+            "substream_bytes": self.lengths,
         }
 
 
