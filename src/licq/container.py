@@ -45,7 +45,7 @@ MAGIC = b"LICQ"
 VERSION = 2
 LAYOUTS = {0: "RGB", 1: "L"}
 #: Refuse images above this many pixels (4096 x 4096) unless the caller raises the bound.
-#: Transforms run in tiles, so memory grows slowly with size (about 2 GB peak for 4096 x 4096),
+#: Transforms run in tiles, so memory grows slowly with size (under 2 GiB peak for 4096 x 4096),
 #: but time does not: the bound protects services that decode untrusted files.
 DEFAULT_MAX_PIXELS = 1 << 24
 MAX_STREAMS = 16
