@@ -24,7 +24,7 @@ from . import container
 from .errors import LicqError
 from .imageio import from_rgb_array, open_image, to_rgb_array
 from .models import STRIDE
-from .quantizers import make_quantizer, quantizer_from_header
+from .quantizers import Quantizer, make_quantizer, quantizer_from_header
 from .zoo import LoadedModel, finetuned_variant, load_zoo, quantizer_defaults, resolve
 
 ImageLike = Image.Image | np.ndarray | str | Path
@@ -50,9 +50,9 @@ def _to_uint8(x_hat: torch.Tensor, h: int, w: int) -> np.ndarray:
     return x.mul_(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
-def index_crc(m: LoadedModel, scales: torch.Tensor) -> int:
-    """CRC32 of the probability-table index of every latent (the container's entropy-model check)."""
-    idx = np.ascontiguousarray(m.entropy.indexes(scales).numpy(), dtype="<i4")  # same bytes on any endianness
+def index_crc(q: Quantizer, m: LoadedModel, scales: torch.Tensor) -> int:
+    """CRC32 of the table the quantizer codes each latent with (the container's entropy-model check)."""
+    idx = np.ascontiguousarray(q.table_indexes(scales, m.entropy).numpy(), dtype="<i4")  # any endianness
     return zlib.crc32(idx.tobytes())
 
 
@@ -96,7 +96,7 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
         z = m.net.h_a(y)
         z_string = m.net.entropy_bottleneck.compress(z)[0]
         means, scales = _hyper(m, z_string, z.shape[-2:])
-        crc = index_crc(m, scales)
+        crc = index_crc(q, m, scales)
         ql = q.encode(y, means, scales, m.entropy)
         t2 = time.perf_counter()
         recon = _to_uint8(m.net.synthesis(ql.y_hat), h, w)
@@ -124,7 +124,7 @@ def decode(data: bytes, model: str | None = None, *, arch: str | None = None,
     hp, wp = -(-header.height // STRIDE) * STRIDE, -(-header.width // STRIDE) * STRIDE
     with torch.inference_mode():
         means, scales = _hyper(m, streams[0], (hp // STRIDE, wp // STRIDE))
-        if index_crc(m, scales) != header.index_crc:
+        if index_crc(q, m, scales) != header.index_crc:
             raise LicqError("entropy-model check failed: on this machine the hyper-decoder selects other "
                             "probability tables than the encoder did (floating-point differences between "
                             "machines or libraries, or a corrupt hyper-latent stream); refusing to decode "

@@ -48,6 +48,15 @@ class Quantizer(ABC):
     #: one-byte code stored in the file header
     code: int
     name: str
+    step: float
+
+    def table_indexes(self, scales: Tensor, em: GaussianModel) -> Tensor:
+        """Which CDF table codes each latent: the ladder scale of σ/Δ (indices are in units of Δ).
+
+        The single place this choice is made: the quantizers code with it and the
+        container's entropy-model check hashes it.
+        """
+        return em.indexes(scales / self.step)
 
     @abstractmethod
     def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:

@@ -25,13 +25,11 @@ class ScalarQuantizer(Quantizer):
 
     def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
         q = torch.round((y - means) / self.step)
-        indexes = em.indexes(scales / self.step)
-        data = em.tables.encode(q.int(), indexes)
+        data = em.tables.encode(q.int(), self.table_indexes(scales, em))
         return QuantizedLatents(data, means + self.step * q)
 
     def decode(self, data: bytes, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
-        indexes = em.indexes(scales / self.step)
-        q = em.tables.decode(data, indexes).to(means.dtype)
+        q = em.tables.decode(data, self.table_indexes(scales, em)).to(means.dtype)
         return means + self.step * q
 
     def levels(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> tuple[Tensor, Tensor]:

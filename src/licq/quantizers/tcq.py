@@ -125,10 +125,16 @@ class TrellisQuantizer(Quantizer):
         rate = -torch.log2(cell_probability(v, q, s).clamp_min(1e-9))
         return (t - v) ** 2 * self.step ** 2 + self.tcq_lambda * rate
 
-    def levels(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> tuple[Tensor, Tensor]:
+    def _decide(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel):
+        """The trellis search on ``y``: (levels, quantizer ids, table ladder indexes), trellis-shaped."""
+        # float32 search: levels are small integers, path costs stay far inside float32 precision
         t = self._to_trellis((y - means) / self.step)
-        ladder_idx = self._to_trellis(em.indexes(scales / self.step)).long()
+        ladder_idx = self._to_trellis(self.table_indexes(scales, em)).long()
         level, qpos = self.search(t, em.scale_table.to(t.dtype)[ladder_idx])
+        return level, qpos, ladder_idx
+
+    def levels(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> tuple[Tensor, Tensor]:
+        level, qpos, _ = self._decide(y, means, scales, em)
         return level.to(y.dtype).reshape(y.shape), qpos.reshape(y.shape)
 
     def bits(self, levels: Tensor, qid: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
@@ -137,10 +143,7 @@ class TrellisQuantizer(Quantizer):
         return -torch.log2(p.clamp_min(1e-9))
 
     def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
-        # float32 search: levels are small integers, path costs stay far inside float32 precision
-        t = self._to_trellis((y - means) / self.step)
-        ladder_idx = self._to_trellis(em.indexes(scales / self.step)).long()
-        level, qpos = self.search(t, em.scale_table.to(t.dtype)[ladder_idx])
+        level, qpos, ladder_idx = self._decide(y, means, scales, em)
         k = torch.where(qpos == 0, index_of_level(level, 0), index_of_level(level, 1)).int()
         table = (qpos * len(em.scale_table) + ladder_idx).int()
         # position-major order: the decoder reads position l of every trellis, then l+1
@@ -151,7 +154,7 @@ class TrellisQuantizer(Quantizer):
     @single_thread()
     def decode(self, data: bytes, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
         tables = self._tables(em)
-        ladder_idx = self._to_trellis(em.indexes(scales / self.step)).long()
+        ladder_idx = self._to_trellis(self.table_indexes(scales, em)).long()
         T, L = ladder_idx.shape
         nxt = torch.tensor(NEXT_STATE[self.states])
         qos = torch.tensor(QUANTIZER_OF_STATE[self.states])
