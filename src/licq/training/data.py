@@ -43,7 +43,8 @@ class CropDataset(Dataset):
                  downscale: tuple[float, float] | None = (0.5, 0.75), seed: int = 0,
                  exclude: Collection[str] = ()) -> None:
         # ``exclude``: file names held out (e.g. an evaluation split of the training pool)
-        files = [f for f in list_images(folders) if f.name not in set(exclude)]
+        held_out = set(exclude)
+        files = [f for f in list_images(folders) if f.name not in held_out]
         if not files:
             raise FileNotFoundError(f"no images found in {list(map(str, folders))}")
         self.images = []

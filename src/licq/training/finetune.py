@@ -84,14 +84,13 @@ def quantized_forward(m: LoadedModel, q, x: torch.Tensor, modes: tuple[str, ...]
     net = m.net
     with torch.no_grad():
         y = net.g_a(x)
-        z = net.h_a(y)
+    if control == "noise":  # the decoder input depends on y alone: no hyper path
+        return {"x_hat": net.g_s(y + torch.empty_like(y).uniform_(-0.5, 0.5))}
+    with torch.no_grad():
         eb = net.entropy_bottleneck
-        z_hat = eb.quantize(z, "dequantize", eb._get_medians())
+        z_hat = eb.quantize(net.h_a(y), "dequantize", eb._get_medians())
     with torch.set_grad_enabled("h_s" in modes):
         means, scales = net.hyper(z_hat)
-    if control == "noise":
-        y_hat = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-        return {"x_hat": net.g_s(y_hat)}
     with torch.no_grad():
         levels, qid = q.levels(y, means, scales, m.entropy)
     y_hat = means + q.step * levels
