@@ -89,7 +89,9 @@ def _cmd_train(a: argparse.Namespace) -> None:
     cfg = TrainConfig(data=a.data, out=a.out, arch=a.arch_name, N=a.N, M=a.M, lmbda=a.lmbda,
                       surrogate=a.surrogate, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr,
                       seed=a.seed, threads=a.threads, checkpoint_every=a.checkpoint_every,
-                      warm_start=a.warm_start, val=a.val, val_every=a.val_every, workers=a.workers)
+                      snapshot_every=a.snapshot_every,
+                      warm_start=a.warm_start, val=a.val, val_every=a.val_every, workers=a.workers,
+                      precision=a.precision)
     train(cfg, resume=a.resume)
     print(f"checkpoint: {Path(a.out) / 'checkpoint.pt'}")
 
@@ -186,7 +188,8 @@ def _cmd_finetune(a: argparse.Namespace) -> None:
     cfg = FinetuneConfig(base=a.base, arch=a.arch, data=a.data, out=a.out, quantizer=a.quantizer,
                          states=a.states, step=a.step, tcq_lambda=a.tcq_lambda, train=a.train, lmbda=a.lmbda,
                          steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed, threads=a.threads,
-                         exclude=_names(a.exclude) if a.exclude else [], control=a.control)
+                         exclude=_names(a.exclude) if a.exclude else [], control=a.control,
+                         precision=a.precision)
     print(f"decoder: {finetune(cfg, resume=a.resume)}")
 
 
@@ -216,6 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="licq", description="learned image codec with real quantization")
     p.add_argument("--version", action="version", version=f"licq {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+
+    def precision_opt(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                        help="transforms in bf16 autocast + channels-last (entropy models stay fp32); "
+                             "auto: bf16 where the CPU (AVX512-BF16/AMX) or GPU supports it")
 
     def model_opts(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--model", help="zoo model name or path to a weight file (default: zoo default)")
@@ -262,22 +270,25 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("data", nargs="+", help="folders of training images")
     t.add_argument("--out", required=True, help="run folder (checkpoint.pt, log.csv, config.json)")
     t.add_argument("--arch-name", default="mbt2018-mean")
-    t.add_argument("--N", type=int, default=96)
-    t.add_argument("--M", type=int, default=128)
+    t.add_argument("--N", type=int, default=128)
+    t.add_argument("--M", type=int, default=192)
     t.add_argument("--lmbda", type=float, default=0.0067)
     t.add_argument("--surrogate", default="mixed", choices=SURROGATES)
     t.add_argument("--steps", type=int, default=10_000)
     t.add_argument("--batch", type=int, default=8)
-    t.add_argument("--crop", type=int, default=128)
+    t.add_argument("--crop", type=int, default=256)
     t.add_argument("--lr", type=float, default=1e-4)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--checkpoint-every", type=int, default=500)
+    t.add_argument("--snapshot-every", type=int, default=0,
+                   help="also keep half-precision weights every N steps in OUT/snapshots (learning curves)")
     t.add_argument("--warm-start", help="initialise from this checkpoint or weight file")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--val", nargs="+", help="held-out image folder(s) for periodic validation (val.csv)")
     t.add_argument("--val-every", type=int, default=1000)
     t.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    precision_opt(t)
     t.set_defaults(func=_cmd_train)
     f = sub.add_parser("finetune", help="quantization-aware finetuning of the decoder on real quantized latents")
     f.add_argument("data", nargs="+", help="folders of training images")
@@ -300,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--control", choices=["noise"],
                    help="control run: train g_s on noisy latents (the surrogate) instead of the quantizer")
     f.add_argument("--resume", action="store_true")
+    precision_opt(f)
     f.set_defaults(func=_cmd_finetune)
 
     ev = sub.add_parser("eval", help="rate-distortion evaluation on real bitstreams")

@@ -34,6 +34,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -46,6 +47,7 @@ from ..errors import LicqError
 from ..quantizers import make_quantizer
 from ..zoo import LoadedModel, quantizer_defaults, resolve
 from .data import CropDataset
+from .precision import Precision, resolve_precision, transform_runner
 from .train import StepSampler, _distributed, average_gradients
 
 MODES = {"dec": ("g_s",), "dec+hyperdec": ("g_s", "h_s")}
@@ -75,17 +77,23 @@ class FinetuneConfig:
     downscale: tuple[float, float] | None = (0.5, 0.75)
     exclude: list[str] = field(default_factory=list)  # image file names held out of training
     control: str | None = None  # "noise": g_s on noisy latents instead of the quantizer (control run)
+    precision: str = "auto"  # g_s in "bf16" autocast or "fp32"; the quantizing encoder side is always fp32
     extra: dict = field(default_factory=dict)
 
 
 def quantized_forward(m: LoadedModel, q, x: torch.Tensor, modes: tuple[str, ...],
-                      control: str | None = None) -> dict[str, torch.Tensor]:
-    """Inference-exact encoder side, differentiable decoder side (noisy latents for the control)."""
+                      control: str | None = None, precision: Precision = "fp32") -> dict[str, torch.Tensor]:
+    """Inference-exact encoder side, differentiable decoder side (noisy latents for the control).
+
+    Everything that decides the quantized latents (g_a, h_a, h_s, the quantizer)
+    runs in fp32 as at inference; ``precision`` applies to the synthesis g_s only.
+    """
     net = m.net
+    synthesize = partial(transform_runner(x, precision), net.g_s)
     with torch.no_grad():
         y = net.g_a(x)
     if control == "noise":  # the decoder input depends on y alone: no hyper path
-        return {"x_hat": net.g_s(y + torch.empty_like(y).uniform_(-0.5, 0.5))}
+        return {"x_hat": synthesize(y + torch.empty_like(y).uniform_(-0.5, 0.5))}
     with torch.no_grad():
         eb = net.entropy_bottleneck
         z_hat = eb.quantize(net.h_a(y), "dequantize", eb._get_medians())
@@ -94,7 +102,7 @@ def quantized_forward(m: LoadedModel, q, x: torch.Tensor, modes: tuple[str, ...]
     with torch.no_grad():
         levels, qid = q.levels(y, means, scales, m.entropy)
     y_hat = means + q.step * levels
-    out = {"x_hat": net.g_s(y_hat), "levels": levels}
+    out = {"x_hat": synthesize(y_hat), "levels": levels}
     if "h_s" in modes:
         out["bits"] = q.bits(levels, qid, scales, m.entropy).sum()
     return out
@@ -138,6 +146,7 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
             raise LicqError("give --lmbda for a model that is not in the zoo")
         lmbda = entry(base.name)["lmbda"]
     modes = MODES[cfg.train]
+    precision = resolve_precision(cfg.precision, torch.device("cpu"))
     # a private, trainable copy of the base model (the zoo cache keeps the original)
     m = LoadedModel(base.name, base.digest, copy.deepcopy(base.net), base.entropy)
     net = m.net
@@ -198,11 +207,11 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
             w = csv.writer(log)
             if new:
                 w.writerow(["step", "loss", "bpp", "psnr", "seconds"])
-            bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc=f"finetune {cfg.train}",
+            bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc=f"finetune {cfg.train} ({precision})",
                        dynamic_ncols=True)
             t0, acc = time.time(), []
             for x in loader:
-                o = quantized_forward(m, q, x, modes, cfg.control)
+                o = quantized_forward(m, q, x, modes, cfg.control, precision)
                 mse = torch.mean((o["x_hat"] - x) ** 2)
                 npx = x.shape[0] * x.shape[2] * x.shape[3]
                 bpp = o["bits"] / npx if "bits" in o else torch.zeros(())

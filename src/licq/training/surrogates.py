@@ -19,6 +19,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from .precision import Precision, transform_runner
+
 Surrogate = Literal["noise", "ste", "mixed"]
 SURROGATES: tuple[str, ...] = ("noise", "ste", "mixed")
 
@@ -28,12 +30,18 @@ def ste_round(x: Tensor) -> Tensor:
     return x + (torch.round(x) - x).detach()
 
 
-def surrogate_forward(model: nn.Module, x: Tensor, surrogate: Surrogate = "mixed") -> dict[str, Tensor]:
-    """Differentiable forward pass: reconstruction and per-element likelihoods of y and z."""
+def surrogate_forward(model: nn.Module, x: Tensor, surrogate: Surrogate = "mixed",
+                      precision: Precision = "fp32") -> dict[str, Tensor]:
+    """Differentiable forward pass: reconstruction and per-element likelihoods of y and z.
+
+    With ``precision="bf16"`` the transforms run in bf16 autocast; every entropy
+    model, likelihood and the returned tensors stay fp32 (see :mod:`.precision`).
+    """
     if surrogate not in SURROGATES:
         raise ValueError(f"unknown surrogate {surrogate!r}")
-    y = model.g_a(x)
-    z = model.h_a(y)
+    run = transform_runner(x, precision)
+    y = run(model.g_a, x)
+    z = run(model.h_a, y)
     eb = model.entropy_bottleneck
     z_noisy, z_lik = eb(z)  # noise in training mode
     if surrogate == "noise":
@@ -41,7 +49,7 @@ def surrogate_forward(model: nn.Module, x: Tensor, surrogate: Surrogate = "mixed
     else:
         medians = eb._get_medians().detach()
         z_dec = ste_round(z - medians) + medians
-    means, scales = model.hyper(z_dec)
+    means, scales = run(model.hyper, z_dec)
     gc = model.gaussian_conditional
     if surrogate == "ste":
         y_hat = ste_round(y - means) + means
@@ -52,7 +60,7 @@ def surrogate_forward(model: nn.Module, x: Tensor, surrogate: Surrogate = "mixed
     else:
         y_noisy, y_lik = gc(y, scales, means=means)
         y_dec = y_noisy if surrogate == "noise" else ste_round(y - means) + means
-    x_hat = model.g_s(y_dec)
+    x_hat = run(model.g_s, y_dec)
     return {"x_hat": x_hat, "y_lik": y_lik, "z_lik": z_lik}
 
 

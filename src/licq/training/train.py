@@ -27,6 +27,7 @@ from ..atomic import atomic_write_bytes
 from ..models import build_model, state_dict_from_file
 from ..models.io import load_params
 from .data import CropDataset
+from .precision import Precision, prepare_for_training, resolve_precision
 from .surrogates import rd_terms, surrogate_forward
 
 
@@ -35,13 +36,13 @@ class TrainConfig:
     data: list[str]
     out: str
     arch: str = "mbt2018-mean"
-    N: int = 96
-    M: int = 128
+    N: int = 128
+    M: int = 192
     lmbda: float = 0.0067
     surrogate: str = "mixed"
     steps: int = 10_000
     batch: int = 8
-    crop: int = 128
+    crop: int = 256
     lr: float = 1e-4
     aux_lr: float = 1e-3
     clip: float = 1.0
@@ -50,12 +51,14 @@ class TrainConfig:
     workers: int = 0
     threads: int = 2
     checkpoint_every: int = 500
+    snapshot_every: int = 0  # >0: also keep half-precision weights every so many steps (learning curves)
     log_every: int = 50
     warm_start: str | None = None
     val: list[str] | None = None  # held-out folder(s): real-rounding RD estimate every val_every steps
     val_every: int = 1000
     val_images: int = 8
     downscale: tuple[float, float] | None = (0.5, 0.75)
+    precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 where the hardware has it)
     extra: dict = field(default_factory=dict)
 
 
@@ -82,18 +85,25 @@ class StepSampler(Sampler[int]):
 class _Surrogate(nn.Module):
     """The training forward pass as a module, so DistributedDataParallel can wrap it."""
 
-    def __init__(self, model: nn.Module, surrogate: str) -> None:
+    def __init__(self, model: nn.Module, surrogate: str, precision: Precision) -> None:
         super().__init__()
-        self.model, self.surrogate = model, surrogate
+        self.model, self.surrogate, self.precision = model, surrogate, precision
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return surrogate_forward(self.model, x, self.surrogate)
+        return surrogate_forward(self.model, x, self.surrogate, self.precision)
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def _save_snapshot(path: Path, model: nn.Module) -> None:
+    """Half-precision weights only: a point of the learning curve, a tenth of a checkpoint."""
+    path.parent.mkdir(exist_ok=True)
+    _save_checkpoint(path, {k: v.detach().half() if v.is_floating_point() else v
+                            for k, v in model.state_dict().items()})
 
 
 def _load_val(folders: list[str], count: int) -> list[torch.Tensor]:
@@ -171,6 +181,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
     if cfg.warm_start and not (resume and ckpt_path.exists()):
         load_params(model, state_dict_from_file(cfg.warm_start))
     model.to(device).train()
+    precision = resolve_precision(cfg.precision, device)
+    prepare_for_training(model, device, precision)
     main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
     aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
     opt = torch.optim.Adam(main_params, lr=cfg.lr)
@@ -189,7 +201,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
         torch.set_rng_state(ck["rng"][rank] if isinstance(ck["rng"], list) else ck["rng"])
     else:
         torch.manual_seed(cfg.seed * 1000 + rank)  # per-rank noise
-    forward: nn.Module = _Surrogate(model, cfg.surrogate)
+    forward: nn.Module = _Surrogate(model, cfg.surrogate, precision)
     if world > 1:
         DDP._set_params_and_buffers_to_ignore_for_model(
             forward, [f"model.{n}" for n, _ in model.named_parameters() if n.endswith(".quantiles")])
@@ -227,7 +239,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
         if new_log:
             writer.writerow(["step", "loss", "bpp", "psnr", "aux", "lr", "seconds"])
     val_images = _load_val(cfg.val, cfg.val_images) if cfg.val and rank == 0 else []
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc="train",
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc=f"train ({precision})",
                dynamic_ncols=True)
     t0, acc = time.time(), []
     for x in loader:
@@ -263,6 +275,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
             bar.write(f"step {step}: validation {vb:.4f} bpp, {vp:.3f} dB")
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             checkpoint()
+        if rank == 0 and cfg.snapshot_every and step % cfg.snapshot_every == 0:
+            _save_snapshot(out / "snapshots" / f"step-{step:07d}.pt", model)
     bar.close()
     if log is not None:
         log.close()

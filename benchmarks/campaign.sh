@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The zoo's training campaign: one long run per model that survives session ends.
+#
+#   nohup bash benchmarks/campaign.sh q3 > /root/licq-campaign/q3.log 2>&1 &
+#
+# Live state (checkpoint with optimizer, scheduler and RNG state, half-precision
+# snapshots for the learning curve) lives in $LICQ_CAMPAIGN/<model>, outside the
+# work tree, so the next session on this machine resumes it with the same command.
+# When that folder is gone (a fresh machine), the run restarts warm from the
+# shipped zoo weights of the same model if they have the campaign's size, else
+# from scratch. Every leg is the same `licq train` command with --resume.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model=${1:?usage: campaign.sh q1|q2|q3|q4 [extra licq train options]}
+shift
+camp=${LICQ_CAMPAIGN:-/root/licq-campaign}
+run=$camp/$model
+mkdir -p "$run"
+case $model in
+  q1) lmbda=0.0018 ;; q2) lmbda=0.0035 ;; q3) lmbda=0.0067 ;; q4) lmbda=0.0130 ;;
+  *) echo "campaign.sh: unknown model $model" >&2; exit 2 ;;
+esac
+steps=${STEPS:-50000}
+warm=()
+shipped=src/licq/zoo/licq-$model.pt
+if [ ! -f "$run/checkpoint.pt" ] && [ -f "$shipped" ] && \
+   python -c "import json,sys; m=[e for e in json.load(open('src/licq/zoo/manifest.json'))['models'] if e['name']=='licq-$model']; sys.exit(0 if m and (m[0]['N'],m[0]['M'])==(128,192) else 1)"; then
+  warm=(--warm-start "$shipped")
+fi
+exec nice -n 5 licq train ../shared/data/train --out "$run" --N 128 --M 192 --lmbda "$lmbda" \
+  --steps "$steps" --batch 8 --crop 256 --lr "${LR:-2e-4}" --precision bf16 \
+  --checkpoint-every 250 --snapshot-every 1000 --resume "${warm[@]}" "$@"
