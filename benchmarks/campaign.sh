@@ -27,6 +27,6 @@ if [ ! -f "$run/checkpoint.pt" ] && [ -f "$shipped" ] && \
    python -c "import json,sys; m=[e for e in json.load(open('src/licq/zoo/manifest.json'))['models'] if e['name']=='licq-$model']; sys.exit(0 if m and (m[0]['N'],m[0]['M'])==(128,192) else 1)"; then
   warm=(--warm-start "$shipped")
 fi
-exec nice -n 5 licq train ../shared/data/train --out "$run" --N 128 --M 192 --lmbda "$lmbda" \
+exec nice -n "${NICE:-0}" licq train ../shared/data/train --out "$run" --N 128 --M 192 --lmbda "$lmbda" \
   --steps "$steps" --batch 8 --crop 256 --lr "${LR:-2e-4}" --precision bf16 \
   --checkpoint-every 250 --snapshot-every 1000 --resume "${warm[@]}" "$@"

@@ -52,7 +52,7 @@ def test_each_surrogate_lowers_the_loss(train_dir, tmp_path, surrogate):
 
 
 def _state(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
 def test_resume_after_sigkill_is_exact(train_dir, tmp_path):
@@ -69,7 +69,7 @@ def test_resume_after_sigkill_is_exact(train_dir, tmp_path):
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait()
-    saved = torch.load(killed / "checkpoint.pt", map_location="cpu", weights_only=False)
+    saved = torch.load(killed / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert saved["step"] in (10, 20, 30)
     assert not [p for p in killed.iterdir() if p.name.endswith(".tmp")]
     train(_cfg(train_dir, killed, steps=30), resume=True, progress=False)
@@ -96,7 +96,7 @@ def test_ddp_two_cpu_processes_end_identical(train_dir, tmp_path):
     w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     for k in w0:
         assert torch.equal(w0[k], w1[k]), k
-    ck = torch.load(tmp_path / "checkpoint.pt", map_location="cpu", weights_only=False)
+    ck = torch.load(tmp_path / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert ck["step"] == 4 and ck["world_size"] == 2
 
 

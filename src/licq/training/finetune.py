@@ -166,7 +166,7 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
     step = 0
     torch.manual_seed(cfg.seed * 1000 + rank)  # per-rank noise (control run only)
     if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         for name in modes:
             getattr(net, name).load_state_dict(ck["modules"][name])
         opt.load_state_dict(ck["opt"])

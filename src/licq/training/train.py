@@ -191,7 +191,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 if s < drop_at else 0.1)
     step, elapsed_before = 0, 0.0
     if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         load_params(model, ck["model"])
         opt.load_state_dict(ck["opt"])
         aux_opt.load_state_dict(ck["aux_opt"])

@@ -45,7 +45,7 @@ def command_of(cfg: dict) -> str:
 
 
 def export(checkpoint: str, name: str, quality: int | None, default: bool, notes: str = "") -> dict:
-    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
     cfg = ck.get("config", {})
     state = state_dict_from_file(checkpoint)
     arch = cfg.get("arch", "mbt2018-mean")

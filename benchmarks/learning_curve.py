@@ -1,0 +1,86 @@
+"""Learning curve of a training run on real files: Kodak bpp, PSNR and RD loss against steps.
+
+Reads the half-precision snapshots that ``licq train --snapshot-every`` keeps in
+``RUN/snapshots`` (the campaign keeps them outside the work tree), encodes and
+decodes every image with SQ (Δ = 1) for each snapshot not evaluated yet, and
+updates a results JSON and a plot. The RD loss ``bpp + λ·255²·MSE`` is what
+training minimises, measured here on real bitstreams; a curve that stops
+falling is the signal to stop training.
+
+    python benchmarks/learning_curve.py /root/licq-campaign/q3 --lmbda 0.0067 --name q3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from licq.evaluation.rd import evaluate, image_files
+from licq.evaluation.results import save_results
+
+ROOT = Path(__file__).resolve().parents[1]
+KODAK = ROOT.parent / "shared" / "data" / "kodak"
+
+
+def evaluate_snapshot(path: Path, files: list[Path], lmbda: float) -> dict:
+    """Mean bpp, PSNR and RD loss (mean per-image MSE on the [0, 1] scale) of one snapshot."""
+    res = evaluate(files, [{"model": str(path), "arch": "mbt2018-mean", "quantizer": "sq"}],
+                   name=path.stem, progress=False, msssim=False)
+    mse = np.mean([10 ** (-r["psnr-rgb"] / 10) for r in res["per_image"]])
+    bpp = res["results"]["bpp"][0]
+    return {"bpp": bpp, "psnr-rgb": res["results"]["psnr-rgb"][0], "rd_loss": bpp + lmbda * 255 ** 2 * mse,
+            "exact": res["exact"]}
+
+
+def plot(curve: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = sorted(curve["points"], key=lambda p: p["step"])
+    steps = [p["step"] for p in pts]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, key, label in zip(axes, ("rd_loss", "psnr-rgb", "bpp"),
+                              (f"RD loss (bpp + λ·255²·MSE, λ={curve['lmbda']:g})", "PSNR (dB)", "bpp")):
+        ax.plot(steps, [p[key] for p in pts], "o-")
+        ax.set_xlabel("training steps (batch 8, 256x256)")
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{curve['name']}: Kodak (24 images), real files, SQ Δ=1", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", type=Path, help="training run folder with snapshots/")
+    ap.add_argument("--lmbda", type=float, required=True, help="the run's λ (for the RD loss)")
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--images", nargs="+", default=[str(KODAK)])
+    ap.add_argument("--every", type=int, default=1000, help="evaluate snapshots whose step is a multiple")
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "campaign")
+    a = ap.parse_args()
+    files = image_files(a.images)
+    out_json = a.out / f"learning_curve-{a.name}.json"
+    curve = {"name": a.name, "lmbda": a.lmbda, "points": []}
+    if out_json.exists():  # keep the points, renew the provenance fields
+        curve["points"] = json.loads(out_json.read_text())["points"]
+    done = {p["step"] for p in curve["points"]}
+    a.out.mkdir(parents=True, exist_ok=True)
+    for snap in sorted((a.run / "snapshots").glob("step-*.pt")):
+        step = int(snap.stem.split("-")[1])
+        if step in done or step % a.every:
+            continue
+        point = {"step": step, **evaluate_snapshot(snap, files, a.lmbda)}
+        print(json.dumps(point), flush=True)
+        curve["points"] = sorted([*curve["points"], point], key=lambda p: p["step"])
+        save_results(out_json, {**curve, "images": len(files)})
+        plot(curve, a.out / f"learning_curve-{a.name}.png")
+
+
+if __name__ == "__main__":
+    main()
