@@ -1,4 +1,4 @@
-"""Fuzz the decoder with mutants of valid SQ and TCQ files.
+"""Fuzz the decoder with mutants of valid SQ, RDOQ and TCQ files.
 
 Mutations: random bit flips, truncation at every byte of the header and at
 random payload offsets, random byte runs, huge or zero sub-stream length fields,
@@ -166,8 +166,8 @@ def main() -> None:
 
     rng = np.random.default_rng(a.seed)
     img = (rng.random((40, 56, 3)) * 255).astype(np.uint8)
-    seeds = {"sq": licq.encode(img), "tcq4": licq.encode(img, quantizer="tcq", states=4),
-             "tcq8": licq.encode(img, quantizer="tcq", states=8)}
+    seeds = {"sq": licq.encode(img), "rdoq": licq.encode(img, quantizer="rdoq"),
+             "tcq4": licq.encode(img, quantizer="tcq", states=4), "tcq8": licq.encode(img, quantizer="tcq", states=8)}
     counts: dict[str, int] = {}
     failures = {"crash": [], "hang": [], "output_for_invalid_input": []}
     r = random.Random(a.seed)

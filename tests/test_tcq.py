@@ -11,8 +11,10 @@ import torch
 import licq
 from licq import container
 from licq.errors import LicqError
+from licq._compressai import RansDecoder
 from licq.quantizers import TrellisQuantizer
 from licq.quantizers.trellis import NEXT_STATE, QUANTIZER_OF_STATE, index_of_level, level_of
+from licq.zoo import resolve
 
 from .conftest import smooth_image
 
@@ -132,3 +134,36 @@ def test_invalid_state_count_refused(tiny_model, image):
     header.states = 6
     with pytest.raises(LicqError, match="trellis states"):
         licq.decode(container.pack(header, streams), tiny_model)
+
+
+def _decode_with_all_tables(tq, data, means, scales, em):
+    """Reference decoder: every step hands the coder all 2 × 64 tables (the original loop)."""
+    tables = tq._tables(em)
+    ladder = tq._to_trellis(tq.table_indexes(scales, em)).long()
+    T, L = ladder.shape
+    nxt, qos = torch.tensor(NEXT_STATE[tq.states]), torch.tensor(QUANTIZER_OF_STATE[tq.states])
+    dec = RansDecoder()
+    dec.set_stream(data)
+    state, level = torch.zeros(T, dtype=torch.long), torch.empty(T, L)
+    for pos in range(L):
+        q = qos[state]
+        k = torch.tensor(dec.decode_stream((q * len(em.scale_table) + ladder[:, pos]).tolist(),
+                                           tables.cdfs, tables.lengths, tables.offsets))
+        level[:, pos] = level_of(k, q).float()
+        state = nxt[state, k & 1]
+    return means + tq.step * level.reshape(means.shape)
+
+
+@pytest.mark.parametrize("scan", ["rows", "raster"])
+def test_per_step_tables_decode_like_all_tables(tiny_model, scan):
+    em = resolve(tiny_model, arch="mbt2018-mean").entropy
+    gen = torch.Generator().manual_seed(11)
+    shape = (1, 12, 5, 9)
+    means = torch.randn(shape, generator=gen)
+    scales = torch.exp(torch.randn(shape, generator=gen) * 1.5)  # many ladder scales, columns differ
+    y = means + scales * torch.randn(shape, generator=gen)
+    tq = TrellisQuantizer(step=0.6, states=8, tcq_lambda=0.05, scan=scan)
+    ql = tq.encode(y, means, scales, em)
+    out = tq.decode(ql.data, means, scales, em)
+    assert torch.equal(out, ql.y_hat)
+    assert torch.equal(out, _decode_with_all_tables(tq, ql.data, means, scales, em))

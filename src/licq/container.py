@@ -8,10 +8,10 @@ Layout (all integers big-endian)::
     5       1     n = length of the model name
     6       n     model name (ASCII): a zoo name, or "@<arch>" for a user's weight file
     6+n     8     model digest: first 8 bytes of the sha256 of its parameters
-    ..      1     quantizer code (0 = SQ, 1 = TCQ row scan, 2 = TCQ raster scan)
+    ..      1     quantizer code (0 = SQ, 1 = TCQ row scan, 2 = TCQ raster scan, 3 = RDOQ)
     ..      1     trellis states (0 for SQ)
     ..      4     step Δ (float32)
-    ..      4     λ_tcq (float32; 0 for SQ)
+    ..      4     λ of TCQ or RDOQ (float32; 0 for SQ; RDOQ's decoder does not use it)
     ..      4     image height
     ..      4     image width
     ..      1     channel layout (0 = RGB, 1 = grayscale)
@@ -137,7 +137,7 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, l
         raise LicqError(f"corrupt header: unknown quantizer code {quant}")
     if not (math.isfinite(step) and step > 0) or not (math.isfinite(lam) and lam >= 0):
         raise LicqError(f"corrupt header: invalid quantizer parameters (step {step}, lambda {lam})")
-    if states not in ((0,) if quant == 0 else (4, 8)):
+    if states not in ((4, 8) if QUANTIZER_CODES[quant][0] == "tcq" else (0,)):
         raise LicqError(f"corrupt header: {states} trellis states for quantizer code {quant}")
     if height == 0 or width == 0:
         raise LicqError(f"corrupt header: image size {width}x{height}")

@@ -1,25 +1,30 @@
-"""Latent quantizers: scalar (SQ) and trellis-coded (TCQ), and their header codes."""
+"""Latent quantizers: scalar (SQ), rate-distortion optimised scalar (RDOQ), trellis-coded (TCQ); header codes."""
 
 from __future__ import annotations
 
 from ..errors import LicqError
 from .base import QuantizedLatents, Quantizer
+from .rdoq import RdoqQuantizer
 from .sq import ScalarQuantizer
 from .tcq import SCANS, TrellisQuantizer
 
 #: header code -> (name, scan)
 QUANTIZER_CODES: dict[int, tuple[str, str | None]] = {0: ("sq", None), 1: ("tcq", "rows"),
-                                                       2: ("tcq", "raster")}
-QUANTIZER_NAMES = ("sq", "tcq")
+                                                       2: ("tcq", "raster"), 3: ("rdoq", None)}
+QUANTIZER_NAMES = ("sq", "tcq", "rdoq")
 
 
 def make_quantizer(name: str, step: float = 1.0, states: int = 0, tcq_lambda: float = 0.0,
                    scan: str | None = None) -> Quantizer:
-    """Build a quantizer from CLI or header parameters."""
+    """Build a quantizer from CLI or header parameters (``tcq_lambda`` is λ for TCQ and RDOQ)."""
     if name == "sq":
         if states or tcq_lambda:
             raise LicqError("scalar quantization takes no trellis states or tcq-lambda")
         return ScalarQuantizer(step)
+    if name == "rdoq":
+        if states:
+            raise LicqError("RDOQ takes no trellis states")
+        return RdoqQuantizer(step, tcq_lambda)
     if name == "tcq":
         return TrellisQuantizer(step=step, states=states, tcq_lambda=tcq_lambda, scan=scan or "rows")
     raise LicqError(f"unknown quantizer {name!r}; known: {', '.join(QUANTIZER_NAMES)}")
@@ -30,5 +35,5 @@ def quantizer_from_header(code: int, states: int, step: float, tcq_lambda: float
     return make_quantizer(name, step=step, states=states, tcq_lambda=tcq_lambda, scan=scan)
 
 
-__all__ = ["QUANTIZER_CODES", "QUANTIZER_NAMES", "SCANS", "QuantizedLatents", "Quantizer",
+__all__ = ["QUANTIZER_CODES", "QUANTIZER_NAMES", "SCANS", "QuantizedLatents", "Quantizer", "RdoqQuantizer",
            "ScalarQuantizer", "TrellisQuantizer", "make_quantizer", "quantizer_from_header"]

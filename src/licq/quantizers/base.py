@@ -34,6 +34,13 @@ def checked_step(step: float) -> float:
     return header_float(step)
 
 
+def checked_lambda(lam: float) -> float:
+    """A valid rate weight λ (TCQ, RDOQ), rounded to header precision: encoder and header agree."""
+    if not (math.isfinite(lam) and 0 <= lam <= 1e3):
+        raise LicqError(f"tcq-lambda must be in [0, 1000], got {lam}")
+    return header_float(lam)
+
+
 @dataclass(frozen=True)
 class QuantizedLatents:
     """What the encoder side of a quantizer produces."""

@@ -7,13 +7,12 @@ table of the Gaussian with scale σ/Δ: the standard CompressAI tables serve any
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
 from ..entropy import GaussianModel
 from .base import QuantizedLatents, Quantizer, checked_step
+from .cells import rate_bits, sq_cell_probability
 
 
 class ScalarQuantizer(Quantizer):
@@ -37,9 +36,7 @@ class ScalarQuantizer(Quantizer):
 
     def bits(self, levels: Tensor, qid: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
         s = (scales / self.step).clamp_min(em.scale_bound)
-        upper = 0.5 * torch.erfc((levels.abs() - 0.5) / (s * math.sqrt(2)))
-        lower = 0.5 * torch.erfc((levels.abs() + 0.5) / (s * math.sqrt(2)))
-        return -torch.log2((upper - lower).clamp_min(1e-9))
+        return rate_bits(sq_cell_probability(levels, s))
 
     def header_params(self) -> tuple[int, float, float]:
         return 0, self.step, 0.0

@@ -19,22 +19,19 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from .._compressai import RansDecoder
 from ..entropy import CdfTables, GaussianModel
 from ..errors import LicqError
-from .base import QuantizedLatents, Quantizer, checked_step, header_float
+from .base import QuantizedLatents, Quantizer, checked_lambda, checked_step
+from .cells import interval_probability, rate_bits, rd_cost
 from .trellis import (NEXT_STATE, QUANTIZER_OF_STATE, candidates, index_of_level, level_of,
                       single_thread, viterbi)
 
 SCANS = ("rows", "raster")
-_SQRT2 = math.sqrt(2.0)
-
-
-def _upper_tail(x: Tensor) -> Tensor:
-    return 0.5 * torch.erfc(x / _SQRT2)
 
 
 def cell_bounds(v: Tensor, q: int) -> tuple[Tensor, Tensor]:
@@ -49,7 +46,7 @@ def cell_bounds(v: Tensor, q: int) -> tuple[Tensor, Tensor]:
 def cell_probability(v: Tensor, q: int, s: Tensor) -> Tensor:
     """Probability of level ``v`` (units of Δ, any sign) under N(0, s²) (s in units of Δ)."""
     a, b = cell_bounds(v.abs(), q)
-    return _upper_tail(a / s) - _upper_tail(b / s)
+    return interval_probability(a, b, s)
 
 
 @functools.lru_cache(maxsize=4)
@@ -73,6 +70,30 @@ def tcq_tables(ladder: tuple[float, ...], tail_mass: float = 1e-9, precision: in
     return CdfTables(cdfs, lengths, offsets)
 
 
+def step_tables(ladder: Tensor, tables: CdfTables, n: int) -> tuple[Tensor, list[CdfTables]]:
+    """The tables each decoding step can use, prepared once before the sequential loop.
+
+    ``ladder`` (L steps, T symbols per step) holds the ladder index (0..n−1) of every
+    latent; the table of a symbol is that ladder index in Q0's or Q1's half of ``tables``,
+    chosen by the trellis state at decoding time. The coder converts every table it is
+    given on each call, so step ``l`` gets only the Q0 and Q1 tables of the ladder indexes
+    present in its column, renumbered: returns (each symbol's index among its step's
+    ladder indexes, (L, T) int32; per step, the subset: its Q0 tables, then its Q1 tables).
+    Which tables code which symbol is unchanged, and so is the bitstream.
+    """
+    L = ladder.shape[0]
+    wide = ladder.long()
+    present = torch.zeros(L, n, dtype=torch.bool).scatter_(1, wide, True)
+    local = (present.cumsum(1, dtype=torch.int32) - 1).gather(1, wide)
+    used = present.nonzero()[:, 1].tolist()  # row-major: the ladder indexes of step 0, then 1, ...
+    subsets, start = [], 0
+    for count in present.sum(1).tolist():
+        ids = used[start:start + count]
+        start += count
+        subsets.append(tables.subset(ids + [n + i for i in ids]))
+    return local, subsets
+
+
 class TrellisQuantizer(Quantizer):
     """Dependent (trellis-coded) quantization with an entropy-constrained Viterbi encoder."""
 
@@ -83,11 +104,9 @@ class TrellisQuantizer(Quantizer):
                  scan: str = "rows") -> None:
         if states not in NEXT_STATE:
             raise LicqError(f"TCQ supports 4 or 8 states, got {states}")
-        if not (math.isfinite(tcq_lambda) and 0 <= tcq_lambda <= 1e3):
-            raise LicqError(f"tcq-lambda must be in [0, 1000], got {tcq_lambda}")
         if scan not in SCANS:
             raise LicqError(f"unknown scan {scan!r}")
-        self.step, self.tcq_lambda = checked_step(step), header_float(tcq_lambda)
+        self.step, self.tcq_lambda = checked_step(step), checked_lambda(tcq_lambda)
         self.states, self.scan = states, scan
         self.code = 1 if scan == "rows" else 2
 
@@ -122,8 +141,7 @@ class TrellisQuantizer(Quantizer):
 
     def level_cost(self, t: Tensor, v: Tensor, q: int, s: Tensor) -> Tensor:
         """``Δ²(t − v)² + λ_tcq · (−log2 P(v))``: the Viterbi branch cost of level ``v`` of quantizer ``q``."""
-        rate = -torch.log2(cell_probability(v, q, s).clamp_min(1e-9))
-        return (t - v) ** 2 * self.step ** 2 + self.tcq_lambda * rate
+        return rd_cost(t, v, cell_probability(v, q, s), self.step, self.tcq_lambda)
 
     def _decide(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel):
         """The trellis search on ``y``: (levels, quantizer ids, table ladder indexes), trellis-shaped."""
@@ -139,8 +157,7 @@ class TrellisQuantizer(Quantizer):
 
     def bits(self, levels: Tensor, qid: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
         s = (scales / self.step).clamp_min(em.scale_bound)
-        p = torch.where(qid == 0, cell_probability(levels, 0, s), cell_probability(levels, 1, s))
-        return -torch.log2(p.clamp_min(1e-9))
+        return rate_bits(torch.where(qid == 0, cell_probability(levels, 0, s), cell_probability(levels, 1, s)))
 
     def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
         level, qpos, ladder_idx = self._decide(y, means, scales, em)
@@ -153,25 +170,36 @@ class TrellisQuantizer(Quantizer):
 
     @single_thread()
     def decode(self, data: bytes, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
-        tables = self._tables(em)
-        ladder_idx = self._to_trellis(self.table_indexes(scales, em)).long()
-        T, L = ladder_idx.shape
-        nxt = torch.tensor(NEXT_STATE[self.states])
-        qos = torch.tensor(QUANTIZER_OF_STATE[self.states])
+        """W sequential steps (rows scan), each decoding one position of every trellis.
+
+        Only the state-dependent part runs per step: everything that can be known before
+        decoding (tables per step, index layout) is prepared once by :func:`step_tables`.
+        """
         n = len(em.scale_table)
+        ladder = self._to_trellis(self.table_indexes(scales, em)).T  # (L, T): position-major, as coded
+        local, subsets = step_tables(ladder, self._tables(em), n)
+        L, T = ladder.shape
+        # numpy for the per-step bookkeeping: on a few thousand values its per-call cost is lower
+        nxt = np.array(NEXT_STATE[self.states]).reshape(-1)  # next state = nxt[2·state + parity]
+        qos = np.array(QUANTIZER_OF_STATE[self.states], dtype=np.int32)
+        local_np = local.numpy()
         dec = RansDecoder()
         dec.set_stream(data)
-        state = torch.zeros(T, dtype=torch.long)
-        level = torch.empty(T, L, dtype=torch.float32)
-        for pos in range(L):
+        state = np.zeros(T, dtype=np.int64)
+        k_all = np.empty((L, T), dtype=np.int32)
+        q_all = np.empty((L, T), dtype=np.int8)  # the quantizer (0, 1) of each symbol
+        for pos, sub in enumerate(subsets):
             q = qos[state]
-            table = (q * n + ladder_idx[:, pos]).tolist()
+            table = (q * (len(sub) // 2) + local_np[pos]).tolist()
             try:
-                k = torch.tensor(dec.decode_stream(table, tables.cdfs, tables.lengths, tables.offsets))
+                k = dec.decode_stream(table, sub.cdfs, sub.lengths, sub.offsets)
             except Exception as exc:  # noqa: BLE001 - coder errors mean a corrupt stream
                 raise LicqError(f"entropy decoding failed: {exc}") from None
-            level[:, pos] = level_of(k, q).float()
-            state = nxt[state, k & 1]
+            k_all[pos] = k
+            q_all[pos] = q
+            state = nxt[2 * state + (k_all[pos] & 1)]
+        k_all, q_all = torch.from_numpy(k_all), torch.from_numpy(q_all)
+        level = level_of(k_all, q_all).T.float()  # (T, L)
         return means + self.step * level.to(means.dtype).reshape(means.shape)
 
     def header_params(self) -> tuple[int, float, float]:

@@ -1,0 +1,90 @@
+"""Rate-distortion optimised scalar quantization (RDOQ): TCQ's ``D + λ·R`` decision on the SQ grid.
+
+Each latent independently takes, among a few nearby levels of the SQ grid
+``ŷ = μ + Δ·v``, the one minimising ``Δ²(t − v)² + λ·(−log2 P(v))`` with
+``t = (y−μ)/Δ`` — the TCQ Viterbi branch cost (:func:`licq.quantizers.cells.rd_cost`),
+so a λ means the same for both — where ``P(v)`` is the Gaussian mass of v's
+cell ``[v−½, v+½]`` at the scale of the table that codes it. Without a trellis
+there is no state: the indices are coded with the standard SQ tables and the
+decoder is SQ's, which never needs λ (the header keeps it for information).
+
+Candidates: ``round(t)`` (SQ's choice, listed first so that it wins ties and
+λ = 0 reproduces SQ exactly), the other neighbour of t, 0, and one level
+further toward zero than ``trunc(t)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+import torch
+from torch import Tensor
+
+from ..entropy import GaussianModel
+from .base import QuantizedLatents, checked_lambda
+from .cells import rd_cost, sq_cell_probability
+from .sq import ScalarQuantizer
+
+#: Default λ per Δ²: the slope −dD/dR of entropy-coded uniform scalar quantization at high rate
+#: (D = Δ²/12 falls as 2^(−2R), so −dD/dR = 2·ln 2·D = (ln 2 / 6)·Δ² ≈ 0.116·Δ²): bits are
+#: traded for distortion at the exchange rate the SQ grid itself works at.
+LAMBDA_PER_STEP2 = math.log(2) / 6
+
+
+def default_lambda(step: float) -> float:
+    """The λ RDOQ uses when none is given: :data:`LAMBDA_PER_STEP2` · Δ²."""
+    return LAMBDA_PER_STEP2 * step ** 2
+
+
+def candidates(t: Tensor) -> Iterator[Tensor]:
+    """Candidate levels for residuals ``t``, SQ's ``round(t)`` first (it wins ties); one at a time (memory)."""
+    r = torch.round(t)
+    yield r
+    yield r + torch.sign(t - r)
+    yield torch.zeros_like(t)
+    inner = torch.trunc(t)
+    yield inner - torch.sign(inner)
+
+
+class RdoqQuantizer(ScalarQuantizer):
+    """SQ whose encoder picks each level by ``D + λ·R``; decoding and its rate model are SQ's."""
+
+    code = 3
+    name = "rdoq"
+
+    def __init__(self, step: float = 1.0, rd_lambda: float = 0.0) -> None:
+        super().__init__(step)
+        self.rd_lambda = checked_lambda(rd_lambda)
+
+    def level_cost(self, t: Tensor, v: Tensor, s: Tensor) -> Tensor:
+        """``Δ²(t − v)² + λ·(−log2 P(v))`` with ``P`` the SQ cell mass at table scale ``s`` (units of Δ)."""
+        return rd_cost(t, v, sq_cell_probability(v, s), self.step, self.rd_lambda)
+
+    def decide(self, t: Tensor, s: Tensor) -> Tensor:
+        """The cheapest candidate level per residual; a later candidate must be strictly cheaper.
+
+        One candidate at a time, so memory stays a few times that of ``t`` (big images).
+        """
+        cands = candidates(t)
+        best = next(cands)
+        best_cost = self.level_cost(t, best, s)
+        for v in cands:
+            cost = self.level_cost(t, v, s)
+            better = cost < best_cost
+            best, best_cost = torch.where(better, v, best), torch.where(better, cost, best_cost)
+        return best
+
+    def levels(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> tuple[Tensor, Tensor]:
+        # the rate is that of the table the coder will use (as in TCQ's search), not of σ itself
+        s = em.scale_table.to(y.dtype)[self.table_indexes(scales, em).long()]
+        level = self.decide((y - means) / self.step, s)
+        return level, torch.zeros_like(y, dtype=torch.long)
+
+    def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
+        level, _ = self.levels(y, means, scales, em)
+        data = em.tables.encode(level.int(), self.table_indexes(scales, em))
+        return QuantizedLatents(data, means + self.step * level)
+
+    def header_params(self) -> tuple[int, float, float]:
+        return 0, self.step, self.rd_lambda
