@@ -43,7 +43,7 @@ def test_corrupt_input_leaves_no_output(tmp_path, tiny_model, capsys):
     capsys.readouterr()
     assert main(["decode", str(enc), "-o", str(dec), "--model", tiny_model]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("licq: error: CRC mismatch")
+    assert len(err) == 1 and err[0].startswith(f"licq: error: {enc}: CRC mismatch")
     assert not dec.exists()
     assert list(tmp_path.iterdir()) == sorted([src, enc]) or set(tmp_path.iterdir()) == {src, enc}
 
@@ -59,8 +59,9 @@ def test_unreadable_image_and_missing_file(tmp_path, capsys):
 
 
 def test_bad_step_is_a_clear_error(tmp_path, capsys):
-    assert main(["encode", str(_png(tmp_path)), "-o", str(tmp_path / "o.licq"), "--step", "-1"]) == 1
-    assert "step must be" in capsys.readouterr().err
+    # refused by the parser, before any work: status 2, the option and its range named
+    assert main(["encode", str(_png(tmp_path)), "-o", str(tmp_path / "o.licq"), "--step", "-1"]) == 2
+    assert "argument --step: expected a finite number in [0.001, 64]" in capsys.readouterr().err
 
 
 def test_console_script_prints_one_line_no_traceback(tmp_path):
@@ -69,7 +70,7 @@ def test_console_script_prints_one_line_no_traceback(tmp_path):
     r = subprocess.run([sys.executable, "-m", "licq.cli", "decode", str(junk), "-o", str(tmp_path / "o.png")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1
-    assert r.stderr.strip() == "licq: error: truncated file: ends inside the header (version)"
+    assert r.stderr.strip() == f"licq: error: {junk}: truncated file: ends inside the header (version)"
     assert not (tmp_path / "o.png").exists()
 
 

@@ -10,20 +10,33 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from .errors import LicqError
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path to write to; it replaces ``path`` only if the block succeeds."""
+    """Yield a temporary path to write to; it replaces ``path`` only if the block succeeds.
+
+    A failure to write (missing folder, no permission, full disk) is a
+    :class:`~licq.errors.LicqError` that names ``path``, the file the caller asked
+    for, not the temporary file, whose name means nothing to a user.
+    """
     path = Path(path)
+    if not path.name or path.name in (".", ".."):
+        raise LicqError(f"cannot write {str(path)!r}: not a file name")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        raise LicqError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # the folder itself is gone or unwritable: there is nothing to clean up
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -1,20 +1,43 @@
 """The ``licq`` command line.
 
-Every expected failure (bad file, bad option, unreadable image) is a
-:class:`~licq.errors.LicqError`: the CLI prints one line to stderr, exits with
-status 1 and leaves no output file behind (outputs are written atomically).
+Every expected failure is one line on stderr that starts with ``licq``, with no
+traceback and no output file left behind (outputs are written atomically):
+
+* a malformed command line (unknown option, value out of range, NaN, ...) is
+  refused by the parser before anything runs: ``licq encode: error: argument
+  --step: ...``, status 2 (see :mod:`licq.cli_args` for the validators);
+* a well-formed command whose files or models are unusable (bad file, unknown
+  model, unreadable image, missing output folder) raises
+  :class:`~licq.errors.LicqError`: ``licq: error: ...``, status 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 import warnings
 from pathlib import Path
 
+from .cli_args import (Parser, arch_name, check_images, check_output_dir, check_output_file, float_range,
+                       int_range, one_line, path_arg, zoo_quality)
 from .errors import LicqError
+
+# Value ranges of the numeric options, shared by the subcommands that take them.
+STEP = float_range(0.001, 64)  # the quantizers' own bounds (quantizers.base.checked_step)
+TCQ_LAMBDA = float_range(0, 1000)  # TrellisQuantizer's bounds
+MAX_PIXELS = int_range(1)
+LMBDA = float_range(0, 10, lo_open=True)  # CompressAI's qualities 1-8 use 0.0018 ... 0.0483
+LR = float_range(0, 1, lo_open=True)
+STEPS = int_range(1, 10**9)  # 0 steps would write a checkpoint of an untrained model
+BATCH = int_range(1, 4096)
+CROP = int_range(64, 4096, multiple=64)  # the hyperprior's total stride is 64
+SEED = int_range(0, 2**32 - 1)
+THREADS = int_range(1, 1024)
+CHANNELS = int_range(1, 1024)
+EVERY = int_range(1)
 
 
 def _cmd_encode(a: argparse.Namespace) -> None:
@@ -23,6 +46,7 @@ def _cmd_encode(a: argparse.Namespace) -> None:
     from .evaluation.metrics import psnr_images
     from .imageio import open_image
 
+    check_output_file(a.output)
     image = open_image(a.input)
     res = encode_full(image, a.model, quality=a.quality, arch=a.arch, quantizer=a.quantizer,
                       step=a.step, states=a.states, tcq_lambda=a.tcq_lambda, scan=a.scan,
@@ -40,9 +64,13 @@ def _cmd_decode(a: argparse.Namespace) -> None:
     from .codec import decode
     from .imageio import save_image
 
+    check_output_file(a.output)
     t = time.perf_counter()
     data = _read(a.input)
-    image = decode(data, a.model, arch=a.arch, max_pixels=a.max_pixels)
+    try:
+        image = decode(data, a.model, arch=a.arch, max_pixels=a.max_pixels)
+    except LicqError as exc:  # "CRC mismatch" alone would not say which file
+        raise LicqError(f"{a.input}: {exc}") from None
     save_image(image, a.output)
     if a.verbose:
         print(f"{a.output}: {image.size[0]}x{image.size[1]}, decoded in {time.perf_counter() - t:.3f} s")
@@ -53,7 +81,11 @@ def _cmd_decode(a: argparse.Namespace) -> None:
 def _cmd_info(a: argparse.Namespace) -> None:
     from . import container
 
-    header, _ = container.unpack(_read(a.input), max_pixels=a.max_pixels)
+    data = _read(a.input)
+    try:
+        header, _ = container.unpack(data, max_pixels=a.max_pixels)
+    except LicqError as exc:
+        raise LicqError(f"{a.input}: {exc}") from None
     info = header.as_dict()
     info["bytes"] = Path(a.input).stat().st_size
     info["bpp"] = 8 * info["bytes"] / (header.height * header.width)
@@ -86,10 +118,17 @@ def _cmd_models(a: argparse.Namespace) -> None:
 def _cmd_train(a: argparse.Namespace) -> None:
     from .training.train import TrainConfig, train
 
+    # files first: a bad folder must fail here, not in the data loader after the run folder exists
+    check_output_dir(a.out)
+    check_images(a.data, a.crop, "training folder", f" (--crop {a.crop})")
+    if a.val:
+        check_images(a.val, 64, "--val folder")
+    if a.warm_start and not Path(a.warm_start).is_file():
+        raise LicqError(f"--warm-start file not found: {a.warm_start}")
     cfg = TrainConfig(data=a.data, out=a.out, arch=a.arch_name, N=a.N, M=a.M, lmbda=a.lmbda,
                       surrogate=a.surrogate, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr,
                       seed=a.seed, threads=a.threads, checkpoint_every=a.checkpoint_every,
-                      snapshot_every=a.snapshot_every,
+                      snapshot_every=a.snapshot_every, max_seconds=60 * (a.max_minutes or 0),
                       warm_start=a.warm_start, val=a.val, val_every=a.val_every, workers=a.workers,
                       precision=a.precision)
     train(cfg, resume=a.resume)
@@ -99,17 +138,13 @@ def _cmd_train(a: argparse.Namespace) -> None:
 def _cmd_eval(a: argparse.Namespace) -> None:
     from .evaluation.rd import evaluate, image_files
     from .evaluation.results import save_results
-    from .zoo import manifest
+    from .zoo import qualities as zoo_qualities
 
+    check_output_file(a.out)
     files = image_files(a.inputs)
     if not files:
         raise LicqError(f"no images found in {' '.join(a.inputs)}")
-    if a.all_qualities:
-        qualities = sorted(m["quality"] for m in manifest()["models"] if m.get("quality"))
-    else:
-        qualities = a.quality or []
-    if qualities and a.model:
-        raise LicqError("give either --model or --quality/--all-qualities")
+    qualities = zoo_qualities() if a.all_qualities else (a.quality or [])
     base = {"quantizer": a.quantizer, "step": a.step, "states": a.states, "tcq_lambda": a.tcq_lambda,
             "scan": a.scan, "finetuned": a.finetuned}
     if qualities:
@@ -130,15 +165,31 @@ def _cmd_eval(a: argparse.Namespace) -> None:
         raise LicqError("decoded images differ from the encoder's reconstruction")
 
 
-def _cmd_bdrate(a: argparse.Namespace) -> None:
-    from .evaluation.bdrate import bd_psnr, bd_rate
+def _load_curves(paths: list[str]) -> list[dict]:
+    """Results files; one that is not UTF-8 text is a LicqError too, not a UnicodeDecodeError."""
     from .evaluation.results import load_results
 
-    curves = [load_results(p) for p in a.results]
+    curves = []
+    for p in paths:
+        try:
+            curves.append(load_results(p))
+        except UnicodeDecodeError:
+            raise LicqError(f"{p} is not a results file (not text)") from None
+    return curves
+
+
+def _cmd_bdrate(a: argparse.Namespace) -> None:
+    from .evaluation.bdrate import bd_psnr, bd_rate
+
+    curves = _load_curves(a.results)
+    for path, c in zip(a.results, curves):
+        if a.metric not in c["results"]:
+            known = ", ".join(k for k in c["results"] if k != "bpp") or "none"
+            raise LicqError(f"--metric {a.metric}: {path} has no such metric (it has: {known})")
     anchor = curves[0]
     ra = anchor["results"]
     rows = []
-    for c in curves[1:]:
+    for path, c in zip(a.results[1:], curves[1:]):
         rc = c["results"]
         row = {"anchor": anchor["name"], "test": c["name"], "metric": a.metric, "method": a.method}
         args = (ra["bpp"], ra[a.metric], rc["bpp"], rc[a.metric], a.method)
@@ -146,9 +197,12 @@ def _cmd_bdrate(a: argparse.Namespace) -> None:
             row["bd_rate_percent"] = bd_rate(*args)
         except LicqError as exc:
             if len(curves) == 2:
-                raise
+                raise LicqError(f"{a.results[0]} vs {path}: {exc}") from None
             row["bd_rate_percent"], row["note"] = None, str(exc)
-        row["bd_psnr_db"] = bd_psnr(*args)
+        try:
+            row["bd_psnr_db"] = bd_psnr(*args)
+        except LicqError as exc:
+            raise LicqError(f"{a.results[0]} vs {path}: {exc}") from None
         rows.append(row)
     if a.json:
         print(json.dumps(rows, indent=2))
@@ -159,11 +213,42 @@ def _cmd_bdrate(a: argparse.Namespace) -> None:
         print(f"{r['test']:40s} BD-rate {rate}   BD-PSNR {r['bd_psnr_db']:+.3f} dB  {r.get('note', '')}")
 
 
-def _cmd_plot(a: argparse.Namespace) -> None:
-    from .evaluation.plot import plot_rd
-    from .evaluation.results import load_results
+def _is_number(v: object, none_ok: bool) -> bool:
+    if v is None:
+        return none_ok
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
-    plot_rd([load_results(p) for p in a.results], a.output, title=a.title, xmax=a.xmax)
+
+def _check_plottable(paths: list[str], curves: list[dict], metrics: tuple[str, ...]) -> None:
+    """Refuse results whose lists matplotlib would choke on (a traceback otherwise)."""
+    for path, c in zip(paths, curves):
+        r = c["results"]
+        n = len(r["bpp"]) if isinstance(r["bpp"], list) else -1
+        for key in ("bpp", *metrics):
+            v = r.get(key)
+            if v is not None and not (isinstance(v, list) and len(v) == n
+                                      and all(_is_number(x, key != "bpp") for x in v)):
+                raise LicqError(f"{path}: results.{key} is not a list of numbers, one per rate point")
+        if not isinstance(c.get("style", {}), dict):
+            raise LicqError(f"{path}: 'style' must be an object of matplotlib line properties")
+    if not any(c["results"].get(m) for c in curves for m in metrics):
+        raise LicqError(f"nothing to plot: no {' or '.join(metrics)} values in {' '.join(paths)}")
+
+
+def _cmd_plot(a: argparse.Namespace) -> None:
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from .evaluation.plot import plot_rd
+
+    check_output_file(a.output)
+    fmt = Path(a.output).suffix.lstrip(".") or "png"
+    known = FigureCanvasBase.get_supported_filetypes()
+    if fmt.lower() not in known:
+        raise LicqError(f"cannot write {a.output}: unknown plot format {fmt!r} (known: {', '.join(sorted(known))})")
+    curves = _load_curves(a.results)
+    metrics = ("psnr-rgb", "ms-ssim-rgb")
+    _check_plottable(a.results, curves, metrics)
+    plot_rd(curves, a.output, title=a.title, metrics=metrics, xmax=a.xmax)
     print(a.output)
 
 
@@ -172,6 +257,7 @@ def _cmd_baseline(a: argparse.Namespace) -> None:
     from .evaluation.rd import image_files
     from .evaluation.results import save_results
 
+    check_output_file(a.out)
     files = image_files(a.inputs)
     if not files:
         raise LicqError(f"no images found in {' '.join(a.inputs)}")
@@ -185,11 +271,13 @@ def _cmd_baseline(a: argparse.Namespace) -> None:
 def _cmd_finetune(a: argparse.Namespace) -> None:
     from .training.finetune import FinetuneConfig, finetune
 
+    check_output_dir(a.out)
+    exclude = _names(a.exclude) if a.exclude else []
+    check_images(a.data, a.crop, "training folder", f" (--crop {a.crop})", exclude=exclude)
     cfg = FinetuneConfig(base=a.base, arch=a.arch, data=a.data, out=a.out, quantizer=a.quantizer,
                          states=a.states, step=a.step, tcq_lambda=a.tcq_lambda, train=a.train, lmbda=a.lmbda,
                          steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed, threads=a.threads,
-                         exclude=_names(a.exclude) if a.exclude else [], control=a.control,
-                         precision=a.precision)
+                         exclude=exclude, control=a.control, precision=a.precision)
     print(f"decoder: {finetune(cfg, resume=a.resume)}")
 
 
@@ -198,7 +286,9 @@ def _names(list_file: str) -> list[str]:
     try:
         lines = Path(list_file).read_text().splitlines()
     except OSError as exc:
-        raise LicqError(f"cannot read {list_file}: {exc.strerror}") from None
+        raise LicqError(f"cannot read --exclude file {list_file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise LicqError(f"cannot read --exclude file {list_file}: not a text file") from None
     return [Path(s.strip()).name for s in lines if s.strip() and not s.lstrip().startswith("#")]
 
 
@@ -211,163 +301,251 @@ def _read(path: str) -> bytes:
         raise LicqError(f"is a directory: {path}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-    from .container import DEFAULT_MAX_PIXELS
-    from .training.surrogates import SURROGATES
+# Checks across options, run right after parsing: each returns a message for the parser's
+# one-line error (status 2), or None.
 
-    p = argparse.ArgumentParser(prog="licq", description="learned image codec with real quantization")
-    p.add_argument("--version", action="version", version=f"licq {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+def _check_quantizer_opts(a: argparse.Namespace) -> str | None:
+    """Options of another quantizer would be silently ignored: only TCQ has a trellis (--states,
+    --scan), and SQ has no rate weight (--tcq-lambda)."""
+    for opt, value in (("--states", a.states), ("--scan", getattr(a, "scan", None))):
+        if value is not None and a.quantizer != "tcq":
+            return f"argument {opt}: applies to --quantizer tcq only, not {a.quantizer}"
+    if a.tcq_lambda is not None and a.quantizer == "sq":
+        return "argument --tcq-lambda: does not apply to --quantizer sq"
+    return None
 
-    def precision_opt(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                        help="transforms in bf16 autocast + channels-last (entropy models stay fp32); "
-                             "auto: bf16 where the CPU (AVX512-BF16/AMX) or GPU supports it")
 
-    def model_opts(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--model", help="zoo model name or path to a weight file (default: zoo default)")
-        sp.add_argument("--arch", help="architecture of a weight file: mbt2018-mean or bmshj2018-hyperprior")
+def _check_encode(a: argparse.Namespace) -> str | None:
+    if a.model is not None and a.quality is not None:
+        return "argument --quality: not allowed with --model (a quality names a zoo model)"
+    return _check_quantizer_opts(a)
 
+
+def _check_eval(a: argparse.Namespace) -> str | None:
+    if a.model and (a.quality or a.all_qualities):
+        return "argument --model: not allowed with --quality/--all-qualities"
+    return _check_quantizer_opts(a)
+
+
+def _check_baseline(a: argparse.Namespace) -> str | None:
+    from .evaluation.baselines import check_qualities
+
+    try:
+        check_qualities(a.codec, a.qualities or [])
+    except LicqError as exc:
+        return f"argument --qualities: {exc}"
+    return None
+
+
+def _check_bdrate(a: argparse.Namespace) -> str | None:
+    if len(a.results) < 2:
+        return "argument results: give at least two results files, the anchor first"
+    return None
+
+
+def _model_opts(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--model", type=path_arg, help="zoo model name or path to a weight file (default: zoo default)")
+    sp.add_argument("--arch", type=arch_name,
+                    help="architecture of a weight file: mbt2018-mean or bmshj2018-hyperprior")
+
+
+def _precision_opt(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                    help="transforms in bf16 autocast + channels-last (entropy models stay fp32); "
+                         "auto: bf16 where the CPU (AVX512-BF16/AMX) or GPU supports it")
+
+
+def _add_encode(sub, max_pixels: int) -> None:
     e = sub.add_parser("encode", help="compress an image into a .licq file")
-    e.add_argument("input")
-    e.add_argument("-o", "--output", required=True)
-    model_opts(e)
-    e.add_argument("--quality", type=int, help="zoo quality level (instead of --model)")
-    e.add_argument("--quantizer", default="sq", choices=["sq", "tcq"],
-                   help="sq: scalar; tcq: trellis-coded (entropy-constrained Viterbi)")
-    e.add_argument("--step", type=float, help="quantization step Δ (SQ default 1.0; TCQ default per model)")
+    e.add_argument("input", type=path_arg)
+    e.add_argument("-o", "--output", required=True, type=path_arg)
+    _model_opts(e)
+    e.add_argument("--quality", type=zoo_quality, help="zoo quality level (instead of --model)")
+    e.add_argument("--quantizer", default="sq", choices=["sq", "tcq", "rdoq"],
+                   help="sq: scalar; tcq: trellis-coded (entropy-constrained Viterbi); "
+                   "rdoq: scalar with a D + λ·R choice per latent (decodes as SQ)")
+    e.add_argument("--step", type=STEP, help="quantization step Δ in [0.001, 64] "
+                   "(SQ default 1.0; TCQ default per model)")
     e.add_argument("--states", type=int, choices=[4, 8], help="TCQ trellis states (default 8)")
-    e.add_argument("--tcq-lambda", type=float, help="TCQ rate weight λ_tcq (default per model)")
+    e.add_argument("--tcq-lambda", type=TCQ_LAMBDA, help="TCQ/RDOQ rate weight λ in [0, 1000] "
+                   "(TCQ default per model; RDOQ default (ln 2/6)·Δ²)")
     e.add_argument("--scan", choices=["rows", "raster"], help="TCQ scan: a trellis per channel row "
                    "(default, parallel decoding) or per channel (raster, slow decoding)")
     e.add_argument("--finetuned", choices=["dec", "dec+hyperdec"],
                    help="use the zoo decoder finetuned for this quantizer (quantization-aware finetuning)")
-    e.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+    e.add_argument("--max-pixels", type=MAX_PIXELS, default=max_pixels,
                    help="refuse larger images (default 4096x4096)")
     e.add_argument("-v", "--verbose", action="store_true", help="print PSNR and timings")
-    e.set_defaults(func=_cmd_encode)
+    e.set_defaults(func=_cmd_encode, check=_check_encode, parser=e)
 
+
+def _add_decode_info_models(sub, max_pixels: int) -> None:
     d = sub.add_parser("decode", help="decode a .licq file into an image (PNG unless the suffix says otherwise)")
-    d.add_argument("input")
-    d.add_argument("-o", "--output", required=True)
-    model_opts(d)
-    d.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
+    d.add_argument("input", type=path_arg)
+    d.add_argument("-o", "--output", required=True, type=path_arg)
+    _model_opts(d)
+    d.add_argument("--max-pixels", type=MAX_PIXELS, default=max_pixels)
     d.add_argument("-v", "--verbose", action="store_true")
     d.set_defaults(func=_cmd_decode)
 
     i = sub.add_parser("info", help="print the header of a .licq file")
-    i.add_argument("input")
+    i.add_argument("input", type=path_arg)
     i.add_argument("--json", action="store_true")
-    i.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
+    i.add_argument("--max-pixels", type=MAX_PIXELS, default=max_pixels)
     i.set_defaults(func=_cmd_info)
 
     m = sub.add_parser("models", help="list the model zoo")
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=_cmd_models)
 
+
+def _add_train(sub, surrogates: tuple[str, ...]) -> None:
     t = sub.add_parser("train", help="end-to-end rate-distortion training")
-    t.add_argument("data", nargs="+", help="folders of training images")
-    t.add_argument("--out", required=True, help="run folder (checkpoint.pt, log.csv, config.json)")
-    t.add_argument("--arch-name", default="mbt2018-mean")
-    t.add_argument("--N", type=int, default=128)
-    t.add_argument("--M", type=int, default=192)
-    t.add_argument("--lmbda", type=float, default=0.0067)
-    t.add_argument("--surrogate", default="mixed", choices=SURROGATES)
-    t.add_argument("--steps", type=int, default=10_000)
-    t.add_argument("--batch", type=int, default=8)
-    t.add_argument("--crop", type=int, default=256)
-    t.add_argument("--lr", type=float, default=1e-4)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=2)
-    t.add_argument("--checkpoint-every", type=int, default=500)
-    t.add_argument("--snapshot-every", type=int, default=0,
+    t.add_argument("data", nargs="+", type=path_arg, help="folders of training images")
+    t.add_argument("--out", required=True, type=path_arg, help="run folder (checkpoint.pt, log.csv, config.json)")
+    t.add_argument("--arch-name", default="mbt2018-mean", type=arch_name)
+    t.add_argument("--N", type=CHANNELS, default=128)
+    t.add_argument("--M", type=CHANNELS, default=192)
+    t.add_argument("--lmbda", type=LMBDA, default=0.0067, help="rate-distortion weight λ in (0, 10]")
+    t.add_argument("--surrogate", default="mixed", choices=surrogates)
+    t.add_argument("--steps", type=STEPS, default=10_000)
+    t.add_argument("--batch", type=BATCH, default=8)
+    t.add_argument("--crop", type=CROP, default=256, help="crop size, a multiple of 64")
+    t.add_argument("--lr", type=LR, default=1e-4)
+    t.add_argument("--seed", type=SEED, default=0)
+    t.add_argument("--threads", type=THREADS, default=2)
+    t.add_argument("--checkpoint-every", type=EVERY, default=500)
+    t.add_argument("--snapshot-every", type=int_range(0), default=0,
                    help="also keep half-precision weights every N steps in OUT/snapshots (learning curves)")
-    t.add_argument("--warm-start", help="initialise from this checkpoint or weight file")
+    t.add_argument("--max-minutes", type=float_range(0, lo_open=True),
+                   help="stop after this many minutes of training (checkpointed; continue with --resume)")
+    t.add_argument("--warm-start", type=path_arg, help="initialise from this checkpoint or weight file")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
-    t.add_argument("--val", nargs="+", help="held-out image folder(s) for periodic validation (val.csv)")
-    t.add_argument("--val-every", type=int, default=1000)
-    t.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    precision_opt(t)
+    t.add_argument("--val", nargs="+", type=path_arg,
+                   help="held-out image folder(s) for periodic validation (val.csv)")
+    t.add_argument("--val-every", type=EVERY, default=1000)
+    t.add_argument("--workers", type=int_range(0, 256), default=0, help="DataLoader worker processes")
+    _precision_opt(t)
     t.set_defaults(func=_cmd_train)
+
+
+def _add_finetune(sub) -> None:
     f = sub.add_parser("finetune", help="quantization-aware finetuning of the decoder on real quantized latents")
-    f.add_argument("data", nargs="+", help="folders of training images")
-    f.add_argument("--base", required=True, help="zoo name or weight file of the end-to-end trained model")
-    f.add_argument("--arch", help="architecture of a weight file")
-    f.add_argument("--out", required=True)
-    f.add_argument("--quantizer", default="sq", choices=["sq", "tcq"])
+    f.add_argument("data", nargs="+", type=path_arg, help="folders of training images")
+    f.add_argument("--base", required=True, type=path_arg,
+                   help="zoo name or weight file of the end-to-end trained model")
+    f.add_argument("--arch", type=arch_name, help="architecture of a weight file")
+    f.add_argument("--out", required=True, type=path_arg)
+    f.add_argument("--quantizer", default="sq", choices=["sq", "tcq", "rdoq"])
     f.add_argument("--states", type=int, choices=[4, 8])
-    f.add_argument("--step", type=float)
-    f.add_argument("--tcq-lambda", type=float)
+    f.add_argument("--step", type=STEP)
+    f.add_argument("--tcq-lambda", type=TCQ_LAMBDA)
     f.add_argument("--train", default="dec", choices=["dec", "dec+hyperdec"])
-    f.add_argument("--lmbda", type=float, help="default: the base model's λ")
-    f.add_argument("--steps", type=int, default=1000)
-    f.add_argument("--batch", type=int, default=8)
-    f.add_argument("--crop", type=int, default=128)
-    f.add_argument("--lr", type=float, default=5e-5)
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--threads", type=int, default=2)
-    f.add_argument("--exclude", metavar="LIST", help="text file of image names to hold out of training")
+    f.add_argument("--lmbda", type=LMBDA, help="default: the base model's λ")
+    f.add_argument("--steps", type=STEPS, default=1000)
+    f.add_argument("--batch", type=BATCH, default=8)
+    f.add_argument("--crop", type=CROP, default=128)
+    f.add_argument("--lr", type=LR, default=5e-5)
+    f.add_argument("--seed", type=SEED, default=0)
+    f.add_argument("--threads", type=THREADS, default=2)
+    f.add_argument("--exclude", metavar="LIST", type=path_arg, help="text file of image names to hold out of training")
     f.add_argument("--control", choices=["noise"],
                    help="control run: train g_s on noisy latents (the surrogate) instead of the quantizer")
     f.add_argument("--resume", action="store_true")
-    precision_opt(f)
-    f.set_defaults(func=_cmd_finetune)
+    _precision_opt(f)
+    f.set_defaults(func=_cmd_finetune, check=_check_quantizer_opts, parser=f)
 
+
+def _add_eval(sub) -> None:
     ev = sub.add_parser("eval", help="rate-distortion evaluation on real bitstreams")
-    ev.add_argument("inputs", nargs="+", help="image files or folders")
-    ev.add_argument("--model", nargs="+", help="zoo names or weight files (one rate point each)")
-    ev.add_argument("--arch", help="architecture of weight files")
-    ev.add_argument("--quality", type=int, nargs="+", help="zoo qualities")
+    ev.add_argument("inputs", nargs="+", type=path_arg, help="image files or folders")
+    ev.add_argument("--model", nargs="+", type=path_arg, help="zoo names or weight files (one rate point each)")
+    ev.add_argument("--arch", type=arch_name, help="architecture of weight files")
+    ev.add_argument("--quality", type=zoo_quality, nargs="+", help="zoo qualities")
     ev.add_argument("--all-qualities", action="store_true", help="every quality in the zoo")
-    ev.add_argument("--quantizer", default="sq", choices=["sq", "tcq"])
-    ev.add_argument("--step", type=float)
+    ev.add_argument("--quantizer", default="sq", choices=["sq", "tcq", "rdoq"])
+    ev.add_argument("--step", type=STEP)
     ev.add_argument("--states", type=int, choices=[4, 8])
-    ev.add_argument("--tcq-lambda", type=float)
+    ev.add_argument("--tcq-lambda", type=TCQ_LAMBDA)
     ev.add_argument("--scan", choices=["rows", "raster"])
     ev.add_argument("--finetuned", choices=["dec", "dec+hyperdec"], help="zoo decoders finetuned for the quantizer")
     ev.add_argument("--name", help="curve name in the results file")
     ev.add_argument("--description", default="")
     ev.add_argument("--no-msssim", action="store_true")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
-    ev.add_argument("--out", required=True, help="results JSON (CompressAI schema)")
-    ev.set_defaults(func=_cmd_eval)
+    ev.add_argument("--out", required=True, type=path_arg, help="results JSON (CompressAI schema)")
+    ev.set_defaults(func=_cmd_eval, check=_check_eval, parser=ev)
 
+
+def _add_results_cmds(sub) -> None:
     bd = sub.add_parser("bdrate", help="BD-rate / BD-PSNR of results files against the first")
-    bd.add_argument("results", nargs="+")
+    bd.add_argument("results", nargs="+", type=path_arg)
     bd.add_argument("--metric", default="psnr-rgb")
     bd.add_argument("--method", default="akima", choices=["akima", "pchip", "cubic"])
     bd.add_argument("--json", action="store_true")
-    bd.set_defaults(func=_cmd_bdrate)
+    bd.set_defaults(func=_cmd_bdrate, check=_check_bdrate, parser=bd)
 
     bl = sub.add_parser("baseline", help="classic codec (jpeg, webp, avif, jxl, hevc) on the same images")
-    bl.add_argument("inputs", nargs="+")
+    bl.add_argument("inputs", nargs="+", type=path_arg)
     bl.add_argument("--codec", required=True, choices=["jpeg", "webp", "avif", "jxl", "hevc"])
-    bl.add_argument("--qualities", type=int, nargs="+", help="codec-native qualities (x265: QP)")
+    bl.add_argument("--qualities", type=int, nargs="+",
+                    help="codec-native qualities: 0-100 (x265: QP 0-51)")
     bl.add_argument("--quiet", action="store_true")
-    bl.add_argument("--out", required=True)
-    bl.set_defaults(func=_cmd_baseline)
+    bl.add_argument("--out", required=True, type=path_arg)
+    bl.set_defaults(func=_cmd_baseline, check=_check_baseline, parser=bl)
 
     pl = sub.add_parser("plot", help="RD curves of results files")
-    pl.add_argument("results", nargs="+")
-    pl.add_argument("-o", "--output", required=True)
+    pl.add_argument("results", nargs="+", type=path_arg)
+    pl.add_argument("-o", "--output", required=True, type=path_arg)
     pl.add_argument("--title", default="")
-    pl.add_argument("--xmax", type=float, help="right end of the bpp axis")
+    pl.add_argument("--xmax", type=float_range(0, lo_open=True), help="right end of the bpp axis (> 0)")
     pl.set_defaults(func=_cmd_plot)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser; its errors, and those of every subcommand, are one line (:class:`~licq.cli_args.Parser`)."""
+    from . import __version__
+    from .container import DEFAULT_MAX_PIXELS
+    from .training.surrogates import SURROGATES
+
+    p = Parser(prog="licq", description="learned image codec with real quantization")
+    p.add_argument("--version", action="version", version=f"licq {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)  # subparsers are Parsers too
+    _add_encode(sub, DEFAULT_MAX_PIXELS)
+    _add_decode_info_models(sub, DEFAULT_MAX_PIXELS)
+    _add_train(sub, SURROGATES)
+    _add_finetune(sub)
+    _add_eval(sub)
+    _add_results_cmds(sub)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse and cross-check a command line; a bad one exits (SystemExit 2) after one line on stderr."""
     args = build_parser().parse_args(argv)
+    check = getattr(args, "check", None)
+    problem = check(args) if check else None
+    if problem:
+        args.parser.error(problem)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a command; return its exit status (0, 1 for a LicqError or OSError, 2 for a bad command line)."""
+    try:
+        args = parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a one-line parser error
+        return exc.code if isinstance(exc.code, int) else 0
     warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit notices from CompressAI
-    warnings.formatwarning = lambda msg, cat, *rest: f"licq: warning: {msg}\n"
+    warnings.formatwarning = lambda msg, cat, *rest: f"licq: warning: {one_line(msg)}\n"
     try:
         args.func(args)
     except LicqError as exc:
-        print(f"licq: error: {exc}", file=sys.stderr)
+        print(f"licq: error: {one_line(exc)}", file=sys.stderr)
         return 1
-    except OSError as exc:  # unwritable output, full disk, ...
-        print(f"licq: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+    except OSError as exc:  # a race after the checks: unreadable input, full disk, ...
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"licq: error: {one_line(exc.strerror or exc)}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("licq: interrupted", file=sys.stderr)

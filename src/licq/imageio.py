@@ -36,8 +36,12 @@ def open_image(path: str | Path) -> Image.Image:
             return im
     except FileNotFoundError:
         raise LicqError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise LicqError(f"cannot read image {path}: {exc}") from None
+    except IsADirectoryError:
+        raise LicqError(f"cannot read image {path}: is a directory") from None
+    except UnidentifiedImageError:  # its message repeats the path
+        raise LicqError(f"cannot read image {path}: not an image file Pillow knows") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise LicqError(f"cannot read image {path}: {' '.join(str(exc).split())}") from None
 
 
 def to_rgb_array(image: Image.Image | np.ndarray) -> tuple[np.ndarray, int]:
@@ -92,5 +96,7 @@ def save_image(image: Image.Image, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         try:
             image.save(tmp, format=fmt)
-        except (OSError, ValueError, KeyError) as exc:
+        except OSError as exc:  # its message would name the temporary file
+            raise LicqError(f"cannot write {path}: {exc.strerror or exc}") from None
+        except (ValueError, KeyError) as exc:
             raise LicqError(f"cannot write {path}: {exc}") from None

@@ -13,17 +13,19 @@ Times of the command-line codecs include process start-up.
 from __future__ import annotations
 
 import io
+import numbers
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, features
 
 from ..errors import LicqError
+from ..imageio import open_image
 from .metrics import ms_ssim_images, psnr_images
 from .results import METRICS
 
@@ -31,6 +33,9 @@ from .results import METRICS
 DEFAULT_QUALITIES = {"jpeg": [10, 20, 30, 50, 70, 85, 95], "webp": [10, 25, 40, 60, 75, 90],
                      "avif": [20, 35, 50, 65, 80], "jxl": [30, 50, 70, 85, 95],
                      "hevc": [42, 37, 32, 27, 22]}
+#: the codec-native quality range, inclusive (x265: QP, lower is better); Pillow and cjxl would
+#: otherwise clamp an out-of-range value silently and the results would report "quality 500"
+QUALITY_RANGE = {"jpeg": (0, 100), "webp": (0, 100), "avif": (0, 100), "jxl": (0, 100), "hevc": (0, 51)}
 INSTALL_HINT = {"jpeg": "a Pillow built with libjpeg", "webp": "a Pillow built with libwebp",
                 "avif": "Pillow >= 11.3 built with libavif (the PyPI wheels are)",
                 "jxl": "cjxl/djxl: `apt install libjxl-tools`",
@@ -48,6 +53,17 @@ def available(codec: str) -> bool:
         out = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True)
         return "libx265" in out.stdout
     raise LicqError(f"unknown codec {codec!r}; known: {', '.join(DEFAULT_QUALITIES)}")
+
+
+def check_qualities(codec: str, qualities: Sequence[int]) -> None:
+    """Refuse an unknown codec or a quality outside its range (:data:`QUALITY_RANGE`) with a LicqError."""
+    if codec not in QUALITY_RANGE:
+        raise LicqError(f"unknown codec {codec!r}; known: {', '.join(QUALITY_RANGE)}")
+    lo, hi = QUALITY_RANGE[codec]
+    for q in qualities:
+        if isinstance(q, bool) or not isinstance(q, numbers.Integral) or not lo <= q <= hi:
+            unit = "QP" if codec == "hevc" else "quality"
+            raise LicqError(f"{codec} {unit} must be an integer in [{lo}, {hi}], got {q!r}")
 
 
 def require(codec: str) -> None:
@@ -107,9 +123,10 @@ def run_baseline(codec: str, files: list[Path], qualities: list[int] | None = No
     """RD results of ``codec`` on ``files`` in CompressAI's schema (one point per quality)."""
     from tqdm import tqdm
 
+    check_qualities(codec, qualities or [])
     require(codec)
     qualities = qualities or DEFAULT_QUALITIES[codec]
-    images = [(Path(f).name, Image.open(f).convert("RGB")) for f in files]
+    images = [(Path(f).name, open_image(f).convert("RGB")) for f in files]
     res = {m: [] for m in METRICS}
     rows = []
     bar = tqdm(total=len(qualities) * len(images), desc=codec, disable=not progress, dynamic_ncols=True)

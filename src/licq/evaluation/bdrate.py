@@ -18,11 +18,29 @@ MIN_OVERLAP = 0.5
 
 
 def _sorted(rate, dist) -> tuple[np.ndarray, np.ndarray]:
-    r, d = np.asarray(rate, dtype=float), np.asarray(dist, dtype=float)
-    if len(r) != len(d) or len(r) < 2:
+    try:
+        r, d = np.asarray(rate, dtype=float), np.asarray(dist, dtype=float)
+    except (TypeError, ValueError):
+        raise LicqError("a curve's rates and distortions must be numbers") from None
+    if r.ndim != 1 or r.shape != d.shape or len(r) < 2:
         raise LicqError("a curve needs at least two (rate, distortion) points")
+    if not (np.isfinite(r).all() and np.isfinite(d).all() and (r > 0).all()):
+        raise LicqError("a curve has missing, non-finite or non-positive values")
     order = np.argsort(r)
+    if (np.diff(r[order]) == 0).any():
+        raise LicqError("a curve has two points with the same rate")
     return r[order], d[order]
+
+
+def _interpolated(fn, *args, **kwargs) -> float:
+    """Call a ``bjontegaard`` function; its interpolators' ValueErrors (two points with the same
+    rate or quality, a quality that falls as the rate rises) become a LicqError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(fn(*args, **kwargs))
+    except ValueError as exc:
+        raise LicqError(f"cannot interpolate the curves: {exc} (repeated or non-monotonic points?)") from None
 
 
 def overlap(d_a: np.ndarray, d_b: np.ndarray) -> float:
@@ -41,10 +59,8 @@ def bd_rate(rate_a, dist_a, rate_b, dist_b, method: str = "akima") -> float:
     if ov < MIN_OVERLAP:
         raise LicqError(f"curves overlap on {100 * ov:.0f}% of their quality range; "
                         f"BD-rate needs at least {100 * MIN_OVERLAP:.0f}%")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(bd.bd_rate(ra, da, rb, db, method=method, require_matching_points=False,
-                                min_overlap=0.0))
+    return _interpolated(bd.bd_rate, ra, da, rb, db, method=method, require_matching_points=False,
+                         min_overlap=0.0)
 
 
 def bd_psnr(rate_a, dist_a, rate_b, dist_b, method: str = "akima") -> float:
@@ -53,7 +69,5 @@ def bd_psnr(rate_a, dist_a, rate_b, dist_b, method: str = "akima") -> float:
 
     ra, da = _sorted(rate_a, dist_a)
     rb, db = _sorted(rate_b, dist_b)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(bd.bd_psnr(ra, da, rb, db, method=method, require_matching_points=False,
-                                min_overlap=0.0))
+    return _interpolated(bd.bd_psnr, ra, da, rb, db, method=method, require_matching_points=False,
+                         min_overlap=0.0)

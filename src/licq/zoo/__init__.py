@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,11 +47,18 @@ def entry(name: str) -> dict:
     raise LicqError(f"unknown model {name!r}; see `licq models`")
 
 
+def qualities() -> list[int]:
+    """The quality levels of the zoo, ascending (finetuned decoders have ``"quality": null``)."""
+    return sorted({m["quality"] for m in manifest()["models"] if m.get("quality") is not None})
+
+
 def name_for_quality(quality: int) -> str:
-    found = [m["name"] for m in manifest()["models"] if m.get("quality") == quality]
+    """The zoo model of a quality level; any other value (0, 9, 2.5, "3", True) is a LicqError."""
+    integral = isinstance(quality, numbers.Integral) and not isinstance(quality, bool)
+    found = [m["name"] for m in manifest()["models"]
+             if integral and m.get("quality") is not None and m["quality"] == int(quality)]
     if not found:
-        known = sorted({m["quality"] for m in manifest()["models"] if "quality" in m})
-        raise LicqError(f"no zoo model of quality {quality}; available: {known}")
+        raise LicqError(f"no zoo model of quality {quality!r}; available: {', '.join(map(str, qualities()))}")
     return found[0]
 
 
@@ -91,10 +99,10 @@ def finetuned_variant(base: str, quantizer: str, states: int | None, train: str)
         d = e.get("decoder_for")
         if (e.get("base") == base and d and not e.get("control") and d["quantizer"] == quantizer
                 and e.get("train") == train
-                and (quantizer == "sq" or d["states"] == (states or 8))):
+                and (quantizer != "tcq" or d["states"] == (states or 8))):
             return e["name"]
     raise LicqError(f"no decoder finetuned from {base} for {quantizer}"
-                    f"{'' if quantizer == 'sq' else f'-{states or 8}'} ({train}); see `licq models`")
+                    f"{'' if quantizer != 'tcq' else f'-{states or 8}'} ({train}); see `licq models`")
 
 
 @functools.lru_cache(maxsize=8)
@@ -109,16 +117,22 @@ FALLBACK_TCQ = {"4": {"step": 0.6, "tcq_lambda": 0.02}, "8": {"step": 0.6, "tcq_
 
 def quantizer_defaults(name: str, quantizer: str, step: float | None, states: int | None,
                        tcq_lambda: float | None) -> dict:
-    """Fill unset quantizer parameters: SQ Δ=1; TCQ from the model's measured sweep (manifest ``tcq``)."""
+    """Fill unset quantizer parameters: SQ Δ=1; RDOQ Δ=1, λ=(ln 2/6)·Δ²; TCQ from the model's sweep (manifest)."""
     if not name.startswith("@") and "decoder_for" in entry(name):
-        # a finetuned decoder only matches the quantizer setting it was trained on
+        # a finetuned decoder only matches the quantizer setting it was trained on (NaN matches nothing)
         d = entry(name)["decoder_for"]
         given = {"step": step, "states": states, "tcq_lambda": tcq_lambda}
-        if quantizer != d["quantizer"] or any(v is not None and abs(v - d[k]) > 1e-6 for k, v in given.items()):
+        if quantizer != d["quantizer"] or any(v is not None and not abs(v - d[k]) <= 1e-6 for k, v in given.items()):
             raise LicqError(f"{name} is a decoder finetuned for {d['quantizer']} with step {d['step']}, "
                             f"states {d['states']}, tcq-lambda {d['tcq_lambda']}; use that setting or its base "
                             f"model {entry(name)['base']}")
         return {k: d[k] for k in ("step", "states", "tcq_lambda")}
+    if quantizer == "rdoq":  # no measured setting: Δ = 1 and λ derived from Δ (licq.quantizers.rdoq)
+        from ..quantizers.rdoq import default_lambda
+
+        step = 1.0 if step is None else step
+        return {"step": step, "states": states or 0,
+                "tcq_lambda": default_lambda(step) if tcq_lambda is None else tcq_lambda}
     if quantizer != "tcq":
         return {"step": 1.0 if step is None else step, "states": states or 0,
                 "tcq_lambda": tcq_lambda or 0.0}
