@@ -7,6 +7,7 @@ import json
 import pytest
 from PIL import Image
 
+import licq
 from licq.cli import main
 from licq.errors import LicqError
 from licq.evaluation import baselines
@@ -38,7 +39,13 @@ def test_results_schema_roundtrip(tmp_path):
     data = {"name": "x", "description": "d", "results": {"bpp": BPP, "psnr-rgb": PSNR,
             "ms-ssim-rgb": [0.9] * 5, "encoding_time": [0.1] * 5, "decoding_time": [0.1] * 5}}
     save_results(tmp_path / "r.json", data)
-    assert load_results(tmp_path / "r.json") == data
+    loaded = load_results(tmp_path / "r.json")
+    assert {k: loaded[k] for k in data} == data
+    # every results file says how it was made
+    assert set(loaded) - set(data) == {"command", "commit", "licq_version"}
+    assert loaded["licq_version"] == licq.__version__ and loaded["command"]
+    save_results(tmp_path / "c.json", {**data, "command": "given"})
+    assert load_results(tmp_path / "c.json")["command"] == "given"
     (tmp_path / "bad.json").write_text(json.dumps({"results": {}}))
     with pytest.raises(LicqError, match="not a results file"):
         load_results(tmp_path / "bad.json")

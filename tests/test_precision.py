@@ -30,7 +30,7 @@ def test_bf16_outputs_are_fp32_and_close_to_fp32(surrogate):
     for k in ("x_hat", "y_lik", "z_lik"):
         assert out[k].dtype == torch.float32, k
     (b32, d32), (b16, d16) = rd_terms(ref, x), rd_terms(out, x)
-    assert abs(b16.item() - b32.item()) < 0.02 * b32.item()
+    assert abs(b16.item() - b32.item()) < 0.05 * b32.item()
     assert abs(d16.item() - d32.item()) < 0.02 * d32.item()
 
 

@@ -51,6 +51,7 @@ class TrainConfig:
     workers: int = 0
     threads: int = 2
     checkpoint_every: int = 500
+    max_seconds: float = 0.0  # >0: stop (with a checkpoint) after this much training time in this call
     snapshot_every: int = 0  # >0: also keep half-precision weights every so many steps (learning curves)
     log_every: int = 50
     warm_start: str | None = None
@@ -273,10 +274,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
             with open(out / "val.csv", "a") as f:
                 f.write(f"{step},{vb:.5f},{vp:.4f},{vb + cfg.lmbda * 255 ** 2 * 10 ** (-vp / 10):.5f}\n")
             bar.write(f"step {step}: validation {vb:.4f} bpp, {vp:.3f} dB")
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+        out_of_time = cfg.max_seconds > 0 and time.time() - t0 >= cfg.max_seconds
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time:
             checkpoint()
         if rank == 0 and cfg.snapshot_every and step % cfg.snapshot_every == 0:
             _save_snapshot(out / "snapshots" / f"step-{step:07d}.pt", model)
+        if out_of_time:
+            break
     bar.close()
     if log is not None:
         log.close()
