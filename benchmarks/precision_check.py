@@ -7,6 +7,9 @@ when the two end within 0.1 dB PSNR and 1 % bpp of each other. Writes
 results/campaign/precision_check.json.
 
     python benchmarks/precision_check.py --warm-start /root/licq-campaign/q3/snapshots/step-0001000.pt
+
+``--control`` adds a third run, fp32 on one thread: the same arithmetic summed in another order,
+so its distance from the fp32 run is the run-to-run spread that any numeric change causes.
 """
 
 from __future__ import annotations
@@ -35,25 +38,35 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--control", action="store_true", help="also fp32 on 1 thread (run-to-run spread)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "campaign" / "precision_check.json")
     a = ap.parse_args()
     files = image_files(a.images)
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for precision in ("fp32", "bf16"):
-            cfg = TrainConfig(data=[a.data], out=f"{tmp}/{precision}", lmbda=a.lmbda, steps=a.steps,
-                              batch=a.batch, crop=a.crop, lr=a.lr, lr_drop=1.0, threads=a.threads,
+        for name in ("fp32", "bf16", "fp32-1thread")[:3 if a.control else 2]:
+            precision, threads = name[:4], 1 if name.endswith("1thread") else a.threads
+            cfg = TrainConfig(data=[a.data], out=f"{tmp}/{name}", lmbda=a.lmbda, steps=a.steps,
+                              batch=a.batch, crop=a.crop, lr=a.lr, lr_drop=1.0, threads=threads,
                               warm_start=a.warm_start, precision=precision, checkpoint_every=10 ** 9)
             train(cfg, progress=False)
-            res = evaluate(files, [{"model": f"{tmp}/{precision}/checkpoint.pt", "arch": "mbt2018-mean"}],
-                           name=precision, progress=False, msssim=False)
-            runs[precision] = {"bpp": res["results"]["bpp"][0], "psnr-rgb": res["results"]["psnr-rgb"][0]}
-            print(precision, json.dumps(runs[precision]), flush=True)
+            res = evaluate(files, [{"model": f"{tmp}/{name}/checkpoint.pt", "arch": "mbt2018-mean"}],
+                           name=name, progress=False, msssim=False)
+            bpp, psnr = res["results"]["bpp"][0], res["results"]["psnr-rgb"][0]
+            mse = sum(10 ** (-r["psnr-rgb"] / 10) for r in res["per_image"]) / len(res["per_image"])
+            runs[name] = {"bpp": bpp, "psnr-rgb": psnr, "rd_loss": bpp + a.lmbda * 255 ** 2 * mse}
+            print(name, json.dumps(runs[name]), flush=True)
     d_psnr = runs["bf16"]["psnr-rgb"] - runs["fp32"]["psnr-rgb"]
     d_bpp = runs["bf16"]["bpp"] / runs["fp32"]["bpp"] - 1
     out = {"config": {k: v for k, v in vars(a).items() if k != "out"}, "images": len(files), "runs": runs,
            "delta_psnr_db_bf16_minus_fp32": d_psnr, "delta_bpp_relative_bf16_vs_fp32": d_bpp,
-           "within_0.1dB_and_1pct": abs(d_psnr) <= 0.1 and abs(d_bpp) <= 0.01}
+           "within_0.1dB_and_1pct": abs(d_psnr) <= 0.1 and abs(d_bpp) <= 0.01,
+           "delta_rd_loss_relative_bf16_vs_fp32": runs["bf16"]["rd_loss"] / runs["fp32"]["rd_loss"] - 1}
+    if a.control:
+        c = runs["fp32-1thread"]
+        out["control_delta_psnr_db_fp32_1thread_minus_fp32"] = c["psnr-rgb"] - runs["fp32"]["psnr-rgb"]
+        out["control_delta_bpp_relative"] = c["bpp"] / runs["fp32"]["bpp"] - 1
+        out["control_delta_rd_loss_relative"] = c["rd_loss"] / runs["fp32"]["rd_loss"] - 1
     a.out.parent.mkdir(parents=True, exist_ok=True)
     save_results(a.out, out)
     print(json.dumps(out, indent=2, default=str))

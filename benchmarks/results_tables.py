@@ -37,6 +37,8 @@ def rd_table(files: list[Path]) -> list[str]:
 
 def bd_table(path: Path) -> list[str]:
     rows = load(path)
+    if isinstance(rows, dict):  # `licq bdrate --json` output: provenance + comparisons
+        rows = rows.get("comparisons")
     if not rows:
         return []
     out = [f"Anchor: **{rows[0]['anchor']}** ({rows[0]['metric']}, {rows[0]['method']} interpolation)", "",
@@ -69,11 +71,14 @@ def main() -> None:
         lines += [f"| {key} | {v:.3f} |" for key, v in sp["ratios"].items()]
     ts = load(R / "train_speed.json")
     if ts:
+        c = ts["config"]
         lines += ["", "## Training throughput", "",
-                  f"licq train / plain CompressAI loop (N={ts['config']['N']}, M={ts['config']['M']}, batch "
-                  f"{ts['config']['batch']}, {ts['config']['crop']}² crops): "
-                  f"**{ts['ratio_licq_over_compressai']:.3f}×** steps/s "
-                  f"(licq {ts['licq_steps_per_s']}, CompressAI {ts['compressai_steps_per_s']})."]
+                  f"licq train / plain fp32 CompressAI loop (N={c['N']}, M={c['M']}, batch {c['batch']}, "
+                  f"{c['crop']}² crops, {ts.get('device', 'CPU')}), steps/s:", ""]
+        for p in c.get("precisions", []):
+            runs = ", ".join(f"{v:.3f}" for v in ts[f"licq_{p}_steps_per_s"])
+            lines.append(f"- licq {p}: **{ts[f'ratio_licq_{p}_over_compressai']:.2f}×** ({runs})")
+        lines.append(f"- CompressAI fp32: {', '.join(f'{v:.3f}' for v in ts['compressai_steps_per_s'])}")
     for sweep in sorted((R / "tcq").glob("sweep-*.json")):
         d = load(sweep)
         lines += ["", f"## TCQ sweep, {d['model']} ({len(d['images'])} Kodak images)", "",
