@@ -24,16 +24,15 @@ from pathlib import Path
 import torch
 
 from licq.atomic import atomic_write_bytes
-from licq.codec import _to_tensor
-from licq.imageio import open_image, to_rgb_array
-from licq.training.data import list_images
+from licq.codec import image_to_tensor
+from licq.imageio import list_images, open_image, to_rgb_array
 from licq.zoo import load_zoo
 
 
 def sigma(m, arr, threads: int) -> torch.Tensor:
     torch.set_num_threads(threads)
     with torch.inference_mode():
-        y = m.net.analysis(_to_tensor(arr))
+        y = m.net.analysis(image_to_tensor(arr))
         z = m.net.h_a(y)
         z_hat = m.net.entropy_bottleneck.decompress(m.net.entropy_bottleneck.compress(z), z.shape[-2:])
         return m.net.hyper(z_hat)[1]

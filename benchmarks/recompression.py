@@ -18,8 +18,7 @@ import torch
 import licq
 from licq.atomic import atomic_write_bytes
 from licq.evaluation.metrics import psnr_images
-from licq.imageio import open_image
-from licq.training.data import list_images
+from licq.imageio import list_images, open_image
 
 OUT = Path("results/reliability")
 

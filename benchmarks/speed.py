@@ -26,11 +26,12 @@ import torch.nn.functional as F
 
 import licq
 from licq._compressai import MeanScaleHyperprior
-from licq.codec import _to_tensor
+from licq.codec import image_to_tensor
 from licq.evaluation.results import save_results
 from licq.imageio import open_image, to_rgb_array
 from licq.models import STRIDE
-from licq.zoo import quantizer_defaults, resolve
+from licq.models import resolve
+from licq.quantizers.defaults import quantizer_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
@@ -72,7 +73,7 @@ def main() -> None:
             data = licq.encode(img, m.name)
             row["licq_sq_decode"], _ = best_of(lambda: licq.decode(data), a.repeat)
             # time of the synthesis transform alone on the same latents
-            x = _to_tensor(arr)
+            x = image_to_tensor(arr)
             y = m.net.analysis(x)
             row["licq_gs"], _ = best_of(lambda: m.net.synthesis(torch.round(y)), a.repeat)
             # CompressAI's own pipeline on the same weights and the same padded input

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from licq.evaluation.rd import evaluate
 from licq.evaluation.results import save_results
-from licq.zoo import manifest, quantizer_defaults
+from licq.quantizers.defaults import quantizer_defaults
+from licq.zoo import manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"

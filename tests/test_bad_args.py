@@ -142,6 +142,9 @@ CASES: list[tuple[list[str], int, str]] = [
     ([*ENC_M, "--scan", "raster"], 2, "--scan"),  # SQ has no trellis
     ([*ENC_M, "--states", "4"], 2, "--states"),
     ([*ENC_M, "--tcq-lambda", "0.1"], 2, "--tcq-lambda"),
+    ([*ENC_M, "--quantizer", "tcq", "--weighting", "image"], 2, "--weighting"),
+    ([*ENC_M, "--weighting", "channel"], 2, "--weighting"),  # SQ makes no RD decision
+    ([*ENC_M, "--quantizer", "tcq", "--weighting", "channel"], 1, "no channel weights"),  # a user model file
     *_num(ENC_M, "--max-pixels", "0", "-5", "1.5", "x"),
     ([*ENC_M, "--max-pixels", "100"], 1, "--max-pixels"),
     # decode
@@ -250,6 +253,8 @@ CASES: list[tuple[list[str], int, str]] = [
     *_num([*EVAL, "--quantizer", "tcq"], "--states", "5"),
     ([*EVAL, "--quantizer", "tcq", "--scan", "diagonal"], 2, "--scan"),
     ([*EVAL, "--scan", "rows"], 2, "--scan"),  # SQ has no trellis
+    ([*EVAL, "--quantizer", "rdoq", "--weighting", "x"], 2, "--weighting"),
+    ([*EVAL, "--weighting", "channel"], 2, "--weighting"),
     # bdrate
     (["bdrate", "{a.json}"], 2, "results"),
     (["bdrate", "{a.json}", "{missing}"], 1, "{missing}"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -92,3 +93,13 @@ def test_eval_cli_writes_compressai_schema(tmp_path, tiny_model, capsys):
     assert set(data["results"]) >= {"bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"}
     assert main(["bdrate", str(out), str(out)]) == 1  # a single point is not a curve
     assert "at least two" in capsys.readouterr().err
+
+
+def test_every_results_file_says_how_it_was_made():
+    """Each JSON under results/ records its command and commit (backfilled ones say so)."""
+    root = Path(__file__).resolve().parents[1] / "results"
+    files = sorted(root.rglob("*.json"))
+    assert files
+    for f in files:
+        data = json.loads(f.read_text())
+        assert isinstance(data, dict) and data.get("command") and "commit" in data, f

@@ -17,7 +17,8 @@ from licq.errors import LicqError
 from licq.quantizers import RdoqQuantizer, ScalarQuantizer, make_quantizer, quantizer_from_header
 from licq.quantizers.cells import rate_bits, sq_cell_probability
 from licq.quantizers.rdoq import LAMBDA_PER_STEP2, candidates
-from licq.zoo import quantizer_defaults, resolve
+from licq.models import resolve
+from licq.quantizers.defaults import quantizer_defaults
 
 from .conftest import smooth_image
 
@@ -152,3 +153,29 @@ def test_cli_encode_info_and_finetune(tmp_path, tiny_model, capsys):
     meta = json.loads((tmp_path / "ft" / "decoder.json").read_text())
     assert meta["quantizer"] == "rdoq" and meta["steps"] == 2
     assert meta["tcq_lambda"] == pytest.approx(math.log(2) / 6)
+
+
+def test_weighted_decision_is_the_cheapest_weighted_candidate():
+    gen = torch.Generator().manual_seed(5)
+    t = torch.randn(500, generator=gen, dtype=torch.float64) * 3
+    s = torch.rand(500, generator=gen, dtype=torch.float64) * 4 + 0.11
+    w = torch.exp(torch.randn(500, generator=gen, dtype=torch.float64) * 1.5)
+    q = RdoqQuantizer(step=0.9, rd_lambda=0.3)
+    chosen = q.decide(t, s, w)
+    every = torch.stack([q.level_cost(t, v, s, w) for v in candidates(t)])  # brute force, weighted
+    assert torch.equal(q.level_cost(t, chosen, s, w), every.min(dim=0).values)
+    assert not torch.equal(chosen, q.decide(t, s))  # the weights do change decisions
+    assert torch.equal(q.decide(t, s, torch.ones_like(t)), q.decide(t, s))
+
+
+def test_weights_none_is_unweighted_bit_for_bit_and_decodes_as_sq(tiny_model):
+    y, means, scales, em = _latents(tiny_model)
+    plain = RdoqQuantizer(step=0.8, rd_lambda=0.3)
+    weighted = RdoqQuantizer(step=0.8, rd_lambda=0.3, weights=torch.linspace(0.2, 5, 12))
+    assert plain.encode(y, means, scales, em).data == RdoqQuantizer(0.8, 0.3, weights=[1.0] * 12).encode(
+        y, means, scales, em).data
+    ql = weighted.encode(y, means, scales, em)
+    assert torch.equal(ScalarQuantizer(0.8).decode(ql.data, means, scales, em), ql.y_hat)
+    arr = smooth_image(64, 128, seed=2)
+    res = licq.encode_full(arr, quantizer="rdoq", weighting="channel")
+    assert np.array_equal(np.asarray(licq.decode(res.data)), np.asarray(res.reconstruction))

@@ -19,7 +19,7 @@ from licq.errors import LicqError
 from licq.evaluation.metrics import psnr_images
 from licq.models import LicqMeanScale
 from licq.models.hyperprior import tiled
-from licq.zoo import resolve
+from licq.models import resolve
 
 from .conftest import smooth_image
 

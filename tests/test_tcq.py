@@ -14,7 +14,7 @@ from licq.errors import LicqError
 from licq._compressai import RansDecoder
 from licq.quantizers import TrellisQuantizer
 from licq.quantizers.trellis import NEXT_STATE, QUANTIZER_OF_STATE, index_of_level, level_of
-from licq.zoo import resolve
+from licq.models import resolve
 
 from .conftest import smooth_image
 
@@ -52,8 +52,8 @@ def test_levels_and_indices_are_inverse():
         assert torch.equal(index_of_level(level_of(k, torch.tensor(float(q))), q), k)
 
 
-def _all_path_costs(tq, t, s, ks):
-    """Cost of every index sequence in ``ks`` (P, L) following the state machine from state 0."""
+def _all_path_costs(tq, t, s, ks, w=None):
+    """Cost of every index sequence in ``ks`` (P, L) following the state machine from state 0 (weights ``w``)."""
     nxt = torch.tensor(NEXT_STATE[tq.states])
     qos = torch.tensor(QUANTIZER_OF_STATE[tq.states])
     state = torch.zeros(ks.shape[0], dtype=torch.long)
@@ -62,8 +62,9 @@ def _all_path_costs(tq, t, s, ks):
         q = qos[state]
         k = ks[:, pos]
         v = level_of(k.double(), q.double())
-        c0 = tq.level_cost(t[pos], v, 0, s[pos])
-        c1 = tq.level_cost(t[pos], v, 1, s[pos])
+        wp = None if w is None else w[pos]
+        c0 = tq.level_cost(t[pos], v, 0, s[pos], wp)
+        c1 = tq.level_cost(t[pos], v, 1, s[pos], wp)
         total += torch.where(q == 0, c0, c1)
         state = nxt[state, k & 1]
     return total
@@ -167,3 +168,69 @@ def test_per_step_tables_decode_like_all_tables(tiny_model, scan):
     out = tq.decode(ql.data, means, scales, em)
     assert torch.equal(out, ql.y_hat)
     assert torch.equal(out, _decode_with_all_tables(tq, ql.data, means, scales, em))
+
+
+@pytest.mark.parametrize("states", [4, 8])
+def test_weighted_viterbi_equals_brute_force(states):
+    """With a distortion weight per position the search still finds the minimum of Σ w·D + λ·R."""
+    gen = torch.Generator().manual_seed(40 + states)
+    tq = TrellisQuantizer(step=0.7, states=states, tcq_lambda=0.3)
+    L, trials = 4, 12
+    t = torch.randn(trials, L, generator=gen, dtype=torch.float64) * 2.5
+    s = torch.rand(trials, L, generator=gen, dtype=torch.float64) * 3 + 0.2
+    # the zoo's normalised weights span 0.2 .. 4; at λ/(w·Δ²) much above 1 the candidate set (two levels
+    # each side of t, and 0) can miss a level further toward zero, weighted or not
+    w = torch.rand(trials, L, generator=gen, dtype=torch.float64) * 3.5 + 0.5
+    levels, _ = tq.search(t, s, w)
+    every = torch.tensor(list(itertools.product(range(-6, 7), repeat=L)))
+    for i in range(trials):
+        best = float(_all_path_costs(tq, t[i], s[i], every, w[i]).min())
+        found = float(_all_path_costs(tq, t[i], s[i], _indices_of_levels(tq, levels[i]), w[i])[0])
+        assert found == pytest.approx(best, rel=1e-9, abs=1e-9)
+    assert not torch.equal(levels, tq.search(t, s)[0])  # the weights do change decisions
+
+
+def _spread_latents(model_path, shape=(1, 6, 4, 9), seed=21):
+    em = resolve(model_path, arch="mbt2018-mean").entropy
+    gen = torch.Generator().manual_seed(seed)
+    means = torch.randn(shape, generator=gen)
+    scales = torch.exp(torch.randn(shape, generator=gen))
+    return means + scales * torch.randn(shape, generator=gen), means, scales, em
+
+
+def test_no_weights_and_unit_weights_give_the_same_bytes(tiny_model):
+    """Weighting off is the unweighted search bit for bit; weights of 1 change nothing."""
+    y, means, scales, em = _spread_latents(tiny_model)
+    plain = TrellisQuantizer(step=0.6, states=8, tcq_lambda=0.1).encode(y, means, scales, em)
+    ones = TrellisQuantizer(step=0.6, states=8, tcq_lambda=0.1, weights=[1.0] * 6).encode(y, means, scales, em)
+    assert plain.data == ones.data and torch.equal(plain.y_hat, ones.y_hat)
+    img = smooth_image(40, 56)
+    a = licq.encode(img, tiny_model, quantizer="tcq", states=8, step=0.6, tcq_lambda=0.1)
+    b = licq.encode(img, tiny_model, quantizer="tcq", states=8, step=0.6, tcq_lambda=0.1, weighting="none")
+    assert a == b
+
+
+def test_heavier_channel_gets_less_distortion_and_decodes_exactly(tiny_model):
+    y, means, scales, em = _spread_latents(tiny_model, shape=(1, 4, 8, 16))
+    w = [1.0, 1.0, 30.0, 1.0]
+    plain = TrellisQuantizer(step=0.7, states=8, tcq_lambda=0.5)
+    heavy = TrellisQuantizer(step=0.7, states=8, tcq_lambda=0.5, weights=w)
+    err = {k: ((q.encode(y, means, scales, em).y_hat - y)[0, 2] ** 2).sum() for k, q in
+           (("plain", plain), ("heavy", heavy))}
+    assert err["heavy"] < err["plain"]
+    ql = heavy.encode(y, means, scales, em)
+    assert torch.equal(plain.decode(ql.data, means, scales, em), ql.y_hat)  # the decoder needs no weights
+    with pytest.raises(LicqError, match="channel weights"):
+        TrellisQuantizer(weights=[1.0, 2.0]).encode(y, means, scales, em)
+    with pytest.raises(LicqError, match="finite and positive"):
+        TrellisQuantizer(weights=[1.0, 0.0, 1.0, 1.0])
+
+
+def test_channel_weighting_with_a_zoo_model_roundtrips():
+    arr = smooth_image(64, 128, seed=6)
+    res = licq.encode_full(arr, quantizer="tcq", states=8, weighting="channel")
+    assert np.array_equal(np.asarray(licq.decode(res.data)), np.asarray(res.reconstruction))
+    with pytest.raises(LicqError, match="tcq and rdoq"):
+        licq.encode_full(arr, quantizer="sq", weighting="channel")
+    with pytest.raises(LicqError, match="unknown weighting"):
+        licq.encode_full(arr, quantizer="tcq", weighting="image")

@@ -109,3 +109,17 @@ def test_validation_on_held_out_folder_writes_val_csv(train_dir, tmp_path):
     assert [r.split(",")[0] for r in rows] == ["3", "6"]
     bpp, psnr = float(rows[-1].split(",")[1]), float(rows[-1].split(",")[2])
     assert bpp > 0 and 0 < psnr < 100
+
+
+def test_out_of_time_stops_with_a_checkpoint_and_resumes_exactly(train_dir, tmp_path):
+    """``--max-minutes``: the first step past the limit is checkpointed; ``--resume`` ends where an
+    uninterrupted run ends (same checkpoint keys, same weights)."""
+    ref, cut = tmp_path / "ref", tmp_path / "cut"
+    train(_cfg(train_dir, ref, steps=6, checkpoint_every=100), progress=False)
+    train(_cfg(train_dir, cut, steps=6, checkpoint_every=100, max_seconds=1e-9), progress=False)
+    ck = torch.load(cut / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert ck["step"] == 1 and ck["elapsed_s"] > 0
+    assert set(ck) == {"model", "opt", "aux_opt", "sched", "step", "rng", "config", "world_size", "elapsed_s"}
+    train(_cfg(train_dir, cut, steps=6, checkpoint_every=100), resume=True, progress=False)
+    a, b = _state(ref / "checkpoint.pt"), _state(cut / "checkpoint.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)

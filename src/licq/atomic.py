@@ -43,3 +43,20 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def atomic_torch_save(path: str | Path, obj: object) -> bytes:
+    """``torch.save`` into memory, then :func:`atomic_write_bytes`: a checkpoint is whole or absent.
+
+    Returns the bytes written (callers hash them). torch is imported here, not at
+    module level, so that commands which never save tensors do not pay for it.
+    """
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    data = buf.getvalue()
+    atomic_write_bytes(path, data)
+    return data

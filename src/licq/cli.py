@@ -38,6 +38,8 @@ SEED = int_range(0, 2**32 - 1)
 THREADS = int_range(1, 1024)
 CHANNELS = int_range(1, 1024)
 EVERY = int_range(1)
+#: licq.quantizers.weighting.WEIGHTINGS, spelled out: importing it would load torch for --help
+WEIGHTINGS = ("none", "channel")
 
 
 def _cmd_encode(a: argparse.Namespace) -> None:
@@ -50,7 +52,7 @@ def _cmd_encode(a: argparse.Namespace) -> None:
     image = open_image(a.input)
     res = encode_full(image, a.model, quality=a.quality, arch=a.arch, quantizer=a.quantizer,
                       step=a.step, states=a.states, tcq_lambda=a.tcq_lambda, scan=a.scan,
-                      max_pixels=a.max_pixels, finetuned=a.finetuned)
+                      max_pixels=a.max_pixels, finetuned=a.finetuned, weighting=a.weighting)
     atomic_write_bytes(a.output, res.data)
     w, h = image.size
     print(f"{a.output}: {len(res.data)} bytes, {res.bpp:.4f} bpp ({w}x{h})")
@@ -146,7 +148,7 @@ def _cmd_eval(a: argparse.Namespace) -> None:
         raise LicqError(f"no images found in {' '.join(a.inputs)}")
     qualities = zoo_qualities() if a.all_qualities else (a.quality or [])
     base = {"quantizer": a.quantizer, "step": a.step, "states": a.states, "tcq_lambda": a.tcq_lambda,
-            "scan": a.scan, "finetuned": a.finetuned}
+            "scan": a.scan, "finetuned": a.finetuned, "weighting": a.weighting}
     if qualities:
         points = [{"quality": q, **base} for q in qualities]
     else:
@@ -204,8 +206,10 @@ def _cmd_bdrate(a: argparse.Namespace) -> None:
         except LicqError as exc:
             raise LicqError(f"{a.results[0]} vs {path}: {exc}") from None
         rows.append(row)
-    if a.json:
-        print(json.dumps(rows, indent=2))
+    if a.json:  # a results file in its own right: it says how it was made
+        from .evaluation.results import provenance
+
+        print(json.dumps({**provenance(), "comparisons": rows}, indent=2))
         return
     print(f"anchor: {anchor['name']} ({a.metric}, {a.method} interpolation)")
     for r in rows:
@@ -312,6 +316,8 @@ def _check_quantizer_opts(a: argparse.Namespace) -> str | None:
             return f"argument {opt}: applies to --quantizer tcq only, not {a.quantizer}"
     if a.tcq_lambda is not None and a.quantizer == "sq":
         return "argument --tcq-lambda: does not apply to --quantizer sq"
+    if getattr(a, "weighting", "none") != "none" and a.quantizer == "sq":
+        return "argument --weighting: applies to --quantizer tcq or rdoq, not sq"
     return None
 
 
@@ -373,6 +379,9 @@ def _add_encode(sub, max_pixels: int) -> None:
                    "(default, parallel decoding) or per channel (raster, slow decoding)")
     e.add_argument("--finetuned", choices=["dec", "dec+hyperdec"],
                    help="use the zoo decoder finetuned for this quantizer (quantization-aware finetuning)")
+    e.add_argument("--weighting", choices=WEIGHTINGS, default="none",
+                   help="TCQ/RDOQ distortion per channel: none (latent MSE) or channel (weighted by the "
+                   "synthesis transform's sensitivity; encoder only)")
     e.add_argument("--max-pixels", type=MAX_PIXELS, default=max_pixels,
                    help="refuse larger images (default 4096x4096)")
     e.add_argument("-v", "--verbose", action="store_true", help="print PSNR and timings")
@@ -469,6 +478,7 @@ def _add_eval(sub) -> None:
     ev.add_argument("--tcq-lambda", type=TCQ_LAMBDA)
     ev.add_argument("--scan", choices=["rows", "raster"])
     ev.add_argument("--finetuned", choices=["dec", "dec+hyperdec"], help="zoo decoders finetuned for the quantizer")
+    ev.add_argument("--weighting", choices=WEIGHTINGS, default="none", help="TCQ/RDOQ channel weighting")
     ev.add_argument("--name", help="curve name in the results file")
     ev.add_argument("--description", default="")
     ev.add_argument("--no-msssim", action="store_true")

@@ -143,7 +143,7 @@ def check_images(folders: Sequence[str], min_side: int, what: str, hint: str = "
     """
     from PIL import Image, UnidentifiedImageError
 
-    from .training.data import list_images
+    from .imageio import list_images
 
     for f in folders:
         if not Path(f).exists():

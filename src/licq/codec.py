@@ -4,8 +4,8 @@ Data flows one way: image → analysis transform → hyper-analysis → entropy
 bottleneck (z) → hyper-synthesis (μ, σ) → quantizer + entropy coder (y) →
 container, and back in reverse. The encoder reconstructs from the *decoded*
 hyper-latent and the quantizer's own ``y_hat``, running the same functions on
-the same tensors as the decoder, so its reconstruction is bit-identical to the
-decoder's output on the same machine.
+the same tensors as the decoder (:mod:`licq.latents`, shared with finetuning),
+so its reconstruction is bit-identical to the decoder's output on the same machine.
 """
 
 from __future__ import annotations
@@ -23,9 +23,12 @@ from PIL import Image
 from . import container
 from .errors import LicqError
 from .imageio import from_rgb_array, open_image, to_rgb_array
-from .models import STRIDE
+from .latents import decode_hyper, encoder_side
+from .models import STRIDE, LoadedModel, resolve
 from .quantizers import Quantizer, make_quantizer, quantizer_from_header
-from .zoo import LoadedModel, finetuned_variant, load_zoo, quantizer_defaults, resolve
+from .quantizers.defaults import quantizer_defaults
+from .quantizers.weighting import encoder_weighting
+from .zoo import finetuned_variant, load_zoo
 
 ImageLike = Image.Image | np.ndarray | str | Path
 
@@ -38,11 +41,16 @@ class EncodeResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _to_tensor(arr: np.ndarray) -> torch.Tensor:
+def image_to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 array to a (1, 3, H', W') float tensor in [0, 1], edge-padded to multiples of 64.
+
+    The codec's own input conversion, public so that benchmarks measure what it codes.
+    """
     x = torch.from_numpy(arr).permute(2, 0, 1)[None].float().div_(255.0)
     h, w = x.shape[-2:]
     ph, pw = (-h) % STRIDE, (-w) % STRIDE
     return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+
 
 
 def _to_uint8(x_hat: torch.Tensor, h: int, w: int) -> np.ndarray:
@@ -56,31 +64,27 @@ def index_crc(q: Quantizer, m: LoadedModel, scales: torch.Tensor) -> int:
     return zlib.crc32(idx.tobytes())
 
 
-def _hyper(m: LoadedModel, z_string: bytes, shape: tuple[int, int]):
-    try:
-        z_hat = m.net.entropy_bottleneck.decompress([z_string], shape)
-    except Exception as exc:  # noqa: BLE001 - coder errors mean a corrupt stream
-        raise LicqError(f"entropy decoding of the hyper-latent failed: {exc}") from None
-    return m.net.hyper(z_hat)
-
-
 def encode_full(image: ImageLike, model: str | None = None, *, quality: int | None = None,
                 arch: str | None = None, quantizer: str = "sq", step: float | None = None,
                 states: int | None = None, tcq_lambda: float | None = None,
                 scan: str | None = None, max_pixels: int = container.DEFAULT_MAX_PIXELS,
-                finetuned: str | None = None) -> EncodeResult:
+                finetuned: str | None = None, weighting: str = "none") -> EncodeResult:
     """Encode an image; also return the reconstruction the decoder will produce, bpp and timings.
 
-    Unset quantizer parameters take the model's defaults (:func:`licq.zoo.quantizer_defaults`).
+    Unset quantizer parameters take the model's defaults (:func:`licq.quantizers.defaults.quantizer_defaults`).
     ``finetuned`` ("dec" or "dec+hyperdec") switches to the zoo decoder finetuned from the chosen
-    model for this quantizer; the header then names that decoder.
+    model for this quantizer; the header then names that decoder. ``weighting="channel"`` weighs the
+    TCQ / RDOQ distortion per channel by the synthesis transform's sensitivity, measured on the base
+    model (:mod:`licq.quantizers.weighting`; λ keeps its defaults: the λ derived from the training λ
+    measured about 4x too large); the decoder does not need it.
     """
     t0 = time.perf_counter()
     m = resolve(model, quality, arch)
+    weights, _ = encoder_weighting(weighting, quantizer, m.name, m.digest)  # λ: the usual defaults
     if finetuned:
         m = load_zoo(finetuned_variant(m.name, quantizer, states, finetuned))
     q = make_quantizer(quantizer, **quantizer_defaults(m.name, quantizer, step, states, tcq_lambda),
-                       scan=scan)
+                       scan=scan, weights=weights)
     if isinstance(image, (str, Path)):
         image = open_image(image)
     arr, layout = to_rgb_array(image)
@@ -92,12 +96,11 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
         raise LicqError("empty image")
     t1 = time.perf_counter()
     with torch.inference_mode():
-        y = m.net.analysis(_to_tensor(arr))  # the float image is freed here (big images)
-        z = m.net.h_a(y)
-        z_string = m.net.entropy_bottleneck.compress(z)[0]
-        means, scales = _hyper(m, z_string, z.shape[-2:])
-        crc = index_crc(q, m, scales)
-        ql = q.encode(y, means, scales, m.entropy)
+        side = encoder_side(m.net, image_to_tensor(arr))
+        crc = index_crc(q, m, side.scales)
+        ql = q.encode(side.y, side.means, side.scales, m.entropy)
+        z_string = side.z_strings[0]
+        del side  # big images: y, μ and σ are no longer needed
         t2 = time.perf_counter()
         recon = _to_uint8(m.net.synthesis(ql.y_hat), h, w)
     states_, step_, lam = q.header_params()
@@ -123,7 +126,7 @@ def decode(data: bytes, model: str | None = None, *, arch: str | None = None,
     q = quantizer_from_header(header.quantizer, header.states, header.step, header.tcq_lambda)
     hp, wp = -(-header.height // STRIDE) * STRIDE, -(-header.width // STRIDE) * STRIDE
     with torch.inference_mode():
-        means, scales = _hyper(m, streams[0], (hp // STRIDE, wp // STRIDE))
+        means, scales = m.net.hyper(decode_hyper(m.net, [streams[0]], (hp // STRIDE, wp // STRIDE)))
         if index_crc(q, m, scales) != header.index_crc:
             raise LicqError("entropy-model check failed: on this machine the hyper-decoder selects other "
                             "probability tables than the encoder did (floating-point differences between "

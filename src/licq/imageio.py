@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -22,10 +23,23 @@ from .atomic import atomic_path
 from .errors import LicqError
 
 GRAY_MODES = {"L", "I;16", "I;16B", "I;16L", "I", "F", "1", "LA"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".webp", ".tif", ".tiff", ".bmp"}
 
 
 class LicqWarning(UserWarning):
     """An input was converted and something (alpha, bit depth, colour) was lost."""
+
+
+def list_images(folders: Sequence[str | Path]) -> list[Path]:
+    """All image files under the given folders (recursive) and the files given, sorted for reproducibility."""
+    files: list[Path] = []
+    for folder in folders:
+        p = Path(folder)
+        if p.is_file():
+            files.append(p)
+        else:
+            files.extend(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(files)
 
 
 def open_image(path: str | Path) -> Image.Image:

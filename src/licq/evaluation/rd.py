@@ -14,8 +14,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..codec import decode, encode_full
-from ..imageio import open_image
-from ..training.data import list_images
+from ..imageio import list_images, open_image
 from .metrics import ms_ssim_images, psnr_images
 from .results import METRICS
 

@@ -2,6 +2,7 @@
 
 from .hyperprior import ARCHITECTURES, STRIDE, LicqMeanScale, LicqScaleOnly
 from .io import build_model, load_weights, model_digest, save_weights, state_dict_from_file
+from .resolve import LoadedModel, load_file, resolve
 
-__all__ = ["ARCHITECTURES", "STRIDE", "LicqMeanScale", "LicqScaleOnly", "build_model",
-           "load_weights", "model_digest", "save_weights", "state_dict_from_file"]
+__all__ = ["ARCHITECTURES", "STRIDE", "LicqMeanScale", "LicqScaleOnly", "LoadedModel", "build_model", "load_file",
+           "load_weights", "model_digest", "resolve", "save_weights", "state_dict_from_file"]

@@ -9,13 +9,12 @@ small and the tables always match the weights.
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..atomic import atomic_write_bytes
+from ..atomic import atomic_torch_save
 from ..errors import LicqError
 from .hyperprior import ARCHITECTURES
 
@@ -119,8 +118,4 @@ def save_weights(model: nn.Module, path: str | Path, half: bool = True) -> str:
     """Write the model's weights (half precision by default) atomically; return the sha256 of the file."""
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
              for k, v in model.state_dict().items() if not _is_derived(k)}
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    data = buf.getvalue()
-    atomic_write_bytes(path, data)
-    return hashlib.sha256(data).hexdigest()
+    return hashlib.sha256(atomic_torch_save(path, state)).hexdigest()

@@ -41,11 +41,18 @@ def rate_bits(p: Tensor) -> Tensor:
     return -torch.log2(p.clamp_min(MIN_PROBABILITY))
 
 
-def rd_cost(t: Tensor, v: Tensor, p: Tensor, step: float, lam: float) -> Tensor:
-    """``Δ²(t − v)² + λ·(−log2 p)``: squared error in the latent's own units plus λ times the bits.
+def rd_cost(t: Tensor, v: Tensor, p: Tensor, step: float, lam: float, weight: Tensor | None = None) -> Tensor:
+    """``w·Δ²(t − v)² + λ·(−log2 p)``: (weighted) squared error in the latent's units plus λ times the bits.
 
     ``t = (y−μ)/Δ`` and the level ``v`` are in units of Δ, so the distortion term
     is the squared error of ``ŷ = μ + Δ·v``; the same λ means the same exchange
-    rate between distortion and bits for every quantizer.
+    rate between distortion and bits for every quantizer. ``weight`` (broadcast
+    against ``t``; None = 1, the same floating-point operations as before) is the
+    image-domain sensitivity of the latent's channel, normalised to mean 1, so that
+    the distortion term approximates the image's squared error (see
+    :mod:`licq.quantizers.weighting`). It is an encoder-side choice: decoding ignores it.
     """
-    return (t - v) ** 2 * step ** 2 + lam * rate_bits(p)
+    d = (t - v) ** 2 * step ** 2
+    if weight is not None:
+        d = d * weight
+    return d + lam * rate_bits(p)

@@ -16,7 +16,7 @@ further toward zero than ``trunc(t)``.
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -24,6 +24,7 @@ from torch import Tensor
 from ..entropy import GaussianModel
 from .base import QuantizedLatents, checked_lambda
 from .cells import rd_cost, sq_cell_probability
+from .weighting import as_weights, expand
 from .sq import ScalarQuantizer
 
 #: Default λ per Δ²: the slope −dD/dR of entropy-coded uniform scalar quantization at high rate
@@ -53,24 +54,28 @@ class RdoqQuantizer(ScalarQuantizer):
     code = 3
     name = "rdoq"
 
-    def __init__(self, step: float = 1.0, rd_lambda: float = 0.0) -> None:
+    def __init__(self, step: float = 1.0, rd_lambda: float = 0.0,
+                 weights: Sequence[float] | Tensor | None = None) -> None:
         super().__init__(step)
         self.rd_lambda = checked_lambda(rd_lambda)
+        #: per-channel distortion weights of the decision (encoder only; :mod:`.weighting`), None = all 1
+        self.weights = as_weights(weights)
 
-    def level_cost(self, t: Tensor, v: Tensor, s: Tensor) -> Tensor:
-        """``Δ²(t − v)² + λ·(−log2 P(v))`` with ``P`` the SQ cell mass at table scale ``s`` (units of Δ)."""
-        return rd_cost(t, v, sq_cell_probability(v, s), self.step, self.rd_lambda)
+    def level_cost(self, t: Tensor, v: Tensor, s: Tensor, w: Tensor | None = None) -> Tensor:
+        """``w·Δ²(t − v)² + λ·(−log2 P(v))``, ``P`` the SQ cell mass at table scale ``s`` (units of Δ)."""
+        return rd_cost(t, v, sq_cell_probability(v, s), self.step, self.rd_lambda, w)
 
-    def decide(self, t: Tensor, s: Tensor) -> Tensor:
+    def decide(self, t: Tensor, s: Tensor, w: Tensor | None = None) -> Tensor:
         """The cheapest candidate level per residual; a later candidate must be strictly cheaper.
 
-        One candidate at a time, so memory stays a few times that of ``t`` (big images).
+        ``w``: distortion weight per residual (None = 1). One candidate at a time, so memory
+        stays a few times that of ``t`` (big images).
         """
         cands = candidates(t)
         best = next(cands)
-        best_cost = self.level_cost(t, best, s)
+        best_cost = self.level_cost(t, best, s, w)
         for v in cands:
-            cost = self.level_cost(t, v, s)
+            cost = self.level_cost(t, v, s, w)
             better = cost < best_cost
             best, best_cost = torch.where(better, v, best), torch.where(better, cost, best_cost)
         return best
@@ -78,13 +83,13 @@ class RdoqQuantizer(ScalarQuantizer):
     def levels(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> tuple[Tensor, Tensor]:
         # the rate is that of the table the coder will use (as in TCQ's search), not of σ itself
         s = em.scale_table.to(y.dtype)[self.table_indexes(scales, em).long()]
-        level = self.decide((y - means) / self.step, s)
+        level = self.decide((y - means) / self.step, s, expand(self.weights, y))
         return level, torch.zeros_like(y, dtype=torch.long)
 
     def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
         level, _ = self.levels(y, means, scales, em)
         data = em.tables.encode(level.int(), self.table_indexes(scales, em))
-        return QuantizedLatents(data, means + self.step * level)
+        return QuantizedLatents(data, self.dequantize(means, level))
 
     def header_params(self) -> tuple[int, float, float]:
         return 0, self.step, self.rd_lambda

@@ -25,18 +25,16 @@ class ScalarQuantizer(Quantizer):
     def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
         q = torch.round((y - means) / self.step)
         data = em.tables.encode(q.int(), self.table_indexes(scales, em))
-        return QuantizedLatents(data, means + self.step * q)
+        return QuantizedLatents(data, self.dequantize(means, q))
 
     def decode(self, data: bytes, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
-        q = em.tables.decode(data, self.table_indexes(scales, em)).to(means.dtype)
-        return means + self.step * q
+        return self.dequantize(means, em.tables.decode(data, self.table_indexes(scales, em)))
 
     def levels(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> tuple[Tensor, Tensor]:
         return torch.round((y - means) / self.step), torch.zeros_like(y, dtype=torch.long)
 
     def bits(self, levels: Tensor, qid: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
-        s = (scales / self.step).clamp_min(em.scale_bound)
-        return rate_bits(sq_cell_probability(levels, s))
+        return rate_bits(sq_cell_probability(levels, self.rate_scales(scales, em)))
 
     def header_params(self) -> tuple[int, float, float]:
         return 0, self.step, 0.0

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -28,6 +29,7 @@ from ..entropy import CdfTables, GaussianModel
 from ..errors import LicqError
 from .base import QuantizedLatents, Quantizer, checked_lambda, checked_step
 from .cells import interval_probability, rate_bits, rd_cost
+from .weighting import as_weights, expand
 from .trellis import (NEXT_STATE, QUANTIZER_OF_STATE, candidates, index_of_level, level_of,
                       single_thread, viterbi)
 
@@ -101,7 +103,7 @@ class TrellisQuantizer(Quantizer):
     name = "tcq"
 
     def __init__(self, step: float = 0.6, states: int = 8, tcq_lambda: float = 0.05,
-                 scan: str = "rows") -> None:
+                 scan: str = "rows", weights: Sequence[float] | Tensor | None = None) -> None:
         if states not in NEXT_STATE:
             raise LicqError(f"TCQ supports 4 or 8 states, got {states}")
         if scan not in SCANS:
@@ -109,6 +111,8 @@ class TrellisQuantizer(Quantizer):
         self.step, self.tcq_lambda = checked_step(step), checked_lambda(tcq_lambda)
         self.states, self.scan = states, scan
         self.code = 1 if scan == "rows" else 2
+        #: per-channel distortion weights of the search (encoder only; :mod:`.weighting`), None = all 1
+        self.weights = as_weights(weights)
 
     # -- layout: (B, C, H, W) <-> (T trellises, L positions)
     def _to_trellis(self, x: Tensor) -> Tensor:
@@ -118,18 +122,19 @@ class TrellisQuantizer(Quantizer):
     def _tables(self, em: GaussianModel) -> CdfTables:
         return tcq_tables(tuple(em.scale_table.tolist()))
 
-    def search(self, t: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
+    def search(self, t: Tensor, s: Tensor, w: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Viterbi search on residuals ``t = (y−μ)/Δ`` of shape (T, L) with table scales ``s = σ/Δ``.
 
         Returns (levels in units of Δ, quantizer used at each position), minimising
-        ``Σ Δ²(t − level)² + λ_tcq · bits(level)`` over all paths from state 0.
+        ``Σ w·Δ²(t − level)² + λ_tcq · bits(level)`` over all paths from state 0
+        (``w``: distortion weight per position, shaped like ``t``; None = 1).
         """
         T, L = t.shape
         cost = torch.empty(2, 2, T, L, dtype=t.dtype)
         best = torch.empty(2, 2, T, L, dtype=t.dtype)
         for q in (0, 1):
             v = candidates(t, q)
-            j = self.level_cost(t[..., None], v, q, s[..., None])
+            j = self.level_cost(t[..., None], v, q, s[..., None], None if w is None else w[..., None])
             par = index_of_level(v, q).long() & 1
             for p in (0, 1):
                 cost[q, p], arg = torch.where(par == p, j, torch.inf).min(dim=-1)
@@ -139,16 +144,18 @@ class TrellisQuantizer(Quantizer):
         level = best.reshape(4, T, L).gather(0, (2 * qpos + parities)[None])[0]
         return level, qpos
 
-    def level_cost(self, t: Tensor, v: Tensor, q: int, s: Tensor) -> Tensor:
-        """``Δ²(t − v)² + λ_tcq · (−log2 P(v))``: the Viterbi branch cost of level ``v`` of quantizer ``q``."""
-        return rd_cost(t, v, cell_probability(v, q, s), self.step, self.tcq_lambda)
+    def level_cost(self, t: Tensor, v: Tensor, q: int, s: Tensor, w: Tensor | None = None) -> Tensor:
+        """``w·Δ²(t − v)² + λ_tcq·(−log2 P(v))``: Viterbi branch cost of level ``v`` of quantizer ``q``."""
+        return rd_cost(t, v, cell_probability(v, q, s), self.step, self.tcq_lambda, w)
 
     def _decide(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel):
         """The trellis search on ``y``: (levels, quantizer ids, table ladder indexes), trellis-shaped."""
         # float32 search: levels are small integers, path costs stay far inside float32 precision
         t = self._to_trellis((y - means) / self.step)
         ladder_idx = self._to_trellis(self.table_indexes(scales, em)).long()
-        level, qpos = self.search(t, em.scale_table.to(t.dtype)[ladder_idx])
+        w = expand(self.weights, y)
+        level, qpos = self.search(t, em.scale_table.to(t.dtype)[ladder_idx],
+                                  None if w is None else self._to_trellis(w))
         return level, qpos, ladder_idx
 
     def levels(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> tuple[Tensor, Tensor]:
@@ -156,7 +163,7 @@ class TrellisQuantizer(Quantizer):
         return level.to(y.dtype).reshape(y.shape), qpos.reshape(y.shape)
 
     def bits(self, levels: Tensor, qid: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
-        s = (scales / self.step).clamp_min(em.scale_bound)
+        s = self.rate_scales(scales, em)
         return rate_bits(torch.where(qid == 0, cell_probability(levels, 0, s), cell_probability(levels, 1, s)))
 
     def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
@@ -165,7 +172,7 @@ class TrellisQuantizer(Quantizer):
         table = (qpos * len(em.scale_table) + ladder_idx).int()
         # position-major order: the decoder reads position l of every trellis, then l+1
         data = self._tables(em).encode(k.T.contiguous(), table.T.contiguous())
-        y_hat = means + self.step * level.to(means.dtype).reshape(means.shape)
+        y_hat = self.dequantize(means, level)
         return QuantizedLatents(data, y_hat)
 
     @single_thread()
@@ -200,7 +207,7 @@ class TrellisQuantizer(Quantizer):
             state = nxt[2 * state + (k_all[pos] & 1)]
         k_all, q_all = torch.from_numpy(k_all), torch.from_numpy(q_all)
         level = level_of(k_all, q_all).T.float()  # (T, L)
-        return means + self.step * level.to(means.dtype).reshape(means.shape)
+        return self.dequantize(means, level)
 
     def header_params(self) -> tuple[int, float, float]:
         return self.states, self.step, self.tcq_lambda

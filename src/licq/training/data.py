@@ -17,20 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".webp", ".tif", ".tiff", ".bmp"}
-
-
-def list_images(folders: Sequence[str | Path]) -> list[Path]:
-    """All image files under the given folders (recursive), sorted for reproducibility."""
-    files: list[Path] = []
-    for folder in folders:
-        p = Path(folder)
-        if p.is_file():
-            files.append(p)
-        else:
-            files.extend(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
-    return sorted(files)
-
+from ..imageio import IMAGE_SUFFIXES, list_images  # noqa: F401 - also the old import path
 
 class CropDataset(Dataset):
     """Random ``crop``x``crop`` patches with flips and optional downscale.

@@ -27,28 +27,22 @@ model's digest and the quantizer setting they were trained for.
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import json
-import math
-import os
-import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader
 
-from ..atomic import atomic_write_bytes
+from ..atomic import atomic_torch_save, atomic_write_bytes
 from ..errors import LicqError
-from ..quantizers import make_quantizer
-from ..zoo import LoadedModel, quantizer_defaults, resolve
-from .data import CropDataset
+from ..latents import encoder_side
+from ..models import LoadedModel, resolve
+from ..quantizers import Quantizer, make_quantizer
+from ..quantizers.defaults import quantizer_defaults
+from .loop import TrainingLoop, average_gradients, drop_schedule, init_distributed, psnr_db, step_loader
 from .precision import Precision, resolve_precision, transform_runner
-from .train import StepSampler, _distributed, average_gradients
 
 MODES = {"dec": ("g_s",), "dec+hyperdec": ("g_s", "h_s")}
 
@@ -81,7 +75,7 @@ class FinetuneConfig:
     extra: dict = field(default_factory=dict)
 
 
-def quantized_forward(m: LoadedModel, q, x: torch.Tensor, modes: tuple[str, ...],
+def quantized_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes: tuple[str, ...],
                       control: str | None = None, precision: Precision = "fp32") -> dict[str, torch.Tensor]:
     """Inference-exact encoder side, differentiable decoder side (noisy latents for the control).
 
@@ -90,27 +84,66 @@ def quantized_forward(m: LoadedModel, q, x: torch.Tensor, modes: tuple[str, ...]
     """
     net = m.net
     synthesize = partial(transform_runner(x, precision), net.g_s)
-    with torch.no_grad():
-        y = net.g_a(x)
     if control == "noise":  # the decoder input depends on y alone: no hyper path
+        with torch.no_grad():
+            y = net.analysis(x)
         return {"x_hat": synthesize(y + torch.empty_like(y).uniform_(-0.5, 0.5))}
-    with torch.no_grad():
-        eb = net.entropy_bottleneck
-        z_hat = eb.quantize(net.h_a(y), "dequantize", eb._get_medians())
+    # the codec's own encoder side; only h_s (μ, σ) may carry gradients
     with torch.set_grad_enabled("h_s" in modes):
-        means, scales = net.hyper(z_hat)
+        side = encoder_side(net, x)
     with torch.no_grad():
-        levels, qid = q.levels(y, means, scales, m.entropy)
-    y_hat = means + q.step * levels
-    out = {"x_hat": synthesize(y_hat), "levels": levels}
+        levels, qid = q.levels(side.y, side.means.detach(), side.scales.detach(), m.entropy)
+    y_hat = q.dequantize(side.means, levels)
+    out = {"x_hat": synthesize(y_hat), "y_hat": y_hat, "levels": levels, "qid": qid}
     if "h_s" in modes:
-        out["bits"] = q.bits(levels, qid, scales, m.entropy).sum()
+        out["bits"] = q.bits(levels, qid, side.scales, m.entropy).sum()
     return out
 
 
 def finetune(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -> Path:
     """Finetune the decoder side of ``cfg.base``; return the path of the decoder file."""
     return finetune_model(cfg, resume, progress)[0]
+
+
+def _check(cfg: FinetuneConfig) -> None:
+    """Refuse option combinations finetuning does not support, before any work."""
+    if cfg.train not in MODES:
+        raise LicqError(f"--train must be one of {', '.join(MODES)}")
+    if cfg.control not in (None, "noise"):
+        raise LicqError("--control must be 'noise'")
+    if cfg.control and (cfg.train != "dec" or cfg.quantizer != "sq"):
+        raise LicqError("the noise control trains g_s only and is evaluated with SQ: use --train dec --quantizer sq")
+
+
+def _base_lmbda(cfg: FinetuneConfig, base: LoadedModel) -> float:
+    """The rate weight: ``cfg.lmbda``, else the base model's λ from the zoo manifest."""
+    if cfg.lmbda is not None:
+        return cfg.lmbda
+    from ..zoo import entry
+
+    if base.name.startswith("@"):
+        raise LicqError("give --lmbda for a model that is not in the zoo")
+    return entry(base.name)["lmbda"]
+
+
+def _trainable_copy(base: LoadedModel, modes: tuple[str, ...]) -> tuple[LoadedModel, list[nn.Parameter]]:
+    """A private copy of the base model (the zoo cache keeps the original) with only ``modes`` trainable."""
+    m = LoadedModel(base.name, base.digest, copy.deepcopy(base.net), base.entropy)
+    for p in m.net.parameters():
+        p.requires_grad_(False)
+    trained = [p for name in modes for p in getattr(m.net, name).parameters()]
+    for p in trained:
+        p.requires_grad_(True)
+    for name in modes:
+        getattr(m.net, name).train()
+    return m, trained
+
+
+def _write_decoder(out: Path, net: nn.Module, modes: tuple[str, ...], meta: dict, step: int) -> None:
+    """The finetuned tensors (half precision) and their description; ``decoder.pt`` last: it marks completion."""
+    tensors = {f"{n}.{k}": v.detach().half().clone() for n in modes for k, v in getattr(net, n).state_dict().items()}
+    atomic_write_bytes(out / "decoder.json", json.dumps({**meta, "steps": step}, indent=2).encode())
+    atomic_torch_save(out / "decoder.pt", tensors)
 
 
 def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -> tuple[Path, nn.Module]:
@@ -122,117 +155,59 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
     side has no gradients to synchronise. Finetuning runs on the CPU (gloo);
     only rank 0 writes checkpoints, logs and the progress bar.
     """
-    from tqdm import tqdm
-
-    rank, world = _distributed()
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
-
-    if cfg.train not in MODES:
-        raise LicqError(f"--train must be one of {', '.join(MODES)}")
-    if cfg.control not in (None, "noise"):
-        raise LicqError("--control must be 'noise'")
-    if cfg.control and (cfg.train != "dec" or cfg.quantizer != "sq"):
-        raise LicqError("the noise control trains g_s only and is evaluated with SQ: use --train dec --quantizer sq")
+    rank, world = init_distributed(torch.device("cpu"))
+    _check(cfg)
     torch.set_num_threads(cfg.threads)
     base = resolve(cfg.base, arch=cfg.arch)
     params = quantizer_defaults(base.name, cfg.quantizer, cfg.step, cfg.states, cfg.tcq_lambda)
     q = make_quantizer(cfg.quantizer, **params)
-    lmbda = cfg.lmbda
-    if lmbda is None:
-        from ..zoo import entry
-
-        if base.name.startswith("@"):
-            raise LicqError("give --lmbda for a model that is not in the zoo")
-        lmbda = entry(base.name)["lmbda"]
-    modes = MODES[cfg.train]
+    lmbda, modes = _base_lmbda(cfg, base), MODES[cfg.train]
     precision = resolve_precision(cfg.precision, torch.device("cpu"))
-    # a private, trainable copy of the base model (the zoo cache keeps the original)
-    m = LoadedModel(base.name, base.digest, copy.deepcopy(base.net), base.entropy)
-    net = m.net
-    for p in net.parameters():
-        p.requires_grad_(False)
-    trained = [p for name in modes for p in getattr(net, name).parameters()]
-    for p in trained:
-        p.requires_grad_(True)
-    for name in modes:
-        getattr(net, name).train()
+    m, trained = _trainable_copy(base, modes)
     opt = torch.optim.Adam(trained, lr=cfg.lr)
-    drop_at = int(cfg.steps * cfg.lr_drop)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 if s < drop_at else 0.1)
+    sched = drop_schedule(opt, cfg.steps, cfg.lr_drop)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "finetune.pt"
-    step = 0
+    ckpt_path, step = out / "finetune.pt", 0
     torch.manual_seed(cfg.seed * 1000 + rank)  # per-rank noise (control run only)
     if resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         for name in modes:
-            getattr(net, name).load_state_dict(ck["modules"][name])
+            getattr(m.net, name).load_state_dict(ck["modules"][name])
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
         step = ck["step"]
     meta = {"base": base.name, "base_digest": base.digest.hex(), "quantizer": cfg.quantizer, **params,
-            "train": cfg.train, "control": cfg.control, "lmbda": lmbda, "config": asdict(cfg)}
-
-    def save(final: bool = False) -> None:
-        if rank != 0:
-            return
-        state = {"modules": {n: getattr(net, n).state_dict() for n in modes}, "opt": opt.state_dict(),
-                 "sched": sched.state_dict(), "step": step, "meta": meta}
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        atomic_write_bytes(ckpt_path, buf.getvalue())
-        if final:
-            tensors = {f"{n}.{k}": v.detach().half().clone() for n in modes
-                       for k, v in getattr(net, n).state_dict().items()}
-            buf = io.BytesIO()
-            torch.save(tensors, buf)
-            # the .json first: decoder.pt existing means the run is complete
-            atomic_write_bytes(out / "decoder.json", json.dumps({**meta, "steps": step}, indent=2).encode())
-            atomic_write_bytes(out / "decoder.pt", buf.getvalue())
-
-    meta["world_size"] = world
+            "train": cfg.train, "control": cfg.control, "lmbda": lmbda, "config": asdict(cfg), "world_size": world}
     if rank == 0:
         atomic_write_bytes(out / "config.json", json.dumps(meta, indent=2).encode())
+
+    def checkpoint(step: int) -> None:
+        if rank == 0:
+            atomic_torch_save(ckpt_path, {"modules": {n: getattr(m.net, n).state_dict() for n in modes},
+                                          "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step,
+                                          "meta": meta})
+
+    def train_step(x: torch.Tensor) -> dict[str, float]:
+        o = quantized_forward(m, q, x, modes, cfg.control, precision)
+        mse = torch.mean((o["x_hat"] - x) ** 2)
+        bpp = o["bits"] / (x.shape[0] * x.shape[2] * x.shape[3]) if "bits" in o else torch.zeros(())
+        loss = bpp + lmbda * 255 ** 2 * mse
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        average_gradients(trained, world)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
+        opt.step()
+        sched.step()
+        return {"loss": loss.item(), "bpp": bpp.item(), "psnr": psnr_db(mse.item())}
+
     if step < cfg.steps:
-        data = CropDataset(cfg.data, crop=cfg.crop, length=cfg.steps * cfg.batch * world,
-                           downscale=cfg.downscale, seed=cfg.seed, exclude=cfg.exclude)
-        sampler = StepSampler(step, cfg.steps, cfg.batch, rank, world)
-        loader = DataLoader(data, batch_size=cfg.batch, sampler=sampler,
-                            drop_last=True, generator=torch.Generator().manual_seed(cfg.seed))
-        log_path = out / "log.csv"
-        new = not log_path.exists()
-        with open(log_path if rank == 0 else os.devnull, "a", newline="") as log:
-            w = csv.writer(log)
-            if new:
-                w.writerow(["step", "loss", "bpp", "psnr", "seconds"])
-            bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc=f"finetune {cfg.train} ({precision})",
-                       dynamic_ncols=True)
-            t0, acc = time.time(), []
-            for x in loader:
-                o = quantized_forward(m, q, x, modes, cfg.control, precision)
-                mse = torch.mean((o["x_hat"] - x) ** 2)
-                npx = x.shape[0] * x.shape[2] * x.shape[3]
-                bpp = o["bits"] / npx if "bits" in o else torch.zeros(())
-                loss = bpp + lmbda * 255 ** 2 * mse
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                average_gradients(trained, world)
-                torch.nn.utils.clip_grad_norm_(trained, 1.0)
-                opt.step()
-                sched.step()
-                step += 1
-                psnr = -10 * math.log10(max(mse.item(), 1e-10))
-                acc.append((loss.item(), bpp.item(), psnr))
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}", psnr=f"{psnr:.2f}")
-                if step % cfg.log_every == 0 or step == cfg.steps:
-                    w.writerow([step, *(f"{sum(c) / len(acc):.5f}" for c in zip(*acc)), f"{time.time() - t0:.1f}"])
-                    log.flush()
-                    acc = []
-                if step % cfg.checkpoint_every == 0 and step < cfg.steps:
-                    save()
-            bar.close()
-    save(final=True)
-    return out / "decoder.pt", net
+        loader = step_loader(cfg.data, crop=cfg.crop, downscale=cfg.downscale, seed=cfg.seed, start=step,
+                             steps=cfg.steps, batch=cfg.batch, rank=rank, world=world, exclude=cfg.exclude)
+        loop = TrainingLoop(out, rank=rank, start=step, steps=cfg.steps, columns=("loss", "bpp", "psnr"),
+                            desc=f"finetune {cfg.train} ({precision})", log_every=cfg.log_every,
+                            checkpoint_every=cfg.checkpoint_every, progress=progress)
+        step = loop.run(loader, train_step, checkpoint)  # the last step's checkpoint included
+    if rank == 0:
+        _write_decoder(out, m.net, modes, meta, step)
+    return out / "decoder.pt", m.net

@@ -8,25 +8,22 @@ crops it would have seen without the interruption.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
-from torch.utils.data import DataLoader, Sampler
 
-from ..atomic import atomic_write_bytes
+from ..atomic import atomic_torch_save, atomic_write_bytes
 from ..models import build_model, state_dict_from_file
 from ..models.io import load_params
-from .data import CropDataset
+from .loop import (StepSampler, TrainingLoop, average_gradients, drop_schedule, init_distributed,  # noqa: F401
+                   psnr_db, step_loader)
 from .precision import Precision, prepare_for_training, resolve_precision
 from .surrogates import rd_terms, surrogate_forward
 
@@ -63,26 +60,6 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
 
-class StepSampler(Sampler[int]):
-    """Dataset indices for steps ``start..steps`` of one rank: a pure function of the step.
-
-    Step ``s`` of rank ``r`` in a world of ``w`` ranks reads items
-    ``(s·w + r)·batch ... + batch − 1``, so ranks never share crops and a
-    resumed run reads exactly what the uninterrupted run would have.
-    """
-
-    def __init__(self, start_step: int, steps: int, batch: int, rank: int = 0, world: int = 1) -> None:
-        self.start, self.steps, self.batch, self.rank, self.world = start_step, steps, batch, rank, world
-
-    def __iter__(self):
-        for s in range(self.start, self.steps):
-            base = (s * self.world + self.rank) * self.batch
-            yield from range(base, base + self.batch)
-
-    def __len__(self) -> int:
-        return (self.steps - self.start) * self.batch
-
-
 class _Surrogate(nn.Module):
     """The training forward pass as a module, so DistributedDataParallel can wrap it."""
 
@@ -94,17 +71,11 @@ class _Surrogate(nn.Module):
         return surrogate_forward(self.model, x, self.surrogate, self.precision)
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def _save_snapshot(path: Path, model: nn.Module) -> None:
     """Half-precision weights only: a point of the learning curve, a tenth of a checkpoint."""
     path.parent.mkdir(exist_ok=True)
-    _save_checkpoint(path, {k: v.detach().half() if v.is_floating_point() else v
-                            for k, v in model.state_dict().items()})
+    atomic_torch_save(path, {k: v.detach().half() if v.is_floating_point() else v
+                             for k, v in model.state_dict().items()})
 
 
 def _load_val(folders: list[str], count: int) -> list[torch.Tensor]:
@@ -112,8 +83,8 @@ def _load_val(folders: list[str], count: int) -> list[torch.Tensor]:
     import numpy as np
     from PIL import Image
 
+    from ..imageio import list_images
     from ..models import STRIDE
-    from .data import list_images
 
     out = []
     for f in list_images(folders)[:count]:
@@ -136,114 +107,59 @@ def validate(model: nn.Module, images: list[torch.Tensor], device: torch.device)
         x = x.to(device)
         bpp, mse = rd_terms(surrogate_forward(model, x, "ste"), x.clamp(0, 1))
         bpps.append(bpp.item())
-        psnrs.append(-10 * math.log10(max(mse.item(), 1e-10)))
+        psnrs.append(psnr_db(mse.item()))
     model.train(was_training)
     return sum(bpps) / len(bpps), sum(psnrs) / len(psnrs)
 
 
-def average_gradients(params, world: int) -> None:
-    """Average gradients over ranks by hand, for parameters that DDP does not manage."""
-    if world > 1:
-        for p in params:
-            dist.all_reduce(p.grad)
-            p.grad /= world
+def _device() -> torch.device:
+    """This rank's GPU when there is one (``LOCAL_RANK`` under torchrun), else the CPU."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    torch.cuda.set_device(device)
+    return device
 
 
-def _distributed() -> tuple[int, int]:
-    """(rank, world size) under torchrun; (0, 1) otherwise."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return (int(os.environ.get("RANK", "0")), world) if world > 1 else (0, 1)
-
-
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.Module:
-    """Run (or continue) a training run; return the trained model.
-
-    Under ``torchrun --nproc_per_node K`` the same call trains with
-    DistributedDataParallel (NCCL on GPUs, gloo on CPU); ``batch`` is per rank.
-    Only rank 0 writes checkpoints, logs and the progress bar.
-    """
-    from tqdm import tqdm
-
-    rank, world = _distributed()
-    device = torch.device("cpu")
-    if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        device = torch.device("cuda", local)
-        torch.cuda.set_device(device)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.pt"
+def _build(cfg: TrainConfig, device: torch.device, warm_start: bool) -> tuple[nn.Module, Precision]:
+    """The model, seeded identically on every rank, warm-started if asked, prepared for ``cfg.precision``."""
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-
     model = build_model(cfg.arch, cfg.N, cfg.M)
-    if cfg.warm_start and not (resume and ckpt_path.exists()):
+    if warm_start:
         load_params(model, state_dict_from_file(cfg.warm_start))
     model.to(device).train()
     precision = resolve_precision(cfg.precision, device)
     prepare_for_training(model, device, precision)
-    main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
-    aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
-    opt = torch.optim.Adam(main_params, lr=cfg.lr)
-    aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr)
-    drop_at = int(cfg.steps * cfg.lr_drop)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 if s < drop_at else 0.1)
-    step, elapsed_before = 0, 0.0
-    if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        load_params(model, ck["model"])
-        opt.load_state_dict(ck["opt"])
-        aux_opt.load_state_dict(ck["aux_opt"])
-        sched.load_state_dict(ck["sched"])
-        step = ck["step"]
-        elapsed_before = float(ck.get("elapsed_s", 0.0))
-        torch.set_rng_state(ck["rng"][rank] if isinstance(ck["rng"], list) else ck["rng"])
-    else:
-        torch.manual_seed(cfg.seed * 1000 + rank)  # per-rank noise
+    return model, precision
+
+
+def _resume(path: Path, model: nn.Module, optimizers: dict, rank: int) -> tuple[int, float]:
+    """Restore a checkpoint (model, ``opt``/``aux_opt``/``sched`` states, this rank's RNG); (step, seconds so far)."""
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    load_params(model, ck["model"])
+    for key, obj in optimizers.items():
+        obj.load_state_dict(ck[key])
+    torch.set_rng_state(ck["rng"][rank] if isinstance(ck["rng"], list) else ck["rng"])
+    return ck["step"], float(ck.get("elapsed_s", 0.0))
+
+
+def _forward(model: nn.Module, cfg: TrainConfig, precision: Precision, world: int, device: torch.device) -> nn.Module:
+    """The surrogate forward pass, wrapped in DDP (entropy-bottleneck quantiles excluded) with several ranks."""
     forward: nn.Module = _Surrogate(model, cfg.surrogate, precision)
     if world > 1:
         DDP._set_params_and_buffers_to_ignore_for_model(
             forward, [f"model.{n}" for n, _ in model.named_parameters() if n.endswith(".quantiles")])
         forward = DDP(forward, device_ids=[device.index] if device.type == "cuda" else None)
+    return forward
 
-    def checkpoint() -> None:
-        rngs = [torch.get_rng_state()]
-        if world > 1:
-            rngs = [None] * world
-            dist.all_gather_object(rngs, torch.get_rng_state())
-        if rank == 0:
-            _save_checkpoint(ckpt_path, {
-                "model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
-                "sched": sched.state_dict(), "step": step, "rng": rngs if world > 1 else rngs[0],
-                "config": asdict(cfg), "world_size": world,
-                "elapsed_s": elapsed_before + time.time() - t0})
 
-    if rank == 0:
-        atomic_write_bytes(out / "config.json", json.dumps(asdict(cfg), indent=2).encode())
-    if step >= cfg.steps:
-        return model
-    data = CropDataset(cfg.data, crop=cfg.crop, length=cfg.steps * cfg.batch * world,
-                       downscale=cfg.downscale, seed=cfg.seed)
-    loader = DataLoader(data, batch_size=cfg.batch,
-                        sampler=StepSampler(step, cfg.steps, cfg.batch, rank, world),
-                        num_workers=cfg.workers, drop_last=True,
-                        # own generator: the loader must not draw from the (checkpointed) global RNG
-                        generator=torch.Generator().manual_seed(cfg.seed))
-    log = writer = None
-    if rank == 0:
-        log_path = out / "log.csv"
-        new_log = not log_path.exists()
-        log = open(log_path, "a", newline="")
-        writer = csv.writer(log)
-        if new_log:
-            writer.writerow(["step", "loss", "bpp", "psnr", "aux", "lr", "seconds"])
-    val_images = _load_val(cfg.val, cfg.val_images) if cfg.val and rank == 0 else []
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc=f"train ({precision})",
-               dynamic_ncols=True)
-    t0, acc = time.time(), []
-    for x in loader:
+def _step_function(cfg: TrainConfig, model: nn.Module, forward: nn.Module, opt, aux_opt, sched,
+                   world: int, device: torch.device) -> Callable[[torch.Tensor], dict[str, float]]:
+    """One training step: ``R + λ·255²·MSE`` on the main parameters, then the auxiliary (quantile) loss."""
+    main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+
+    def step(x: torch.Tensor) -> dict[str, float]:
         x = x.to(device, non_blocking=True)
         bpp, mse = rd_terms(forward(x), x)
         loss = bpp + cfg.lmbda * 255 ** 2 * mse
@@ -258,30 +174,66 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
         aux.backward()
         average_gradients(aux_params, world)
         aux_opt.step()
-        step += 1
-        psnr = -10 * math.log10(max(mse.item(), 1e-10))
-        acc.append((loss.item(), bpp.item(), psnr, aux.item()))
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}", bpp=f"{bpp.item():.3f}", psnr=f"{psnr:.2f}")
-        if writer is not None and (step % cfg.log_every == 0 or step == cfg.steps):
-            m = [sum(c) / len(acc) for c in zip(*acc)]
-            writer.writerow([step, *(f"{v:.5f}" for v in m), f"{sched.get_last_lr()[0]:.2e}",
-                             f"{time.time() - t0:.1f}"])
-            log.flush()
-            acc = []
+        return {"loss": loss.item(), "bpp": bpp.item(), "psnr": psnr_db(mse.item()), "aux": aux.item()}
+
+    return step
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.Module:
+    """Run (or continue) a training run; return the trained model.
+
+    Under ``torchrun --nproc_per_node K`` the same call trains with
+    DistributedDataParallel (NCCL on GPUs, gloo on CPU); ``batch`` is per rank.
+    Only rank 0 writes checkpoints, logs and the progress bar.
+    """
+    device = _device()
+    rank, world = init_distributed(device)
+    torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    resuming = resume and ckpt_path.exists()
+    model, precision = _build(cfg, device, warm_start=bool(cfg.warm_start) and not resuming)
+    opt = torch.optim.Adam([p for n, p in model.named_parameters() if not n.endswith(".quantiles")], lr=cfg.lr)
+    aux_opt = torch.optim.Adam([p for n, p in model.named_parameters() if n.endswith(".quantiles")], lr=cfg.aux_lr)
+    sched = drop_schedule(opt, cfg.steps, cfg.lr_drop)
+    step, elapsed_before = 0, 0.0
+    if resuming:
+        step, elapsed_before = _resume(ckpt_path, model, {"opt": opt, "aux_opt": aux_opt, "sched": sched}, rank)
+    else:
+        torch.manual_seed(cfg.seed * 1000 + rank)  # per-rank noise
+    forward = _forward(model, cfg, precision, world, device)
+    if rank == 0:
+        atomic_write_bytes(out / "config.json", json.dumps(asdict(cfg), indent=2).encode())
+    if step >= cfg.steps:
+        return model
+    loader = step_loader(cfg.data, crop=cfg.crop, downscale=cfg.downscale, seed=cfg.seed, start=step,
+                         steps=cfg.steps, batch=cfg.batch, rank=rank, world=world, workers=cfg.workers)
+    val_images = _load_val(cfg.val, cfg.val_images) if cfg.val and rank == 0 else []
+    loop = TrainingLoop(out, rank=rank, start=step, steps=cfg.steps, columns=("loss", "bpp", "psnr", "aux"),
+                        desc=f"train ({precision})", log_every=cfg.log_every,
+                        checkpoint_every=cfg.checkpoint_every, max_seconds=cfg.max_seconds, progress=progress,
+                        extra=(("lr",), lambda: [f"{sched.get_last_lr()[0]:.2e}"]))
+
+    def checkpoint(step: int) -> None:
+        rngs = [torch.get_rng_state()]
+        if world > 1:
+            rngs = [None] * world
+            dist.all_gather_object(rngs, torch.get_rng_state())
+        if rank == 0:
+            atomic_torch_save(ckpt_path, {
+                "model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
+                "sched": sched.state_dict(), "step": step, "rng": rngs if world > 1 else rngs[0],
+                "config": asdict(cfg), "world_size": world, "elapsed_s": elapsed_before + loop.seconds()})
+
+    def after_step(step: int) -> None:
         if val_images and (step % cfg.val_every == 0 or step == cfg.steps):
             vb, vp = validate(model, val_images, device)
             with open(out / "val.csv", "a") as f:
                 f.write(f"{step},{vb:.5f},{vp:.4f},{vb + cfg.lmbda * 255 ** 2 * 10 ** (-vp / 10):.5f}\n")
-            bar.write(f"step {step}: validation {vb:.4f} bpp, {vp:.3f} dB")
-        out_of_time = cfg.max_seconds > 0 and time.time() - t0 >= cfg.max_seconds
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time:
-            checkpoint()
+            loop.bar.write(f"step {step}: validation {vb:.4f} bpp, {vp:.3f} dB")
         if rank == 0 and cfg.snapshot_every and step % cfg.snapshot_every == 0:
             _save_snapshot(out / "snapshots" / f"step-{step:07d}.pt", model)
-        if out_of_time:
-            break
-    bar.close()
-    if log is not None:
-        log.close()
+
+    loop.run(loader, _step_function(cfg, model, forward, opt, aux_opt, sched, world, device), checkpoint, after_step)
     return model
