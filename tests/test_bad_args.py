@@ -200,6 +200,7 @@ CASES: list[tuple[list[str], int, str]] = [
     *_num(TRAIN, "--workers", "-1"),
     *_num(TRAIN, "--max-minutes", "0", "-1", "nan"),
     ([*TRAIN, "--arch-name", "nosuch"], 2, "--arch-name"),
+    ([*TRAIN, "--arch", "nosuch"], 2, "--arch"),
     ([*TRAIN, "--surrogate", "nosuch"], 2, "--surrogate"),
     ([*TRAIN, "--precision", "fp16"], 2, "--precision"),
     ([*TRAIN, "--warm-start", ""], 2, "--warm-start"),

@@ -127,7 +127,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
         check_images(a.val, 64, "--val folder")
     if a.warm_start and not Path(a.warm_start).is_file():
         raise LicqError(f"--warm-start file not found: {a.warm_start}")
-    cfg = TrainConfig(data=a.data, out=a.out, arch=a.arch_name, N=a.N, M=a.M, lmbda=a.lmbda,
+    cfg = TrainConfig(data=a.data, out=a.out, arch=a.arch, N=a.N, M=a.M, lmbda=a.lmbda,
                       surrogate=a.surrogate, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr,
                       seed=a.seed, threads=a.threads, checkpoint_every=a.checkpoint_every,
                       snapshot_every=a.snapshot_every, max_seconds=60 * (a.max_minutes or 0),
@@ -412,7 +412,8 @@ def _add_train(sub, surrogates: tuple[str, ...]) -> None:
     t = sub.add_parser("train", help="end-to-end rate-distortion training")
     t.add_argument("data", nargs="+", type=path_arg, help="folders of training images")
     t.add_argument("--out", required=True, type=path_arg, help="run folder (checkpoint.pt, log.csv, config.json)")
-    t.add_argument("--arch-name", default="mbt2018-mean", type=arch_name)
+    t.add_argument("--arch", "--arch-name", dest="arch", default="mbt2018-mean", type=arch_name,
+                   help="architecture to train: mbt2018-mean or bmshj2018-hyperprior (--arch-name: old spelling)")
     t.add_argument("--N", type=CHANNELS, default=128)
     t.add_argument("--M", type=CHANNELS, default=192)
     t.add_argument("--lmbda", type=LMBDA, default=0.0067, help="rate-distortion weight λ in (0, 10]")
