@@ -21,6 +21,7 @@ case $model in
   *) echo "campaign.sh: unknown model $model" >&2; exit 2 ;;
 esac
 steps=${STEPS:-50000}
+[ -x .venv/bin/licq ] && PATH=$PWD/.venv/bin:$PATH  # `make install` puts licq there
 warm=()
 shipped=src/licq/zoo/licq-$model.pt
 if [ ! -f "$run/checkpoint.pt" ] && [ -f "$shipped" ] && \

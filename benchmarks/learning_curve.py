@@ -7,7 +7,7 @@ updates a results JSON and a plot. The RD loss ``bpp + λ·255²·MSE`` is what
 training minimises, measured here on real bitstreams; a curve that stops
 falling is the signal to stop training.
 
-    python benchmarks/learning_curve.py /root/licq-campaign/q3 --lmbda 0.0067 --name q3
+    python benchmarks/learning_curve.py /root/licq-campaign/q3 --lmbda 0.0067 --name q3 --reference licq-q3
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
 
 
-def evaluate_snapshot(path: Path, files: list[Path], lmbda: float) -> dict:
-    """Mean bpp, PSNR and RD loss (mean per-image MSE on the [0, 1] scale) of one snapshot."""
-    res = evaluate(files, [{"model": str(path), "arch": "mbt2018-mean", "quantizer": "sq"}],
-                   name=path.stem, progress=False, msssim=False)
+def evaluate_snapshot(model: str, files: list[Path], lmbda: float) -> dict:
+    """Mean bpp, PSNR and RD loss (mean per-image MSE on the [0, 1] scale) of a snapshot or zoo model."""
+    res = evaluate(files, [{"model": model, "arch": None if Path(model).suffix != ".pt" else "mbt2018-mean",
+                            "quantizer": "sq"}], name=Path(model).stem, progress=False, msssim=False)
     mse = np.mean([10 ** (-r["psnr-rgb"] / 10) for r in res["per_image"]])
     bpp = res["results"]["bpp"][0]
     return {"bpp": bpp, "psnr-rgb": res["results"]["psnr-rgb"][0], "rd_loss": bpp + lmbda * 255 ** 2 * mse,
@@ -46,7 +46,11 @@ def plot(curve: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, key, label in zip(axes, ("rd_loss", "psnr-rgb", "bpp"),
                               (f"RD loss (bpp + λ·255²·MSE, λ={curve['lmbda']:g})", "PSNR (dB)", "bpp")):
-        ax.plot(steps, [p[key] for p in pts], "o-")
+        ax.plot(steps, [p[key] for p in pts], "o-", label="campaign snapshots")
+        ref = curve.get("reference")
+        if ref:
+            ax.axhline(ref[key], color="gray", ls="--", label=f"shipped {ref['model']}")
+            ax.legend(fontsize=8)
         ax.set_xlabel("training steps (batch 8, 256x256)")
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
@@ -63,19 +67,26 @@ def main() -> None:
     ap.add_argument("--images", nargs="+", default=[str(KODAK)])
     ap.add_argument("--every", type=int, default=1000, help="evaluate snapshots whose step is a multiple")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "campaign")
+    ap.add_argument("--reference", help="zoo model drawn as a line (the one a snapshot must beat)")
     a = ap.parse_args()
     files = image_files(a.images)
     out_json = a.out / f"learning_curve-{a.name}.json"
     curve = {"name": a.name, "lmbda": a.lmbda, "points": []}
     if out_json.exists():  # keep the points, renew the provenance fields
-        curve["points"] = json.loads(out_json.read_text())["points"]
+        old = json.loads(out_json.read_text())
+        curve["points"] = old["points"]
+        if old.get("reference", {}).get("model") == a.reference:
+            curve["reference"] = old["reference"]
+    if a.reference and "reference" not in curve:
+        curve["reference"] = {"model": a.reference, **evaluate_snapshot(a.reference, files, a.lmbda)}
+        print(json.dumps(curve["reference"]), flush=True)
     done = {p["step"] for p in curve["points"]}
     a.out.mkdir(parents=True, exist_ok=True)
     for snap in sorted((a.run / "snapshots").glob("step-*.pt")):
         step = int(snap.stem.split("-")[1])
         if step in done or step % a.every:
             continue
-        point = {"step": step, **evaluate_snapshot(snap, files, a.lmbda)}
+        point = {"step": step, **evaluate_snapshot(str(snap), files, a.lmbda)}
         print(json.dumps(point), flush=True)
         curve["points"] = sorted([*curve["points"], point], key=lambda p: p["step"])
         save_results(out_json, {**curve, "images": len(files)})
