@@ -83,8 +83,12 @@ class Quantizer(ABC):
         for finetuning (its value is exactly the table's scale).
         """
         s = (scales / self.step).clamp_min(em.scale_bound)
-        table = em.scale_table.to(s.dtype)[self.table_indexes(scales, em).long()]
-        return table + (s - s.detach())
+        return self.table_scales(scales, em).to(s.dtype) + (s - s.detach())
+
+    def table_scales(self, scales: Tensor, em: GaussianModel) -> Tensor:
+        """The ladder scale (units of Δ) of the table that codes each latent: the scale at which
+        an encoder's rate decision must price levels to agree with the coder."""
+        return em.scale_table.to(scales.dtype)[self.table_indexes(scales, em).long()]
 
     def dequantize(self, means: Tensor, levels: Tensor) -> Tensor:
         """:func:`dequantize` with this quantizer's Δ."""

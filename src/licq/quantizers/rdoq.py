@@ -82,7 +82,7 @@ class RdoqQuantizer(ScalarQuantizer):
 
     def levels(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> tuple[Tensor, Tensor]:
         # the rate is that of the table the coder will use (as in TCQ's search), not of σ itself
-        s = em.scale_table.to(y.dtype)[self.table_indexes(scales, em).long()]
+        s = self.table_scales(scales, em).to(y.dtype)
         level = self.decide((y - means) / self.step, s, expand(self.weights, y))
         return level, torch.zeros_like(y, dtype=torch.long)
 
