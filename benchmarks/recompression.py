@@ -1,8 +1,9 @@
 """Generation loss: encode -> decode repeated on Kodak, PSNR of every generation against the original.
 
-    python benchmarks/recompression.py [--images 24] [--generations 10]
+    python benchmarks/recompression.py [--images 24] [--generations 10] [--effort N]
 
-Writes results/reliability/recompression.json and recompression.png.
+Writes results/reliability/recompression.json and recompression.png; with ``--effort N``
+(latent refinement at every generation, issue 15) recompression-effortN.{json,png}.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import numpy as np
 import torch
 
 import licq
-from licq.atomic import atomic_write_bytes
 from licq.evaluation.metrics import psnr_images
+from licq.evaluation.results import save_results
 from licq.imageio import list_images, open_image
 
 OUT = Path("results/reliability")
@@ -29,8 +30,10 @@ def main() -> None:
     p.add_argument("--images", type=int, default=24)
     p.add_argument("--generations", type=int, default=10)
     p.add_argument("--quantizers", nargs="+", default=["sq", "tcq"])
+    p.add_argument("--effort", type=int, default=0, help="encoder latent refinement at every generation")
+    p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     files = list_images([a.kodak])[: a.images]
     rows = []
     for qz in a.quantizers:
@@ -38,7 +41,7 @@ def main() -> None:
             img = open_image(f)
             cur, psnrs, bpps = img, [], []
             for _ in range(a.generations):
-                r = licq.encode_full(cur, quantizer=qz)
+                r = licq.encode_full(cur, quantizer=qz, effort=a.effort)
                 cur = licq.decode(r.data)
                 psnrs.append(psnr_images(img, cur))
                 bpps.append(r.bpp)
@@ -52,10 +55,11 @@ def main() -> None:
         summary[qz] = {"mean_drift_db": float(np.mean(d)), "max_drift_db": float(np.max(d)),
                        "images_within_0.5db": int(sum(x <= 0.5 for x in d)), "images": len(d),
                        "mean_psnr_per_generation": [float(v) for v in curve]}
-    res = {"command": "python " + " ".join(sys.argv), "model": "default zoo model (licq-q3), default settings",
+    res = {"model": "default zoo model (licq-q3), default settings", "effort": a.effort,
            "generations": a.generations, "summary": summary, "per_image": rows}
     OUT.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(OUT / "recompression.json", json.dumps(res, indent=1).encode())
+    stem = "recompression" + (f"-effort{a.effort}" if a.effort else "")
+    save_results(OUT / f"{stem}.json", res)
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -67,11 +71,11 @@ def main() -> None:
         ax.plot(g, worst["psnr"], "--", label=f"{qz}: worst ({worst['image']})")
     ax.set_xlabel("generation")
     ax.set_ylabel("PSNR against the original [dB]")
-    ax.set_title("Recompression (encode -> decode repeated)")
+    ax.set_title("Recompression (encode -> decode repeated)" + (f", effort {a.effort}" if a.effort else ""))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(OUT / "recompression.png", dpi=120)
+    fig.savefig(OUT / f"{stem}.png", dpi=120)
     print(json.dumps(summary, indent=1))
 
 

@@ -49,7 +49,15 @@ def encoder_side(net: nn.Module, x: Tensor) -> EncoderSide:
     """
     y = net.analysis(x)
     del x  # big images: the float image is no longer needed
-    z = net.h_a(y)
+    return side_of_latents(net, y, net.h_a(y))
+
+
+def side_of_latents(net: nn.Module, y: Tensor, z: Tensor) -> EncoderSide:
+    """:class:`EncoderSide` of given latents ``y`` and hyper-latents ``z``: ``z`` coded and decoded, then μ, σ.
+
+    :func:`encoder_side` passes ``z = h_a(y)``; the encoder's latent refinement
+    (:mod:`licq.refine`) passes the ``y`` and ``z`` it searched for.
+    """
     strings = net.entropy_bottleneck.compress(z)
     z_hat = decode_hyper(net, strings, tuple(z.shape[-2:]))
     means, scales = net.hyper(z_hat)

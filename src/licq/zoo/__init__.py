@@ -76,6 +76,24 @@ def load_zoo(name: str) -> LoadedModel:
     return prepare(name, e["arch"], state)
 
 
+def model_lambda(name: str) -> float | None:
+    """The training λ of a zoo model (a finetuned decoder's is its base's); None for other models."""
+    try:
+        e = entry(name)
+    except LicqError:
+        return None
+    return e.get("lmbda") if "base" not in e else model_lambda(e["base"])
+
+
+def has_finetuned_variant(base: str, quantizer: str, states: int | None, train: str) -> bool:
+    """Whether the zoo ships a decoder finetuned from ``base`` for this quantizer and training mode."""
+    try:
+        finetuned_variant(base, quantizer, states, train)
+    except LicqError:
+        return False
+    return True
+
+
 def finetuned_variant(base: str, quantizer: str, states: int | None, train: str) -> str:
     """Name of the zoo decoder finetuned from ``base`` for this quantizer and training mode."""
     for e in manifest()["models"]:
@@ -88,5 +106,5 @@ def finetuned_variant(base: str, quantizer: str, states: int | None, train: str)
                     f"{'' if quantizer != 'tcq' else f'-{states or 8}'} ({train}); see `licq models`")
 
 
-__all__ = ["FALLBACK_TCQ", "LoadedModel", "MANIFEST", "ZOO_DIR", "entry", "finetuned_variant", "load_file",
-           "load_zoo", "manifest", "name_for_quality", "qualities", "quantizer_defaults", "resolve"]
+__all__ = ["FALLBACK_TCQ", "LoadedModel", "MANIFEST", "ZOO_DIR", "entry", "finetuned_variant", "has_finetuned_variant", "load_file",
+           "load_zoo", "manifest", "model_lambda", "name_for_quality", "qualities", "quantizer_defaults", "resolve"]
