@@ -258,8 +258,10 @@ def plot(a: dict, path: Path) -> None:
 
 
 def write_weights(a: dict, c: dict) -> None:
-    """Per-model channel weights (mean 1) and the derived λ, for the encoder (keyed by name and digest)."""
-    out = {}
+    """Per-model channel weights (mean 1) and the derived λ, for the encoder (keyed by name and digest).
+
+    Entries of models not measured in this run are kept (``--models licq-q3`` re-measures one model)."""
+    out = json.loads(WEIGHTS_FILE.read_text()) if WEIGHTS_FILE.exists() else {}
     for name, s in a.items():
         w = np.asarray(s["mean"])
         out[name] = {"digest": load_zoo(name).digest.hex(), "weights": [round(float(x), 5) for x in w / w.mean()],

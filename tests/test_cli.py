@@ -84,3 +84,21 @@ def test_unwritable_output_is_one_line_error(tmp_path, tiny_model, capsys):
     assert main(["encode", str(_png(tmp_path)), "-o", str(out), "--model", tiny_model]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("licq: error:")
+
+
+def test_encode_uses_the_finetuned_decoder_unless_told_otherwise(tmp_path, capsys):
+    """The best configuration is the default: `licq encode` picks the zoo's 'dec' decoder where one
+    exists for the model and quantizer (they beat the base decoders, README), else the base model."""
+    src = _png(tmp_path)
+    names = {}
+    for extra in ([], ["--finetuned", "none"], ["--quantizer", "rdoq"], ["--quantizer", "tcq"]):
+        out = tmp_path / "x.licq"
+        assert main(["encode", str(src), "-o", str(out), "--quality", "2", *extra]) == 0
+        capsys.readouterr()  # encode's line
+        assert main(["info", str(out), "--json"]) == 0
+        names[" ".join(extra)] = json.loads(capsys.readouterr().out)["model"]
+    assert names == {"": "licq-q2-ft-sq-dec", "--finetuned none": "licq-q2",
+                     "--quantizer rdoq": "licq-q2", "--quantizer tcq": "licq-q2-ft-tcq8-dec"}
+    import licq  # the Python API stays explicit: the base model unless finetuned= is given
+    assert licq.encode(smooth_image(40, 56), quality=3) == licq.encode(smooth_image(40, 56), quality=3,
+                                                                        finetuned=None)

@@ -24,6 +24,8 @@ from pathlib import Path
 from .cli_args import (Parser, arch_name, check_images, check_output_dir, check_output_file, float_range,
                        int_range, one_line, path_arg, zoo_quality)
 from .errors import LicqError
+from .quantizers.spec import ALL_SCANS, ALL_STATES, BY_NAME, KINDS, NAMES as QUANTIZERS
+from .training.config import FinetuneConfig, TrainConfig
 
 # Value ranges of the numeric options, shared by the subcommands that take them.
 STEP = float_range(0.001, 64)  # the quantizers' own bounds (quantizers.base.checked_step)
@@ -40,6 +42,8 @@ CHANNELS = int_range(1, 1024)
 EVERY = int_range(1)
 #: licq.quantizers.weighting.WEIGHTINGS, spelled out: importing it would load torch for --help
 WEIGHTINGS = ("none", "channel")
+#: licq.refine.EFFORTS, spelled out for the same reason (tests check they agree)
+EFFORTS = (0, 1, 2, 3)
 
 
 def _cmd_encode(a: argparse.Namespace) -> None:
@@ -50,16 +54,31 @@ def _cmd_encode(a: argparse.Namespace) -> None:
 
     check_output_file(a.output)
     image = open_image(a.input)
-    res = encode_full(image, a.model, quality=a.quality, arch=a.arch, quantizer=a.quantizer,
-                      step=a.step, states=a.states, tcq_lambda=a.tcq_lambda, scan=a.scan,
-                      max_pixels=a.max_pixels, finetuned=a.finetuned, weighting=a.weighting)
+    with _refine_bar(a.effort) as bar:
+        res = encode_full(image, a.model, quality=a.quality, arch=a.arch, quantizer=a.quantizer,
+                          step=a.step, states=a.states, tcq_lambda=a.tcq_lambda, scan=a.scan,
+                          max_pixels=a.max_pixels, finetuned=None if a.finetuned == "none" else a.finetuned,
+                          weighting=a.weighting,
+                          effort=a.effort, refine_lambda=a.refine_lambda, progress=bar.update)
     atomic_write_bytes(a.output, res.data)
     w, h = image.size
     print(f"{a.output}: {len(res.data)} bytes, {res.bpp:.4f} bpp ({w}x{h})")
     if a.verbose:
+        mp = w * h / 1e6
         print(f"PSNR {psnr_images(image, res.reconstruction):.3f} dB; model load "
-              f"{res.seconds['load']:.3f} s, encode {res.seconds['encode']:.3f} s, "
+              f"{res.seconds['load']:.3f} s, encode {res.seconds['encode']:.3f} s "
+              f"({res.seconds['encode'] / mp:.2f} s/MP, effort {a.effort}), "
               f"reconstruction {res.seconds['reconstruct']:.3f} s")
+
+
+def _refine_bar(effort: int):
+    """Progress bar of the latent refinement (on a terminal only; nothing for effort 0)."""
+    from tqdm import tqdm
+
+    from .refine import EFFORT_ITERATIONS
+
+    return tqdm(total=EFFORT_ITERATIONS[effort], desc=f"refine (effort {effort})", unit="it",
+                disable=None if effort else True, leave=False, dynamic_ncols=True)
 
 
 def _cmd_decode(a: argparse.Namespace) -> None:
@@ -148,7 +167,8 @@ def _cmd_eval(a: argparse.Namespace) -> None:
         raise LicqError(f"no images found in {' '.join(a.inputs)}")
     qualities = zoo_qualities() if a.all_qualities else (a.quality or [])
     base = {"quantizer": a.quantizer, "step": a.step, "states": a.states, "tcq_lambda": a.tcq_lambda,
-            "scan": a.scan, "finetuned": a.finetuned, "weighting": a.weighting}
+            "scan": a.scan, "finetuned": a.finetuned, "weighting": a.weighting, "effort": a.effort,
+            "refine_lambda": a.refine_lambda}
     if qualities:
         points = [{"quality": q, **base} for q in qualities]
     else:
@@ -308,29 +328,40 @@ def _read(path: str) -> bytes:
 # Checks across options, run right after parsing: each returns a message for the parser's
 # one-line error (status 2), or None.
 
+#: which registered quantizers take each quantizer option (licq.quantizers.spec.KINDS says)
+_TAKES = {"--states": lambda k: k.has_trellis, "--scan": lambda k: k.has_scan,
+          "--tcq-lambda": lambda k: k.takes_lambda, "--weighting": lambda k: k.takes_weights}
+
+
 def _check_quantizer_opts(a: argparse.Namespace) -> str | None:
-    """Options of another quantizer would be silently ignored: only TCQ has a trellis (--states,
-    --scan), and SQ has no rate weight (--tcq-lambda)."""
-    for opt, value in (("--states", a.states), ("--scan", getattr(a, "scan", None))):
-        if value is not None and a.quantizer != "tcq":
-            return f"argument {opt}: applies to --quantizer tcq only, not {a.quantizer}"
-    if a.tcq_lambda is not None and a.quantizer == "sq":
-        return "argument --tcq-lambda: does not apply to --quantizer sq"
-    if getattr(a, "weighting", "none") != "none" and a.quantizer == "sq":
-        return "argument --weighting: applies to --quantizer tcq or rdoq, not sq"
+    """Options another quantizer takes would be silently ignored: e.g. only TCQ has a trellis
+    (--states, --scan), and SQ has no rate weight (--tcq-lambda)."""
+    given = {"--states": a.states is not None, "--scan": getattr(a, "scan", None) is not None,
+             "--tcq-lambda": a.tcq_lambda is not None, "--weighting": getattr(a, "weighting", "none") != "none"}
+    for opt, takes in _TAKES.items():
+        if given[opt] and not takes(BY_NAME[a.quantizer]):
+            takers = " or ".join(k.name for k in KINDS if takes(k))
+            return f"argument {opt}: applies to --quantizer {takers} only, not {a.quantizer}"
+    return None
+
+
+def _check_effort(a: argparse.Namespace) -> str | None:
+    """--refine-lambda would be silently ignored without a refinement to use it."""
+    if a.refine_lambda is not None and not a.effort:
+        return "argument --refine-lambda: applies to --effort 1-3 only (effort 0 does not refine)"
     return None
 
 
 def _check_encode(a: argparse.Namespace) -> str | None:
     if a.model is not None and a.quality is not None:
         return "argument --quality: not allowed with --model (a quality names a zoo model)"
-    return _check_quantizer_opts(a)
+    return _check_quantizer_opts(a) or _check_effort(a)
 
 
 def _check_eval(a: argparse.Namespace) -> str | None:
     if a.model and (a.quality or a.all_qualities):
         return "argument --model: not allowed with --quality/--all-qualities"
-    return _check_quantizer_opts(a)
+    return _check_quantizer_opts(a) or _check_effort(a)
 
 
 def _check_baseline(a: argparse.Namespace) -> str | None:
@@ -361,27 +392,39 @@ def _precision_opt(sp: argparse.ArgumentParser) -> None:
                          "auto: bf16 where the CPU (AVX512-BF16/AMX) or GPU supports it")
 
 
+def _effort_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--effort", type=int, choices=EFFORTS, default=0,
+                   help="encoder search: 0 one pass of the analysis transform (fast); 1-3 refine the latents "
+                   "for this image by gradient steps on rate + λ·distortion (slower, smaller files; "
+                   "decoding unchanged)")
+    p.add_argument("--refine-lambda", type=LMBDA, help="λ of the refinement's objective "
+                   "(default: the model's training λ; needed for user model files)")
+
+
 def _add_encode(sub, max_pixels: int) -> None:
     e = sub.add_parser("encode", help="compress an image into a .licq file")
     e.add_argument("input", type=path_arg)
     e.add_argument("-o", "--output", required=True, type=path_arg)
     _model_opts(e)
     e.add_argument("--quality", type=zoo_quality, help="zoo quality level (instead of --model)")
-    e.add_argument("--quantizer", default="sq", choices=["sq", "tcq", "rdoq"],
+    e.add_argument("--quantizer", default="sq", choices=QUANTIZERS,
                    help="sq: scalar; tcq: trellis-coded (entropy-constrained Viterbi); "
                    "rdoq: scalar with a D + λ·R choice per latent (decodes as SQ)")
     e.add_argument("--step", type=STEP, help="quantization step Δ in [0.001, 64] "
                    "(SQ default 1.0; TCQ default per model)")
-    e.add_argument("--states", type=int, choices=[4, 8], help="TCQ trellis states (default 8)")
+    e.add_argument("--states", type=int, choices=ALL_STATES, help="TCQ trellis states (default 8)")
     e.add_argument("--tcq-lambda", type=TCQ_LAMBDA, help="TCQ/RDOQ rate weight λ in [0, 1000] "
                    "(TCQ default per model; RDOQ default (ln 2/6)·Δ²)")
-    e.add_argument("--scan", choices=["rows", "raster"], help="TCQ scan: a trellis per channel row "
+    e.add_argument("--scan", choices=ALL_SCANS, help="TCQ scan: a trellis per channel row "
                    "(default, parallel decoding) or per channel (raster, slow decoding)")
-    e.add_argument("--finetuned", choices=["dec", "dec+hyperdec"],
-                   help="use the zoo decoder finetuned for this quantizer (quantization-aware finetuning)")
+    e.add_argument("--finetuned", choices=["auto", "none", "dec", "dec+hyperdec"], default="auto",
+                   help="zoo decoder finetuned for this quantizer (quantization-aware finetuning); "
+                   "auto (default): the 'dec' decoder where the zoo has one for the model and quantizer, "
+                   "else the base model; none: always the base model")
     e.add_argument("--weighting", choices=WEIGHTINGS, default="none",
                    help="TCQ/RDOQ distortion per channel: none (latent MSE) or channel (weighted by the "
                    "synthesis transform's sensitivity; encoder only)")
+    _effort_opts(e)
     e.add_argument("--max-pixels", type=MAX_PIXELS, default=max_pixels,
                    help="refuse larger images (default 4096x4096)")
     e.add_argument("-v", "--verbose", action="store_true", help="print PSNR and timings")
@@ -412,20 +455,21 @@ def _add_train(sub, surrogates: tuple[str, ...]) -> None:
     t = sub.add_parser("train", help="end-to-end rate-distortion training")
     t.add_argument("data", nargs="+", type=path_arg, help="folders of training images")
     t.add_argument("--out", required=True, type=path_arg, help="run folder (checkpoint.pt, log.csv, config.json)")
-    t.add_argument("--arch", "--arch-name", dest="arch", default="mbt2018-mean", type=arch_name,
+    T = TrainConfig  # the defaults live there
+    t.add_argument("--arch", "--arch-name", dest="arch", default=T.arch, type=arch_name,
                    help="architecture to train: mbt2018-mean or bmshj2018-hyperprior (--arch-name: old spelling)")
-    t.add_argument("--N", type=CHANNELS, default=128)
-    t.add_argument("--M", type=CHANNELS, default=192)
-    t.add_argument("--lmbda", type=LMBDA, default=0.0067, help="rate-distortion weight λ in (0, 10]")
-    t.add_argument("--surrogate", default="mixed", choices=surrogates)
-    t.add_argument("--steps", type=STEPS, default=10_000)
-    t.add_argument("--batch", type=BATCH, default=8)
-    t.add_argument("--crop", type=CROP, default=256, help="crop size, a multiple of 64")
-    t.add_argument("--lr", type=LR, default=1e-4)
-    t.add_argument("--seed", type=SEED, default=0)
-    t.add_argument("--threads", type=THREADS, default=2)
-    t.add_argument("--checkpoint-every", type=EVERY, default=500)
-    t.add_argument("--snapshot-every", type=int_range(0), default=0,
+    t.add_argument("--N", type=CHANNELS, default=T.N)
+    t.add_argument("--M", type=CHANNELS, default=T.M)
+    t.add_argument("--lmbda", type=LMBDA, default=T.lmbda, help="rate-distortion weight λ in (0, 10]")
+    t.add_argument("--surrogate", default=T.surrogate, choices=surrogates)
+    t.add_argument("--steps", type=STEPS, default=T.steps)
+    t.add_argument("--batch", type=BATCH, default=T.batch)
+    t.add_argument("--crop", type=CROP, default=T.crop, help="crop size, a multiple of 64")
+    t.add_argument("--lr", type=LR, default=T.lr)
+    t.add_argument("--seed", type=SEED, default=T.seed)
+    t.add_argument("--threads", type=THREADS, default=T.threads)
+    t.add_argument("--checkpoint-every", type=EVERY, default=T.checkpoint_every)
+    t.add_argument("--snapshot-every", type=int_range(0), default=T.snapshot_every,
                    help="also keep half-precision weights every N steps in OUT/snapshots (learning curves)")
     t.add_argument("--max-minutes", type=float_range(0, lo_open=True),
                    help="stop after this many minutes of training (checkpointed; continue with --resume)")
@@ -433,8 +477,8 @@ def _add_train(sub, surrogates: tuple[str, ...]) -> None:
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--val", nargs="+", type=path_arg,
                    help="held-out image folder(s) for periodic validation (val.csv)")
-    t.add_argument("--val-every", type=EVERY, default=1000)
-    t.add_argument("--workers", type=int_range(0, 256), default=0, help="DataLoader worker processes")
+    t.add_argument("--val-every", type=EVERY, default=T.val_every)
+    t.add_argument("--workers", type=int_range(0, 256), default=T.workers, help="DataLoader worker processes")
     _precision_opt(t)
     t.set_defaults(func=_cmd_train)
 
@@ -446,18 +490,19 @@ def _add_finetune(sub) -> None:
                    help="zoo name or weight file of the end-to-end trained model")
     f.add_argument("--arch", type=arch_name, help="architecture of a weight file")
     f.add_argument("--out", required=True, type=path_arg)
-    f.add_argument("--quantizer", default="sq", choices=["sq", "tcq", "rdoq"])
-    f.add_argument("--states", type=int, choices=[4, 8])
+    F = FinetuneConfig  # the defaults live there
+    f.add_argument("--quantizer", default=F.quantizer, choices=QUANTIZERS)
+    f.add_argument("--states", type=int, choices=ALL_STATES)
     f.add_argument("--step", type=STEP)
     f.add_argument("--tcq-lambda", type=TCQ_LAMBDA)
-    f.add_argument("--train", default="dec", choices=["dec", "dec+hyperdec"])
+    f.add_argument("--train", default=F.train, choices=["dec", "dec+hyperdec"])
     f.add_argument("--lmbda", type=LMBDA, help="default: the base model's λ")
-    f.add_argument("--steps", type=STEPS, default=1000)
-    f.add_argument("--batch", type=BATCH, default=8)
-    f.add_argument("--crop", type=CROP, default=128)
-    f.add_argument("--lr", type=LR, default=5e-5)
-    f.add_argument("--seed", type=SEED, default=0)
-    f.add_argument("--threads", type=THREADS, default=2)
+    f.add_argument("--steps", type=STEPS, default=F.steps)
+    f.add_argument("--batch", type=BATCH, default=F.batch)
+    f.add_argument("--crop", type=CROP, default=F.crop)
+    f.add_argument("--lr", type=LR, default=F.lr)
+    f.add_argument("--seed", type=SEED, default=F.seed)
+    f.add_argument("--threads", type=THREADS, default=F.threads)
     f.add_argument("--exclude", metavar="LIST", type=path_arg, help="text file of image names to hold out of training")
     f.add_argument("--control", choices=["noise"],
                    help="control run: train g_s on noisy latents (the surrogate) instead of the quantizer")
@@ -473,13 +518,14 @@ def _add_eval(sub) -> None:
     ev.add_argument("--arch", type=arch_name, help="architecture of weight files")
     ev.add_argument("--quality", type=zoo_quality, nargs="+", help="zoo qualities")
     ev.add_argument("--all-qualities", action="store_true", help="every quality in the zoo")
-    ev.add_argument("--quantizer", default="sq", choices=["sq", "tcq", "rdoq"])
+    ev.add_argument("--quantizer", default="sq", choices=QUANTIZERS)
     ev.add_argument("--step", type=STEP)
-    ev.add_argument("--states", type=int, choices=[4, 8])
+    ev.add_argument("--states", type=int, choices=ALL_STATES)
     ev.add_argument("--tcq-lambda", type=TCQ_LAMBDA)
-    ev.add_argument("--scan", choices=["rows", "raster"])
+    ev.add_argument("--scan", choices=ALL_SCANS)
     ev.add_argument("--finetuned", choices=["dec", "dec+hyperdec"], help="zoo decoders finetuned for the quantizer")
     ev.add_argument("--weighting", choices=WEIGHTINGS, default="none", help="TCQ/RDOQ channel weighting")
+    _effort_opts(ev)
     ev.add_argument("--name", help="curve name in the results file")
     ev.add_argument("--description", default="")
     ev.add_argument("--no-msssim", action="store_true")

@@ -14,6 +14,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -23,12 +24,13 @@ from PIL import Image
 from . import container
 from .errors import LicqError
 from .imageio import from_rgb_array, open_image, to_rgb_array
-from .latents import decode_hyper, encoder_side
+from .latents import decode_hyper, encoder_side, side_of_latents
 from .models import STRIDE, LoadedModel, resolve
 from .quantizers import Quantizer, make_quantizer, quantizer_from_header
 from .quantizers.defaults import quantizer_defaults
 from .quantizers.weighting import encoder_weighting
-from .zoo import finetuned_variant, load_zoo
+from .refine import EFFORT_ITERATIONS, RefineSettings, refine_latents
+from .zoo import finetuned_variant, has_finetuned_variant, load_zoo, model_lambda
 
 ImageLike = Image.Image | np.ndarray | str | Path
 
@@ -68,19 +70,28 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
                 arch: str | None = None, quantizer: str = "sq", step: float | None = None,
                 states: int | None = None, tcq_lambda: float | None = None,
                 scan: str | None = None, max_pixels: int = container.DEFAULT_MAX_PIXELS,
-                finetuned: str | None = None, weighting: str = "none") -> EncodeResult:
+                finetuned: str | None = None, weighting: str = "none", effort: int = 0,
+                refine_lambda: float | None = None,
+                progress: Callable[[int], None] | None = None) -> EncodeResult:
     """Encode an image; also return the reconstruction the decoder will produce, bpp and timings.
 
     Unset quantizer parameters take the model's defaults (:func:`licq.quantizers.defaults.quantizer_defaults`).
     ``finetuned`` ("dec" or "dec+hyperdec") switches to the zoo decoder finetuned from the chosen
-    model for this quantizer; the header then names that decoder. ``weighting="channel"`` weighs the
+    model for this quantizer; the header then names that decoder. ``"auto"`` (the CLI's default)
+    takes the ``dec`` decoder where the zoo has one for this model and quantizer (they beat the
+    base decoders on Kodak and held-out images), else the base model. ``weighting="channel"`` weighs the
     TCQ / RDOQ distortion per channel by the synthesis transform's sensitivity, measured on the base
     model (:mod:`licq.quantizers.weighting`; λ keeps its defaults: the λ derived from the training λ
     measured about 4x too large); the decoder does not need it.
+    ``effort`` 1-3 refines the latents for this image before quantizing them (:mod:`licq.refine`),
+    against the decoder the file names and the model's training λ (``refine_lambda`` for a user's
+    model file); ``progress`` is called with 1 after each refinement iteration.
     """
     t0 = time.perf_counter()
     m = resolve(model, quality, arch)
     weights, _ = encoder_weighting(weighting, quantizer, m.name, m.digest)  # λ: the usual defaults
+    if finetuned == "auto":
+        finetuned = "dec" if has_finetuned_variant(m.name, quantizer, states, "dec") else None
     if finetuned:
         m = load_zoo(finetuned_variant(m.name, quantizer, states, finetuned))
     q = make_quantizer(quantizer, **quantizer_defaults(m.name, quantizer, step, states, tcq_lambda),
@@ -95,20 +106,37 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
     if h == 0 or w == 0:
         raise LicqError("empty image")
     t1 = time.perf_counter()
+    x = image_to_tensor(arr)
+    if effort:
+        y, z = refine_latents(m.net, x, h, w, refine_settings(m, q, effort, refine_lambda), progress)
     with torch.inference_mode():
-        side = encoder_side(m.net, image_to_tensor(arr))
+        side = side_of_latents(m.net, y, z) if effort else encoder_side(m.net, x)
+        del x
         crc = index_crc(q, m, side.scales)
         ql = q.encode(side.y, side.means, side.scales, m.entropy)
         z_string = side.z_strings[0]
         del side  # big images: y, μ and σ are no longer needed
         t2 = time.perf_counter()
         recon = _to_uint8(m.net.synthesis(ql.y_hat), h, w)
-    states_, step_, lam = q.header_params()
-    header = container.Header(m.name, m.digest, q.code, states_, step_, lam, h, w, layout, crc)
+    header = container.Header(m.name, m.digest, *q.spec().to_header(), h, w, layout, crc)
     data = container.pack(header, [z_string, ql.data])
     t3 = time.perf_counter()
     return EncodeResult(data, from_rgb_array(recon, layout), 8 * len(data) / (h * w),
                         {"load": t1 - t0, "encode": t2 - t1, "reconstruct": t3 - t2})
+
+
+def refine_settings(m: LoadedModel, q: Quantizer, effort: int, lmbda: float | None) -> RefineSettings:
+    """Refinement of an ``effort`` level for model ``m``: its training λ unless given, the quantizer's grid.
+
+    The latents are annealed onto the quantizer's :attr:`~licq.quantizers.Quantizer.refine_step` grid.
+    """
+    if effort not in EFFORT_ITERATIONS:
+        raise LicqError(f"effort must be one of {', '.join(map(str, EFFORT_ITERATIONS))}, got {effort!r}")
+    if lmbda is None:
+        lmbda = model_lambda(m.name)
+    if lmbda is None:
+        raise LicqError(f"the training λ of {m.name} is unknown; pass it for refinement (--refine-lambda)")
+    return RefineSettings(EFFORT_ITERATIONS[effort], float(lmbda), q.refine_step)
 
 
 def encode(image: ImageLike, model: str | None = None, **kwargs) -> bytes:

@@ -8,8 +8,9 @@ Layout (all integers big-endian)::
     5       1     n = length of the model name
     6       n     model name (ASCII): a zoo name, or "@<arch>" for a user's weight file
     6+n     8     model digest: first 8 bytes of the sha256 of its parameters
-    ..      1     quantizer code (0 = SQ, 1 = TCQ row scan, 2 = TCQ raster scan, 3 = RDOQ)
-    ..      1     trellis states (0 for SQ)
+    ..      1     quantizer code (0 = SQ, 1 = TCQ row scan, 2 = TCQ raster scan, 3 = RDOQ; the registry
+                  licq.quantizers.spec.KINDS)
+    ..      1     trellis states (0 for SQ and RDOQ)
     ..      4     step Δ (float32)
     ..      4     λ of TCQ or RDOQ (float32; 0 for SQ; RDOQ's decoder does not use it)
     ..      4     image height
@@ -34,12 +35,15 @@ it differs, so a mismatch is an error, never a corrupted image.
 
 from __future__ import annotations
 
-import math
 import struct
 import zlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .errors import LicqError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .quantizers.spec import QuantizerSpec
 
 MAGIC = b"LICQ"
 VERSION = 2
@@ -65,14 +69,18 @@ class Header:
     index_crc: int = 0
     lengths: list[int] = field(default_factory=list)
 
+    def quantizer_spec(self) -> "QuantizerSpec":
+        """The quantizer fields as a checked spec (the registry knows the codes)."""
+        from .quantizers.spec import QuantizerSpec
+
+        return QuantizerSpec.from_header(self.quantizer, self.states, self.step, self.tcq_lambda)
+
     def as_dict(self) -> dict:
         """JSON-friendly view for ``licq info``."""
-        from .quantizers import QUANTIZER_CODES
-
-        name, scan = QUANTIZER_CODES[self.quantizer]
+        spec = self.quantizer_spec()
         return {
             "format_version": VERSION, "model": self.model_name, "model_digest": self.model_digest.hex(),
-            "quantizer": name, "scan": scan, "states": self.states,
+            "quantizer": spec.name, "scan": spec.scan, "states": self.states,
             "step": float(f"{self.step:.7g}"), "tcq_lambda": float(f"{self.tcq_lambda:.7g}"), "height": self.height,
             "width": self.width, "layout": LAYOUTS[self.layout], "index_crc": f"{self.index_crc:08x}",
             "substream_bytes": self.lengths,
@@ -112,10 +120,18 @@ class _Reader:
         return struct.unpack(fmt, self.take(struct.calcsize(fmt), what))
 
 
+def _check_quantizer(code: int, states: int, step: float, lam: float) -> None:
+    """Refuse quantizer fields that no encoder writes: the registry checks them (codes, states, λ)."""
+    from .quantizers.spec import QuantizerSpec
+
+    try:
+        QuantizerSpec.from_header(code, states, step, lam)
+    except LicqError as exc:
+        raise LicqError(f"corrupt header: {exc}") from None
+
+
 def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, list[bytes]]:
     """Parse and validate a ``.licq`` byte string; return its header and sub-streams."""
-    from .quantizers import QUANTIZER_CODES
-
     r = _Reader(bytes(data))
     if r.take(4, "magic") != MAGIC:
         raise LicqError("not a licq file (wrong magic bytes)")
@@ -133,12 +149,7 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, l
         raise LicqError("corrupt header: model name has control characters")
     digest = r.take(8, "model digest")
     quant, states, step, lam, height, width, layout, index_crc, k = r.unpack(">BBffIIBIB", "parameters")
-    if quant not in QUANTIZER_CODES:
-        raise LicqError(f"corrupt header: unknown quantizer code {quant}")
-    if not (math.isfinite(step) and step > 0) or not (math.isfinite(lam) and lam >= 0):
-        raise LicqError(f"corrupt header: invalid quantizer parameters (step {step}, lambda {lam})")
-    if states not in ((4, 8) if QUANTIZER_CODES[quant][0] == "tcq" else (0,)):
-        raise LicqError(f"corrupt header: {states} trellis states for quantizer code {quant}")
+    _check_quantizer(quant, states, step, lam)
     if height == 0 or width == 0:
         raise LicqError(f"corrupt header: image size {width}x{height}")
     if height * width > max_pixels:

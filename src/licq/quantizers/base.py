@@ -5,7 +5,8 @@ prediction (mean μ and scale σ per latent) and back. It owns the choice of
 integer indices *and* of the probability table each index is coded with,
 because for trellis-coded quantization the table depends on the trellis state
 that earlier indices produced. The codec never looks inside: adding a quantizer
-means implementing this class and registering its header code.
+means implementing this class and adding one line to the registry
+(:data:`licq.quantizers.spec.KINDS`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -20,6 +22,7 @@ from torch import Tensor
 
 from ..entropy import GaussianModel
 from ..errors import LicqError
+from .spec import QuantizerSpec
 
 
 def header_float(value: float) -> float:
@@ -61,10 +64,22 @@ class QuantizedLatents:
 class Quantizer(ABC):
     """Quantize + entropy-code latents around a predicted Gaussian."""
 
-    #: one-byte code stored in the file header
-    code: int
     name: str
     step: float
+
+    @classmethod
+    @abstractmethod
+    def from_spec(cls, spec: QuantizerSpec, weights: Sequence[float] | None = None) -> "Quantizer":
+        """Build from a checked spec (:meth:`QuantizerSpec.build` is the way in)."""
+
+    @abstractmethod
+    def spec(self) -> QuantizerSpec:
+        """The parameters the header stores: the decoder rebuilds this quantizer from them."""
+
+    @property
+    def code(self) -> int:
+        """The one-byte code stored in the file header."""
+        return self.spec().header_code
 
     def table_indexes(self, scales: Tensor, em: GaussianModel) -> Tensor:
         """Which CDF table codes each latent: the ladder scale of σ/Δ (indices are in units of Δ).
@@ -89,6 +104,12 @@ class Quantizer(ABC):
         """The ladder scale (units of Δ) of the table that codes each latent: the scale at which
         an encoder's rate decision must price levels to agree with the coder."""
         return em.scale_table.to(scales.dtype)[self.table_indexes(scales, em).long()]
+
+    @property
+    def refine_step(self) -> float:
+        """Δ of the scalar grid the encoder's latent refinement (:mod:`licq.refine`) anneals onto:
+        the quantizer's own grid, where it has one."""
+        return self.step
 
     def dequantize(self, means: Tensor, levels: Tensor) -> Tensor:
         """:func:`dequantize` with this quantizer's Δ."""
@@ -115,6 +136,6 @@ class Quantizer(ABC):
         """Bits of each level at its table's scale (:meth:`rate_scales`), differentiable in ``scales``: the
         rate of finetuning, which sums to the coded stream's size within 1 % (tests/test_latents.py)."""
 
-    @abstractmethod
     def header_params(self) -> tuple[int, float, float]:
         """(states, step, tcq_lambda) as stored in the header."""
+        return self.spec().to_header()[1:]

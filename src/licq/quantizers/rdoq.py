@@ -25,6 +25,7 @@ from ..entropy import GaussianModel
 from .base import QuantizedLatents, checked_lambda
 from .cells import rd_cost, sq_cell_probability
 from .weighting import as_weights, expand
+from .spec import QuantizerSpec
 from .sq import ScalarQuantizer
 
 #: Default λ per Δ²: the slope −dD/dR of entropy-coded uniform scalar quantization at high rate
@@ -51,7 +52,6 @@ def candidates(t: Tensor) -> Iterator[Tensor]:
 class RdoqQuantizer(ScalarQuantizer):
     """SQ whose encoder picks each level by ``D + λ·R``; decoding and its rate model are SQ's."""
 
-    code = 3
     name = "rdoq"
 
     def __init__(self, step: float = 1.0, rd_lambda: float = 0.0,
@@ -60,6 +60,13 @@ class RdoqQuantizer(ScalarQuantizer):
         self.rd_lambda = checked_lambda(rd_lambda)
         #: per-channel distortion weights of the decision (encoder only; :mod:`.weighting`), None = all 1
         self.weights = as_weights(weights)
+
+    @classmethod
+    def from_spec(cls, spec: QuantizerSpec, weights: Sequence[float] | None = None) -> "RdoqQuantizer":
+        return cls(spec.step, spec.lam, weights=weights)
+
+    def spec(self) -> QuantizerSpec:
+        return QuantizerSpec(self.name, self.step, lam=self.rd_lambda)
 
     def level_cost(self, t: Tensor, v: Tensor, s: Tensor, w: Tensor | None = None) -> Tensor:
         """``w·Δ²(t − v)² + λ·(−log2 P(v))``, ``P`` the SQ cell mass at table scale ``s`` (units of Δ)."""
@@ -90,6 +97,3 @@ class RdoqQuantizer(ScalarQuantizer):
         level, _ = self.levels(y, means, scales, em)
         data = em.tables.encode(level.int(), self.table_indexes(scales, em))
         return QuantizedLatents(data, self.dequantize(means, level))
-
-    def header_params(self) -> tuple[int, float, float]:
-        return 0, self.step, self.rd_lambda

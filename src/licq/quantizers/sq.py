@@ -7,20 +7,29 @@ table of the Gaussian with scale σ/Δ: the standard CompressAI tables serve any
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import Tensor
 
 from ..entropy import GaussianModel
 from .base import QuantizedLatents, Quantizer, checked_step
 from .cells import rate_bits, sq_cell_probability
+from .spec import QuantizerSpec
 
 
 class ScalarQuantizer(Quantizer):
-    code = 0
     name = "sq"
 
     def __init__(self, step: float = 1.0) -> None:
         self.step = checked_step(step)
+
+    @classmethod
+    def from_spec(cls, spec: QuantizerSpec, weights: Sequence[float] | None = None) -> "ScalarQuantizer":
+        return cls(spec.step)
+
+    def spec(self) -> QuantizerSpec:
+        return QuantizerSpec(self.name, self.step)
 
     def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
         q = torch.round((y - means) / self.step)
@@ -35,6 +44,3 @@ class ScalarQuantizer(Quantizer):
 
     def bits(self, levels: Tensor, qid: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
         return rate_bits(sq_cell_probability(levels, self.rate_scales(scales, em)))
-
-    def header_params(self) -> tuple[int, float, float]:
-        return 0, self.step, 0.0

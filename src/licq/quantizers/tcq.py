@@ -30,10 +30,11 @@ from ..errors import LicqError
 from .base import QuantizedLatents, Quantizer, checked_lambda, checked_step
 from .cells import interval_probability, rate_bits, rd_cost
 from .weighting import as_weights, expand
+from .spec import BY_NAME, QuantizerSpec
 from .trellis import (NEXT_STATE, QUANTIZER_OF_STATE, candidates, index_of_level, level_of,
                       single_thread, viterbi)
 
-SCANS = ("rows", "raster")
+SCANS = BY_NAME["tcq"].scans  # the registry's: rows, raster
 
 
 def cell_bounds(v: Tensor, q: int) -> tuple[Tensor, Tensor]:
@@ -99,7 +100,6 @@ def step_tables(ladder: Tensor, tables: CdfTables, n: int) -> tuple[Tensor, list
 class TrellisQuantizer(Quantizer):
     """Dependent (trellis-coded) quantization with an entropy-constrained Viterbi encoder."""
 
-    code = 1
     name = "tcq"
 
     def __init__(self, step: float = 0.6, states: int = 8, tcq_lambda: float = 0.05,
@@ -110,9 +110,15 @@ class TrellisQuantizer(Quantizer):
             raise LicqError(f"unknown scan {scan!r}")
         self.step, self.tcq_lambda = checked_step(step), checked_lambda(tcq_lambda)
         self.states, self.scan = states, scan
-        self.code = 1 if scan == "rows" else 2
         #: per-channel distortion weights of the search (encoder only; :mod:`.weighting`), None = all 1
         self.weights = as_weights(weights)
+
+    @classmethod
+    def from_spec(cls, spec: QuantizerSpec, weights: Sequence[float] | Tensor | None = None) -> "TrellisQuantizer":
+        return cls(step=spec.step, states=spec.states, tcq_lambda=spec.lam, scan=spec.scan, weights=weights)
+
+    def spec(self) -> QuantizerSpec:
+        return QuantizerSpec(self.name, self.step, self.states, self.tcq_lambda, self.scan)
 
     # -- layout: (B, C, H, W) <-> (T trellises, L positions)
     def _to_trellis(self, x: Tensor) -> Tensor:
@@ -166,6 +172,12 @@ class TrellisQuantizer(Quantizer):
         s = self.rate_scales(scales, em)
         return rate_bits(torch.where(qid == 0, cell_probability(levels, 0, s), cell_probability(levels, 1, s)))
 
+    @property
+    def refine_step(self) -> float:
+        """TCQ's two interleaved quantizers have no single grid: refine on the model's trained grid
+        (Δ = 1), then let the trellis decide as usual."""
+        return 1.0
+
     def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
         level, qpos, ladder_idx = self._decide(y, means, scales, em)
         k = torch.where(qpos == 0, index_of_level(level, 0), index_of_level(level, 1)).int()
@@ -208,6 +220,3 @@ class TrellisQuantizer(Quantizer):
         k_all, q_all = torch.from_numpy(k_all), torch.from_numpy(q_all)
         level = level_of(k_all, q_all).T.float()  # (T, L)
         return self.dequantize(means, level)
-
-    def header_params(self) -> tuple[int, float, float]:
-        return self.states, self.step, self.tcq_lambda

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -41,38 +41,11 @@ from ..latents import encoder_side
 from ..models import LoadedModel, resolve
 from ..quantizers import Quantizer, make_quantizer
 from ..quantizers.defaults import quantizer_defaults
+from .config import FinetuneConfig
 from .loop import TrainingLoop, average_gradients, drop_schedule, init_distributed, psnr_db, step_loader
 from .precision import Precision, resolve_precision, transform_runner
 
 MODES = {"dec": ("g_s",), "dec+hyperdec": ("g_s", "h_s")}
-
-
-@dataclass
-class FinetuneConfig:
-    base: str
-    data: list[str]
-    out: str
-    arch: str | None = None
-    quantizer: str = "sq"
-    states: int | None = None
-    step: float | None = None
-    tcq_lambda: float | None = None
-    train: str = "dec"
-    lmbda: float | None = None  # default: the base model's λ from the zoo manifest
-    steps: int = 1000
-    batch: int = 8
-    crop: int = 128
-    lr: float = 5e-5
-    lr_drop: float = 0.8
-    seed: int = 0
-    threads: int = 2
-    checkpoint_every: int = 250
-    log_every: int = 25
-    downscale: tuple[float, float] | None = (0.5, 0.75)
-    exclude: list[str] = field(default_factory=list)  # image file names held out of training
-    control: str | None = None  # "noise": g_s on noisy latents instead of the quantizer (control run)
-    precision: str = "auto"  # g_s in "bf16" autocast or "fp32"; the quantizing encoder side is always fp32
-    extra: dict = field(default_factory=dict)
 
 
 def quantized_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes: tuple[str, ...],

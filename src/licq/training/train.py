@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -22,42 +22,11 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from ..atomic import atomic_torch_save, atomic_write_bytes
 from ..models import build_model, state_dict_from_file
 from ..models.io import load_params
+from .config import TrainConfig
 from .loop import (StepSampler, TrainingLoop, average_gradients, drop_schedule, init_distributed,  # noqa: F401
                    psnr_db, step_loader)
 from .precision import Precision, prepare_for_training, resolve_precision
 from .surrogates import rd_terms, surrogate_forward
-
-
-@dataclass
-class TrainConfig:
-    data: list[str]
-    out: str
-    arch: str = "mbt2018-mean"
-    N: int = 128
-    M: int = 192
-    lmbda: float = 0.0067
-    surrogate: str = "mixed"
-    steps: int = 10_000
-    batch: int = 8
-    crop: int = 256
-    lr: float = 1e-4
-    aux_lr: float = 1e-3
-    clip: float = 1.0
-    lr_drop: float = 0.85  # fraction of steps after which lr is divided by 10
-    seed: int = 0
-    workers: int = 0
-    threads: int = 2
-    checkpoint_every: int = 500
-    max_seconds: float = 0.0  # >0: stop (with a checkpoint) after this much training time in this call
-    snapshot_every: int = 0  # >0: also keep half-precision weights every so many steps (learning curves)
-    log_every: int = 50
-    warm_start: str | None = None
-    val: list[str] | None = None  # held-out folder(s): real-rounding RD estimate every val_every steps
-    val_every: int = 1000
-    val_images: int = 8
-    downscale: tuple[float, float] | None = (0.5, 0.75)
-    precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 where the hardware has it)
-    extra: dict = field(default_factory=dict)
 
 
 class _Surrogate(nn.Module):

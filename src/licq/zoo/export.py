@@ -39,6 +39,8 @@ def command_of(cfg: dict) -> str:
     parts = ["licq train", *cfg["data"], "--out", cfg["out"], "--N", str(cfg["N"]), "--M", str(cfg["M"]),
              "--lmbda", str(cfg["lmbda"]), "--steps", str(cfg["steps"]), "--batch", str(cfg["batch"]),
              "--crop", str(cfg["crop"]), "--lr", str(cfg["lr"]), "--surrogate", cfg["surrogate"]]
+    if cfg.get("precision"):
+        parts += ["--precision", cfg["precision"]]
     if cfg.get("warm_start"):
         parts += ["--warm-start", cfg["warm_start"]]
     return " ".join(parts)
@@ -60,7 +62,8 @@ def export(checkpoint: str, name: str, quality: int | None, default: bool, notes
              "digest": model_digest(half_state)[:16], "steps": ck.get("step"),
              "training": {"command": command_of(cfg), "wall_seconds": training_seconds(
                  Path(checkpoint).parent / "log.csv"), "machine": "2 CPU cores (no GPU)",
-                 **{k: cfg.get(k) for k in ("data", "surrogate", "batch", "crop", "lr", "seed", "warm_start")}},
+                 **{k: cfg.get(k) for k in ("data", "surrogate", "batch", "crop", "lr", "seed", "warm_start",
+                                            "precision")}},
              "notes": notes}
     _put_entry(entry, default=default)
     return entry

@@ -1,0 +1,73 @@
+"""The settings of ``licq train`` and ``licq finetune``, with their defaults.
+
+Kept apart from the training code and free of torch so that the command line
+takes its defaults from here (one place) without loading torch for ``--help``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (saved in config.json and the checkpoint)."""
+
+    data: list[str]
+    out: str
+    arch: str = "mbt2018-mean"
+    N: int = 128
+    M: int = 192
+    lmbda: float = 0.0067
+    surrogate: str = "mixed"
+    steps: int = 10_000
+    batch: int = 8
+    crop: int = 256
+    lr: float = 1e-4
+    aux_lr: float = 1e-3
+    clip: float = 1.0
+    lr_drop: float = 0.85  # fraction of steps after which lr is divided by 10
+    seed: int = 0
+    workers: int = 0
+    threads: int = 2
+    checkpoint_every: int = 500
+    max_seconds: float = 0.0  # >0: stop (with a checkpoint) after this much training time in this call
+    snapshot_every: int = 0  # >0: also keep half-precision weights every so many steps (learning curves)
+    log_every: int = 50
+    warm_start: str | None = None
+    val: list[str] | None = None  # held-out folder(s): real-rounding RD estimate every val_every steps
+    val_every: int = 1000
+    val_images: int = 8
+    downscale: tuple[float, float] | None = (0.5, 0.75)
+    precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 where the hardware has it)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class FinetuneConfig:
+    """Everything a finetuning run depends on (saved in config.json and the checkpoint)."""
+
+    base: str
+    data: list[str]
+    out: str
+    arch: str | None = None
+    quantizer: str = "sq"
+    states: int | None = None
+    step: float | None = None
+    tcq_lambda: float | None = None
+    train: str = "dec"
+    lmbda: float | None = None  # default: the base model's λ from the zoo manifest
+    steps: int = 1000
+    batch: int = 8
+    crop: int = 128
+    lr: float = 5e-5
+    lr_drop: float = 0.8
+    seed: int = 0
+    threads: int = 2
+    checkpoint_every: int = 250
+    log_every: int = 25
+    downscale: tuple[float, float] | None = (0.5, 0.75)
+    exclude: list[str] = field(default_factory=list)  # image file names held out of training
+    control: str | None = None  # "noise": g_s on noisy latents instead of the quantizer (control run)
+    precision: str = "auto"  # g_s in "bf16" autocast or "fp32"; the quantizing encoder side is always fp32
+    extra: dict = field(default_factory=dict)
