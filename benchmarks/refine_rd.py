@@ -20,16 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from licq.codec import decode, encode_full
 from licq.evaluation.bdrate import bd_psnr, bd_rate
-from licq.evaluation.metrics import psnr_images
+from licq.evaluation.rd import evaluate
 from licq.evaluation.results import save_results
-from licq.imageio import open_image
 from licq.refine import EFFORT_ITERATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +37,9 @@ SETTINGS = {"sq": {"quantizer": "sq"}, "tcq8": {"quantizer": "tcq", "states": 8}
 
 def run_rows(files: list[Path], qualities: list[int], efforts: list[int], quantizers: list[str],
              rows_path: Path) -> list[dict]:
-    """Encode + decode every (quantizer, effort, quality, image), appending each row to ``rows_path``."""
+    """Encode + decode every (quantizer, effort, quality, image) with :func:`licq.evaluation.rd.evaluate`
+    (real file size, PSNR of the decoded image, decoder == encoder reconstruction), appending each
+    row to ``rows_path``; ``quantizer`` is the tag of :data:`SETTINGS` ("tcq8")."""
     done = [json.loads(line) for line in rows_path.read_text().splitlines()] if rows_path.exists() else []
     keys = {(r["quantizer"], r["effort"], r["quality"], r["image"]) for r in done}
     with rows_path.open("a") as log:
@@ -50,15 +49,10 @@ def run_rows(files: list[Path], qualities: list[int], efforts: list[int], quanti
                     for f in files:
                         if (qz, effort, q, f.name) in keys:
                             continue
-                        img = open_image(f)
-                        r = encode_full(img, quality=q, effort=effort, **SETTINGS[qz])
-                        t = time.perf_counter()
-                        out = decode(r.data)
-                        row = {"quantizer": qz, "effort": effort, "quality": q, "image": f.name,
-                               "iterations": EFFORT_ITERATIONS[effort], "bytes": len(r.data), "bpp": r.bpp,
-                               "psnr-rgb": psnr_images(img, out), "megapixels": img.size[0] * img.size[1] / 1e6,
-                               "encoding_time": r.seconds["encode"], "decoding_time": time.perf_counter() - t,
-                               "exact": bool(np.array_equal(np.asarray(out), np.asarray(r.reconstruction)))}
+                        point = {"quality": q, "effort": effort, **SETTINGS[qz]}
+                        r = evaluate([f], [point], name=qz, progress=False, msssim=False)["per_image"][0]
+                        row = {**r, "quantizer": qz, "iterations": EFFORT_ITERATIONS[effort],
+                               "megapixels": 8 * r["bytes"] / r["bpp"] / 1e6}
                         log.write(json.dumps(row) + "\n")
                         log.flush()
                         done.append(row)
