@@ -37,26 +37,22 @@ def evaluate_snapshot(model: str, files: list[Path], lmbda: float) -> dict:
             "exact": res["exact"]}
 
 
-def recompression(model: str, files: list[Path], generations: int = 5) -> dict:
-    """The adoption check's second half: PSNR drift from generation 1 to ``generations`` of
-    encode -> decode (SQ), and the mean signed RGB error after one generation (a brightness bias
-    is what made the 5500-step q3 drift 0.6-1.9 dB per generation)."""
-    import licq
+def recompression(model: str, files: list[Path], n: int = 5) -> dict:
+    """The adoption check's second half: PSNR drift from generation 1 to ``n`` of encode -> decode
+    (SQ, :func:`recompression.generations`), and the mean signed RGB error after one generation
+    (a brightness bias shows there)."""
     from licq.evaluation.metrics import psnr_images
     from licq.imageio import open_image
+    from recompression import generations  # benchmarks/recompression.py, beside this script
 
     arch = None if Path(model).suffix != ".pt" else "mbt2018-mean"
     drifts, bias = [], []
     for f in files:
         img = open_image(f)
-        cur, psnrs = img, []
-        for g in range(generations):
-            cur = licq.decode(licq.encode(cur, model, arch=arch), model, arch=arch)
-            psnrs.append(psnr_images(img, cur))
-            if g == 0:
-                bias.append(float(np.mean(np.asarray(cur, dtype=np.float64) - np.asarray(img, dtype=np.float64))))
-        drifts.append(psnrs[0] - psnrs[-1])
-    return {"recompression_images": [Path(f).name for f in files], "recompression_generations": generations,
+        decoded, _ = generations(img, n, model, arch=arch)
+        drifts.append(psnr_images(img, decoded[0]) - psnr_images(img, decoded[-1]))
+        bias.append(float(np.mean(np.asarray(decoded[0], dtype=np.float64) - np.asarray(img, dtype=np.float64))))
+    return {"recompression_images": [Path(f).name for f in files], "recompression_generations": n,
             "recompression_drift_db": float(np.mean(drifts)), "mean_rgb_error_gen1": float(np.mean(bias))}
 
 

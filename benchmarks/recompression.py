@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 import licq
 from licq.evaluation.metrics import psnr_images
@@ -22,6 +23,19 @@ from licq.evaluation.results import save_results
 from licq.imageio import list_images, open_image
 
 OUT = Path("results/reliability")
+
+
+def generations(img: Image.Image, n: int, model: str | None = None, arch: str | None = None,
+                **encode_kwargs) -> tuple[list[Image.Image], list[float]]:
+    """Encode -> decode ``n`` times, each generation coding the previous one's output: the decoded
+    images and the bpp of each file. Shared with benchmarks/learning_curve.py's adoption check."""
+    images, bpps, cur = [], [], img
+    for _ in range(n):
+        r = licq.encode_full(cur, model, arch=arch, **encode_kwargs)
+        cur = licq.decode(r.data, model, arch=arch)
+        images.append(cur)
+        bpps.append(r.bpp)
+    return images, bpps
 
 
 def main() -> None:
@@ -39,12 +53,8 @@ def main() -> None:
     for qz in a.quantizers:
         for f in files:
             img = open_image(f)
-            cur, psnrs, bpps = img, [], []
-            for _ in range(a.generations):
-                r = licq.encode_full(cur, quantizer=qz, effort=a.effort)
-                cur = licq.decode(r.data)
-                psnrs.append(psnr_images(img, cur))
-                bpps.append(r.bpp)
+            decoded, bpps = generations(img, a.generations, quantizer=qz, effort=a.effort)
+            psnrs = [psnr_images(img, d) for d in decoded]
             rows.append({"image": f.name, "quantizer": qz, "psnr": psnrs, "bpp": bpps,
                          "drift_db": psnrs[0] - psnrs[-1]})
             print(f"{qz} {f.name}: {psnrs[0]:.2f} -> {psnrs[-1]:.2f} dB", file=sys.stderr)
