@@ -85,26 +85,25 @@ def model_lambda(name: str) -> float | None:
     return e.get("lmbda") if "base" not in e else model_lambda(e["base"])
 
 
-def has_finetuned_variant(base: str, quantizer: str, states: int | None, train: str) -> bool:
-    """Whether the zoo ships a decoder finetuned from ``base`` for this quantizer and training mode."""
-    try:
-        finetuned_variant(base, quantizer, states, train)
-    except LicqError:
-        return False
-    return True
-
-
-def finetuned_variant(base: str, quantizer: str, states: int | None, train: str) -> str:
-    """Name of the zoo decoder finetuned from ``base`` for this quantizer and training mode."""
+def find_finetuned_variant(base: str, quantizer: str, states: int | None, train: str) -> str | None:
+    """Name of the zoo decoder finetuned from ``base`` for this quantizer and training mode, or None."""
     for e in manifest()["models"]:
         d = e.get("decoder_for")
         if (e.get("base") == base and d and not e.get("control") and d["quantizer"] == quantizer
                 and e.get("train") == train
                 and (quantizer != "tcq" or d["states"] == (states or 8))):
             return e["name"]
-    raise LicqError(f"no decoder finetuned from {base} for {quantizer}"
-                    f"{'' if quantizer != 'tcq' else f'-{states or 8}'} ({train}); see `licq models`")
+    return None
 
 
-__all__ = ["FALLBACK_TCQ", "LoadedModel", "MANIFEST", "ZOO_DIR", "entry", "finetuned_variant", "has_finetuned_variant", "load_file",
+def finetuned_variant(base: str, quantizer: str, states: int | None, train: str) -> str:
+    """:func:`find_finetuned_variant`, refusing when the zoo has no such decoder."""
+    name = find_finetuned_variant(base, quantizer, states, train)
+    if name is None:
+        raise LicqError(f"no decoder finetuned from {base} for {quantizer}"
+                        f"{'' if quantizer != 'tcq' else f'-{states or 8}'} ({train}); see `licq models`")
+    return name
+
+
+__all__ = ["FALLBACK_TCQ", "LoadedModel", "MANIFEST", "ZOO_DIR", "entry", "find_finetuned_variant", "finetuned_variant", "load_file",
            "load_zoo", "manifest", "model_lambda", "name_for_quality", "qualities", "quantizer_defaults", "resolve"]
