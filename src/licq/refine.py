@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from .models.hyperprior import LATENT_STRIDE, tile_boxes
+from .quantizers.base import dequantize
 from .quantizers.cells import rate_bits, sq_cell_probability
 from .training.precision import cpu_has_bf16
 
@@ -44,7 +45,7 @@ class RefineSettings:
     iterations: int
     lmbda: float  #: the model's training λ: loss = bpp + λ·255²·MSE
     step: float = 1.0  #: Δ of the scalar grid the latents are annealed onto
-    learning_rate: float | None = None  #: None: LEARNING_RATE
+    learning_rate: float = LEARNING_RATE  #: Adam's initial step
 
 
 def sga_round(t: Tensor, tau: float, generator: torch.Generator | None = None) -> Tensor:
@@ -114,7 +115,7 @@ def refine_latents(net: nn.Module, x: Tensor, h: int, w: int, settings: RefineSe
         y = net.analysis(x).detach().clone().requires_grad_(True)
         z = net.h_a(y).detach().clone().requires_grad_(True)
     gen = torch.Generator().manual_seed(0)  # the same image gives the same file
-    lr = settings.learning_rate or LEARNING_RATE
+    lr = settings.learning_rate
     opt = torch.optim.Adam([y, z], lr=lr)
     eb, em_bound = net.entropy_bottleneck, float(net.gaussian_conditional.lower_bound_scale.bound)
     medians = eb._get_medians().detach()
@@ -128,7 +129,7 @@ def refine_latents(net: nn.Module, x: Tensor, h: int, w: int, settings: RefineSe
             v = sga_round((y - means) / step, tau, gen)
             s = (scales / step).clamp_min(em_bound)
             rate = (rate_bits(sq_cell_probability(v, s)).sum() + _z_bits(eb, z_tilde)) / n
-            y_tilde = means + step * v
+            y_tilde = dequantize(means, step, v)  # the codec's reconstruction rule, on relaxed levels
             _, g_y = _distortion_grad(net, y_tilde, x, h, w, bf16)
             opt.zero_grad(set_to_none=True)
             # only into y and z: the model's parameters get no .grad (the zoo model is shared and cached)
