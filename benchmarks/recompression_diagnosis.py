@@ -68,17 +68,15 @@ def hyper_split(model: str, x0: np.ndarray, lmbda: float) -> dict:
 
 def greedy_z(net, y1: torch.Tensor, x1: torch.Tensor, x0: torch.Tensor, z_hat0: torch.Tensor, lmbda: float) -> dict:
     """One greedy pass over the ambiguous hyper-latents of ``h_a(y1)`` on the estimated objective."""
-    from licq.quantizers.cells import rate_bits, sq_cell_probability
-    from licq.refine import _z_bits
+    from licq.refine import relaxed_bits
 
     n = x1.shape[-2] * x1.shape[-1]
     eb = net.entropy_bottleneck
-    bound = float(net.gaussian_conditional.lower_bound_scale.bound)
 
     def objective_and_psnr(z_hat: torch.Tensor) -> tuple[float, float]:
         mu, sc = net.hyper(z_hat)
         lv = torch.round(y1 - mu)
-        rate = (rate_bits(sq_cell_probability(lv, sc.clamp_min(bound))).sum() + _z_bits(eb, z_hat)) / n
+        rate = relaxed_bits(net, lv, sc, z_hat, 1.0) / n
         xr = net.synthesis(mu + lv).clamp(0, 1).mul(255).round().div(255)
         return (float(rate + lmbda * 255 ** 2 * ((xr - x1) ** 2).mean()),
                 float(10 * torch.log10(1 / ((xr - x0) ** 2).mean())))

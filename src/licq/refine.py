@@ -72,6 +72,13 @@ def _z_bits(eb: nn.Module, z: Tensor) -> Tensor:
     return rate_bits(lik).sum()
 
 
+def relaxed_bits(net: nn.Module, levels: Tensor, scales: Tensor, z_hat: Tensor, step: float) -> Tensor:
+    """Total bits of (possibly relaxed) levels of ``y`` in cells of width Δ around μ, plus those of
+    ``ẑ``: the rate of the refinement objective, differentiable in all three tensors."""
+    s = (scales / step).clamp_min(float(net.gaussian_conditional.lower_bound_scale.bound))
+    return rate_bits(sq_cell_probability(levels, s)).sum() + _z_bits(net.entropy_bottleneck, z_hat)
+
+
 def _distortion_grad(net: nn.Module, y_tilde: Tensor, x: Tensor, h: int, w: int,
                      bf16: bool = False) -> tuple[float, Tensor]:
     """Sum of squared errors of ``g_s(ỹ)`` on the image's own h×w pixels, and its gradient in ``ỹ``.
@@ -117,8 +124,7 @@ def refine_latents(net: nn.Module, x: Tensor, h: int, w: int, settings: RefineSe
     gen = torch.Generator().manual_seed(0)  # the same image gives the same file
     lr = settings.learning_rate
     opt = torch.optim.Adam([y, z], lr=lr)
-    eb, em_bound = net.entropy_bottleneck, float(net.gaussian_conditional.lower_bound_scale.bound)
-    medians = eb._get_medians().detach()
+    medians = net.entropy_bottleneck._get_medians().detach()
     bf16 = cpu_has_bf16()
     n, step, scale = h * w, settings.step, settings.lmbda * 255.0 ** 2 / (3 * h * w)
     for it in range(settings.iterations):
@@ -127,8 +133,7 @@ def refine_latents(net: nn.Module, x: Tensor, h: int, w: int, settings: RefineSe
             z_tilde = sga_round(z - medians, tau, gen) + medians
             means, scales = net.hyper(z_tilde)
             v = sga_round((y - means) / step, tau, gen)
-            s = (scales / step).clamp_min(em_bound)
-            rate = (rate_bits(sq_cell_probability(v, s)).sum() + _z_bits(eb, z_tilde)) / n
+            rate = relaxed_bits(net, v, scales, z_tilde, step) / n
             y_tilde = dequantize(means, step, v)  # the codec's reconstruction rule, on relaxed levels
             _, g_y = _distortion_grad(net, y_tilde, x, h, w, bf16)
             opt.zero_grad(set_to_none=True)
