@@ -126,3 +126,35 @@ def test_control_run_trains_g_s_on_noisy_latents(temp_zoo, data_dir, tmp_path):
 def test_exclude_holds_images_out(temp_zoo, data_dir, tmp_path):
     with pytest.raises(FileNotFoundError):
         finetune(_cfg(data_dir, tmp_path / "none", exclude=["0.png", "1.png", "2.png"]), progress=False)
+
+
+def test_second_generation_is_what_the_codec_gives_when_re_encoding(tiny_model):
+    """The training's re-encoding (8-bit pixels, rounded latents) is the codec's own SQ round trip."""
+    from licq.models import resolve
+    from licq.training.finetune import second_generation
+
+    net, kw = resolve(tiny_model, arch="mbt2018-mean").net, {"arch": "mbt2018-mean"}
+    x1 = np.asarray(licq.decode(licq.encode(smooth_image(64, 64, seed=3), tiny_model, **kw), tiny_model, **kw))
+    with torch.no_grad():
+        x2 = second_generation(net, torch.from_numpy(x1.copy()).permute(2, 0, 1)[None].float() / 255)
+    x2 = (x2.clamp(0, 1) * 255).round()[0].permute(1, 2, 0).numpy()
+    ref = np.asarray(licq.decode(licq.encode(x1, tiny_model, **kw), tiny_model, **kw), dtype=np.float64)
+    assert np.abs(x2 - ref).max() <= 1
+
+
+def test_idempotence_trains_g_s_through_the_frozen_encoder(temp_zoo, data_dir, tmp_path):
+    plain = torch.load(finetune(_cfg(data_dir, tmp_path / "b0"), progress=False), weights_only=True)
+    idem = torch.load(finetune(_cfg(data_dir, tmp_path / "b1", idempotence=1.0), progress=False), weights_only=True)
+    assert set(idem) == set(plain)
+    assert any(not torch.equal(idem[k], plain[k]) for k in plain)  # same seed and crops: the term changed g_s
+    assert (tmp_path / "b1" / "log.csv").read_text().splitlines()[0].split(",")[:5] == \
+        ["step", "loss", "bpp", "psnr", "psnr2"]
+    assert json.loads((tmp_path / "b1" / "decoder.json").read_text())["config"]["idempotence"] == 1.0
+
+
+@pytest.mark.parametrize("kw,match", [({"idempotence": -1.0}, "idempotence must be"),
+                                      ({"idempotence": float("nan")}, "idempotence must be"),
+                                      ({"idempotence": 1.0, "control": "noise"}, "not with --control")])
+def test_idempotence_bad_values_refused(temp_zoo, data_dir, tmp_path, kw, match):
+    with pytest.raises(LicqError, match=match):
+        finetune(_cfg(data_dir, tmp_path / "bad", **kw), progress=False)

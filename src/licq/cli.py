@@ -301,7 +301,8 @@ def _cmd_finetune(a: argparse.Namespace) -> None:
     cfg = FinetuneConfig(base=a.base, arch=a.arch, data=a.data, out=a.out, quantizer=a.quantizer,
                          states=a.states, step=a.step, tcq_lambda=a.tcq_lambda, train=a.train, lmbda=a.lmbda,
                          steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed, threads=a.threads,
-                         exclude=exclude, control=a.control, precision=a.precision)
+                         exclude=exclude, control=a.control, precision=a.precision,
+                         idempotence=a.idempotence)
     print(f"decoder: {finetune(cfg, resume=a.resume)}")
 
 
@@ -506,6 +507,9 @@ def _add_finetune(sub) -> None:
     f.add_argument("--exclude", metavar="LIST", type=path_arg, help="text file of image names to hold out of training")
     f.add_argument("--control", choices=["noise"],
                    help="control run: train g_s on noisy latents (the surrogate) instead of the quantizer")
+    f.add_argument("--idempotence", type=float, default=F.idempotence, metavar="BETA",
+                   help="also train on the distortion of the decoded image encoded again, weighted BETA "
+                        "(reduces generation loss)")
     f.add_argument("--resume", action="store_true")
     _precision_opt(f)
     f.set_defaults(func=_cmd_finetune, check=_check_quantizer_opts, parser=f)

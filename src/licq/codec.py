@@ -48,6 +48,8 @@ def image_to_tensor(arr: np.ndarray) -> torch.Tensor:
 
     The codec's own input conversion, public so that benchmarks measure what it codes.
     """
+    if not arr.flags.writeable:  # np.asarray(PIL image) is read-only; torch would warn
+        arr = arr.copy()
     x = torch.from_numpy(arr).permute(2, 0, 1)[None].float().div_(255.0)
     h, w = x.shape[-2:]
     ph, pw = (-h) % STRIDE, (-w) % STRIDE

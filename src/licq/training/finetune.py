@@ -20,6 +20,13 @@ the same steps on the end-to-end surrogate's noisy latents ``y + U(-1/2, 1/2)``
 quantizer's output. It separates the gain of seeing real quantized latents
 from the gain of simply training the decoder longer.
 
+``idempotence=β`` (generation loss, issue 15) adds ``β·λ·255²·MSE(x₂, x)``, where
+x₂ is what re-encoding the decoded image gives: x̂ clamped and rounded to 8 bits
+as a file holds it, coded again by the frozen encoder side with latents rounded
+around the means (straight-through). The frozen g_a passes gradients to its
+input, so g_s learns outputs that survive being encoded again (Kim et al., 2020,
+"Instability of successive deep image compression").
+
 The result is a *decoder* file: the finetuned tensors only, tied to the base
 model's digest and the quantizer setting they were trained for.
 """
@@ -44,6 +51,7 @@ from ..quantizers.defaults import quantizer_defaults
 from .config import FinetuneConfig
 from .loop import TrainingLoop, average_gradients, drop_schedule, init_distributed, psnr_db, step_loader
 from .precision import Precision, resolve_precision, transform_runner
+from .surrogates import ste_round, surrogate_forward
 
 MODES = {"dec": ("g_s",), "dec+hyperdec": ("g_s", "h_s")}
 
@@ -73,6 +81,12 @@ def quantized_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes: tupl
     return out
 
 
+def second_generation(net: nn.Module, x_hat: torch.Tensor, precision: Precision = "fp32") -> torch.Tensor:
+    """The reconstruction of re-encoding ``x_hat``: 8-bit pixels and rounded latents, straight-through."""
+    x1 = ste_round(x_hat.clamp(0, 1) * 255) / 255
+    return surrogate_forward(net, x1, "ste", precision)["x_hat"]
+
+
 def finetune(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -> Path:
     """Finetune the decoder side of ``cfg.base``; return the path of the decoder file."""
     return finetune_model(cfg, resume, progress)[0]
@@ -86,6 +100,10 @@ def _check(cfg: FinetuneConfig) -> None:
         raise LicqError("--control must be 'noise'")
     if cfg.control and (cfg.train != "dec" or cfg.quantizer != "sq"):
         raise LicqError("the noise control trains g_s only and is evaluated with SQ: use --train dec --quantizer sq")
+    if not cfg.idempotence >= 0:
+        raise LicqError(f"--idempotence must be >= 0, got {cfg.idempotence}")
+    if cfg.idempotence and cfg.control:
+        raise LicqError("--idempotence trains on the real quantizer's output: not with --control")
 
 
 def _base_lmbda(cfg: FinetuneConfig, base: LoadedModel) -> float:
@@ -166,18 +184,23 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
         mse = torch.mean((o["x_hat"] - x) ** 2)
         bpp = o["bits"] / (x.shape[0] * x.shape[2] * x.shape[3]) if "bits" in o else torch.zeros(())
         loss = bpp + lmbda * 255 ** 2 * mse
+        logged = {}
+        if cfg.idempotence:
+            mse2 = torch.mean((second_generation(m.net, o["x_hat"], precision) - x) ** 2)
+            loss = loss + cfg.idempotence * lmbda * 255 ** 2 * mse2
+            logged["psnr2"] = psnr_db(mse2.item())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(trained, world)
         torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         sched.step()
-        return {"loss": loss.item(), "bpp": bpp.item(), "psnr": psnr_db(mse.item())}
+        return {"loss": loss.item(), "bpp": bpp.item(), "psnr": psnr_db(mse.item()), **logged}
 
     if step < cfg.steps:
         loader = step_loader(cfg.data, crop=cfg.crop, downscale=cfg.downscale, seed=cfg.seed, start=step,
                              steps=cfg.steps, batch=cfg.batch, rank=rank, world=world, exclude=cfg.exclude)
-        loop = TrainingLoop(out, rank=rank, start=step, steps=cfg.steps, columns=("loss", "bpp", "psnr"),
+        loop = TrainingLoop(out, rank=rank, start=step, steps=cfg.steps, columns=("loss", "bpp", "psnr", *(("psnr2",) if cfg.idempotence else ())),
                             desc=f"finetune {cfg.train} ({precision})", log_every=cfg.log_every,
                             checkpoint_every=cfg.checkpoint_every, progress=progress)
         step = loop.run(loader, train_step, checkpoint)  # the last step's checkpoint included
