@@ -158,3 +158,24 @@ def test_idempotence_trains_g_s_through_the_frozen_encoder(temp_zoo, data_dir, t
 def test_idempotence_bad_values_refused(temp_zoo, data_dir, tmp_path, kw, match):
     with pytest.raises(LicqError, match=match):
         finetune(_cfg(data_dir, tmp_path / "bad", **kw), progress=False)
+
+
+def test_export_with_decoder_ships_one_model_with_the_finetuned_g_s(temp_zoo, data_dir, tiny_model, tmp_path):
+    from licq.training.train import TrainConfig, train
+
+    run = tmp_path / "run"
+    train(TrainConfig(data=[str(data_dir)], out=str(run), N=8, M=12, steps=2, batch=2, crop=64, threads=1,
+                      log_every=1, downscale=None, lmbda=0.01), progress=False)
+    ckpt = str(run / "checkpoint.pt")
+    dec = finetune(_cfg(data_dir, tmp_path / "ft", base=ckpt, arch="mbt2018-mean", lmbda=0.01, idempotence=1.0),
+                   progress=False)
+    e = export.export(ckpt, "tiny-q2", 2, False, decoder_run=str(tmp_path / "ft"))
+    assert e["decoder_finetune"]["steps"] == 4 and e["decoder_finetune"]["config"]["idempotence"] == 1.0
+    shipped = zoo.load_zoo("tiny-q2").net.state_dict()
+    tensors = torch.load(dec, weights_only=True)
+    assert all(torch.equal(shipped[k].half(), v) for k, v in tensors.items())  # g_s is the finetuned one
+    trained = torch.load(ckpt, weights_only=True)["model"]
+    assert torch.equal(shipped["g_a.0.weight"].half(), trained["g_a.0.weight"].half())  # the rest is the run's
+    finetune(_cfg(data_dir, tmp_path / "other", base=tiny_model, arch="mbt2018-mean", lmbda=0.01), progress=False)
+    with pytest.raises(LicqError, match="finetuned from another model"):
+        export.export(ckpt, "tiny-q3", 3, False, decoder_run=str(tmp_path / "other"))

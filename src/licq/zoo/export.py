@@ -1,9 +1,13 @@
 """Add a trained checkpoint to the shipped zoo (maintainers' tool).
 
     python -m licq.zoo.export runs/q3/checkpoint.pt --name licq-q3 --quality 3 [--default]
+        [--with-decoder FINETUNE_RUN]
 
 Writes ``<name>.pt`` (half precision) next to the manifest and adds or replaces
 the manifest entry with the sha256, the training config and step count.
+``--with-decoder`` ships the checkpoint with the decoder of a ``licq finetune``
+run on that very checkpoint laid over it (one model file, not a base plus a
+decoder file), and records the finetuning beside the training.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 import torch
 
 from ..atomic import atomic_write_bytes
+from ..errors import LicqError
 from ..models import build_model, model_digest, state_dict_from_file
 from ..models.io import infer_sizes, load_params, save_weights
 from . import MANIFEST, ZOO_DIR
@@ -46,10 +51,25 @@ def command_of(cfg: dict) -> str:
     return " ".join(parts)
 
 
-def export(checkpoint: str, name: str, quality: int | None, default: bool, notes: str = "") -> dict:
+def _lay_decoder(state: dict, run: Path) -> tuple[dict, dict]:
+    """``state`` with a finetune run's tensors laid over it, and the run's record for the manifest."""
+    meta = json.loads((run / "decoder.json").read_text())
+    if meta["base_digest"] != model_digest(state)[:16]:
+        raise LicqError(f"{run} was finetuned from another model (digest {meta['base_digest']})")
+    tensors = torch.load(run / "decoder.pt", map_location="cpu", weights_only=True)
+    record = {"train": meta["train"], "steps": meta["steps"], "quantizer": meta["quantizer"],
+              "wall_seconds": training_seconds(run / "log.csv"), "config": _brief(meta["config"])}
+    return {**state, **tensors}, record
+
+
+def export(checkpoint: str, name: str, quality: int | None, default: bool, notes: str = "",
+           decoder_run: str | None = None) -> dict:
     ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
     cfg = ck.get("config", {})
     state = state_dict_from_file(checkpoint)
+    finetuned = None
+    if decoder_run:
+        state, finetuned = _lay_decoder(state, Path(decoder_run))
     arch = cfg.get("arch", "mbt2018-mean")
     N, M = infer_sizes(state)
     model = build_model(arch, N, M)
@@ -64,6 +84,7 @@ def export(checkpoint: str, name: str, quality: int | None, default: bool, notes
                  Path(checkpoint).parent / "log.csv"), "machine": "2 CPU cores (no GPU)",
                  **{k: cfg.get(k) for k in ("data", "surrogate", "batch", "crop", "lr", "seed", "warm_start",
                                             "precision")}},
+             **({"decoder_finetune": finetuned} if finetuned else {}),
              "notes": notes}
     _put_entry(entry, default=default)
     return entry
@@ -134,11 +155,12 @@ def main() -> None:
     p.add_argument("--quality", type=int)
     p.add_argument("--default", action="store_true")
     p.add_argument("--notes", default="")
+    p.add_argument("--with-decoder", metavar="RUN", help="lay this licq finetune run's decoder over the checkpoint")
     a = p.parse_args()
     if a.decoder:
         print(json.dumps(export_decoder(a.checkpoint, a.name, a.notes), indent=2))
     else:
-        print(json.dumps(export(a.checkpoint, a.name, a.quality, a.default, a.notes), indent=2))
+        print(json.dumps(export(a.checkpoint, a.name, a.quality, a.default, a.notes, a.with_decoder), indent=2))
 
 
 if __name__ == "__main__":
