@@ -237,6 +237,8 @@ CASES: list[tuple[list[str], int, str]] = [
     ([*FT, "--quantizer", "nosuch"], 2, "--quantizer"),
     ([*FT, "--train", "encoder"], 2, "--train"),
     ([*FT, "--control", "ste"], 2, "--control"),
+    *_num(FT, "--idempotence", "-1", "nan", "1000"),
+    ([*FT, "--idempotence", "1", "--control", "noise"], 1, "--control"),
     ([*FT, "--arch", "nosuch"], 2, "--arch"),
     ([*FT, "--precision", "fp16"], 2, "--precision"),
     # eval

@@ -507,7 +507,7 @@ def _add_finetune(sub) -> None:
     f.add_argument("--exclude", metavar="LIST", type=path_arg, help="text file of image names to hold out of training")
     f.add_argument("--control", choices=["noise"],
                    help="control run: train g_s on noisy latents (the surrogate) instead of the quantizer")
-    f.add_argument("--idempotence", type=float, default=F.idempotence, metavar="BETA",
+    f.add_argument("--idempotence", type=float_range(0, 100), default=F.idempotence, metavar="BETA",
                    help="also train on the distortion of the decoded image encoded again, weighted BETA "
                         "(reduces generation loss)")
     f.add_argument("--resume", action="store_true")
