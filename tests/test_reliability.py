@@ -23,6 +23,8 @@ from licq.models import resolve
 
 from .conftest import smooth_image
 
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+
 
 def test_tiled_transforms_equal_whole_image(tiny_model):
     net = resolve(tiny_model).net
@@ -120,18 +122,36 @@ def test_sigkilled_encode_leaves_old_file_or_complete_file(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("out.licq") and p != out]
 
 
+def _generations(img: np.ndarray, n: int = 10) -> list[float]:
+    """PSNR against ``img`` of ``n`` encode -> decode generations with the default model."""
+    current, psnrs = Image.fromarray(img), []
+    for _ in range(n):
+        current = licq.decode(licq.encode(current))
+        psnrs.append(psnr_images(img, current))
+    return psnrs
+
+
 def test_recompression_drift_does_not_grow():
     """Encode -> decode ten times with the default model; PSNR drift against generation 1.
 
-    A regression guard at the measured level, not the issue's target: this image
-    drifts 2.26 dB (target 0.5 dB, missed; results/reliability/recompression.json
-    has Kodak). The guard fails if generation loss gets worse.
+    A regression guard at the measured level, not the issue's target (0.5 dB, missed;
+    results/reliability/recompression-*.json have Kodak). On this synthetic image
+    (smooth gradients under Gaussian noise) the N=128/M=192 licq-q3 drifts 4.16 dB,
+    28.32 -> 24.15 dB; the N=96/M=128 model it replaced drifted 2.26 dB, 27.98 ->
+    25.72, and stopped there (on Kodak the new model is better at every generation:
+    see the README). The guard fails if generation loss gets worse.
     """
-    img = smooth_image(96, 128, seed=7)
-    current, psnrs = Image.fromarray(img), []
-    for _ in range(10):
-        current = licq.decode(licq.encode(current))
-        psnrs.append(psnr_images(img, current))
+    psnrs = _generations(smooth_image(96, 128, seed=7))
     assert psnrs[0] > 25
-    assert psnrs[0] - psnrs[-1] <= 2.5
+    assert psnrs[0] - psnrs[-1] <= 4.5
     assert all(b <= a + 0.05 for a, b in zip(psnrs, psnrs[1:]))  # no generation recovers quality
+
+
+def test_recompression_of_a_photo_keeps_its_quality():
+    """The same on a photo crop (kodim23, 256x256): 31.56 dB after one generation, 28.13 after ten
+    (3.43 dB; the model it replaced: 30.41 -> 25.44). Guards both the drift and the end point."""
+    img = np.asarray(Image.open(ASSETS / "kodim23.png").convert("RGB"))[128:384, 256:512].copy()
+    psnrs = _generations(img)
+    assert psnrs[0] - psnrs[-1] <= 3.75
+    assert psnrs[-1] >= 27.8
+    assert all(b <= a + 0.05 for a, b in zip(psnrs, psnrs[1:]))
