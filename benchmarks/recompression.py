@@ -6,7 +6,7 @@
 Writes results/reliability/recompression.json and recompression.png; with ``--effort N``
 (latent refinement at every generation, issue 15) recompression-effortN.{json,png}; with
 ``--tag NAME`` recompression-NAME.{json,png} (``--model``: a weight file, mbt2018-mean,
-instead of the default zoo model, for candidates not in the zoo yet).
+or another zoo model instead of the default one; weight files for candidates not in the zoo yet).
 """
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ def main() -> None:
     p.add_argument("--quantizers", nargs="+", default=["sq", "tcq"])
     p.add_argument("--effort", type=int, default=0, help="encoder latent refinement at every generation")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--model", help="weight file (mbt2018-mean) instead of the default zoo model")
+    p.add_argument("--model", help="zoo model or weight file (mbt2018-mean) instead of the default zoo model")
     p.add_argument("--tag", help="suffix of the output files")
     a = p.parse_args()
-    arch = "mbt2018-mean" if a.model else None
+    arch = "mbt2018-mean" if a.model and Path(a.model).is_file() else None
     torch.set_num_threads(a.threads)
     files = list_images([a.kodak])[: a.images]
     rows = []
@@ -60,7 +60,7 @@ def main() -> None:
         for f in files:
             img = open_image(f)
             decoded, bpps = generations(img, a.generations, a.model, arch, quantizer=qz, effort=a.effort,
-                                        **({} if a.model else {"finetuned": "auto"}))
+                                        **({} if arch else {"finetuned": "auto"}))
             psnrs = [psnr_images(img, d) for d in decoded]
             rows.append({"image": f.name, "quantizer": qz, "psnr": psnrs, "bpp": bpps,
                          "drift_db": psnrs[0] - psnrs[-1]})
@@ -72,7 +72,8 @@ def main() -> None:
         summary[qz] = {"mean_drift_db": float(np.mean(d)), "max_drift_db": float(np.max(d)),
                        "images_within_0.5db": int(sum(x <= 0.5 for x in d)), "images": len(d),
                        "mean_psnr_per_generation": [float(v) for v in curve]}
-    what = a.model or f"default zoo model ({licq.zoo.manifest()['default']}), finetuned='auto' as licq encode"
+    what = a.model if arch else (f"zoo model {a.model or licq.zoo.manifest()['default']}, "
+                                 "finetuned='auto' as licq encode")
     res = {"model": what, "effort": a.effort,
            "generations": a.generations, "summary": summary, "per_image": rows}
     OUT.mkdir(parents=True, exist_ok=True)
