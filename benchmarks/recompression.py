@@ -35,7 +35,7 @@ def generations(img: Image.Image, n: int, model: str | None = None, arch: str | 
     images, bpps, cur = [], [], img
     for _ in range(n):
         r = licq.encode_full(cur, model, arch=arch, **encode_kwargs)
-        cur = licq.decode(r.data, model, arch=arch)
+        cur = licq.decode(r.data, model if arch else None, arch=arch)  # a zoo file's header names its decoder
         images.append(cur)
         bpps.append(r.bpp)
     return images, bpps
