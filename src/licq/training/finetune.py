@@ -200,7 +200,8 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
     if step < cfg.steps:
         loader = step_loader(cfg.data, crop=cfg.crop, downscale=cfg.downscale, seed=cfg.seed, start=step,
                              steps=cfg.steps, batch=cfg.batch, rank=rank, world=world, exclude=cfg.exclude)
-        loop = TrainingLoop(out, rank=rank, start=step, steps=cfg.steps, columns=("loss", "bpp", "psnr", *(("psnr2",) if cfg.idempotence else ())),
+        columns = ("loss", "bpp", "psnr", *(("psnr2",) if cfg.idempotence else ()))
+        loop = TrainingLoop(out, rank=rank, start=step, steps=cfg.steps, columns=columns,
                             desc=f"finetune {cfg.train} ({precision})", log_every=cfg.log_every,
                             checkpoint_every=cfg.checkpoint_every, progress=progress)
         step = loop.run(loader, train_step, checkpoint)  # the last step's checkpoint included
