@@ -23,6 +23,7 @@ import torch
 from licq.evaluation.rd import image_files
 from licq.evaluation.results import save_results
 from licq.models import state_dict_from_file
+from licq.zoo.export import lay_decoder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from learning_curve import KODAK, evaluate_snapshot, recompression  # noqa: E402
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def merged_model(base: Path, run: Path) -> Path:
     """The base weights with the run's finetuned tensors laid over them, as one user model file."""
-    state = {**state_dict_from_file(base), **torch.load(run / "decoder.pt", map_location="cpu", weights_only=True)}
+    state, _ = lay_decoder(state_dict_from_file(base), run)  # refuses a run finetuned from other weights
     out = run / "merged.pt"
     torch.save({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, out)
     return out

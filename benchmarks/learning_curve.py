@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +24,17 @@ import numpy as np
 from licq.evaluation.rd import evaluate, image_files
 from licq.evaluation.results import save_results
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from recompression import generations, weight_file_arch  # noqa: E402  (benchmarks/recompression.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
 
 
 def evaluate_snapshot(model: str, files: list[Path], lmbda: float) -> dict:
     """Mean bpp, PSNR and RD loss (mean per-image MSE on the [0, 1] scale) of a snapshot or zoo model."""
-    res = evaluate(files, [{"model": model, "arch": None if Path(model).suffix != ".pt" else "mbt2018-mean",
-                            "quantizer": "sq"}], name=Path(model).stem, progress=False, msssim=False)
+    res = evaluate(files, [{"model": model, "arch": weight_file_arch(model), "quantizer": "sq"}],
+                   name=Path(model).stem, progress=False, msssim=False)
     mse = np.mean([10 ** (-r["psnr-rgb"] / 10) for r in res["per_image"]])
     bpp = res["results"]["bpp"][0]
     return {"bpp": bpp, "psnr-rgb": res["results"]["psnr-rgb"][0], "rd_loss": bpp + lmbda * 255 ** 2 * mse,
@@ -43,13 +47,10 @@ def recompression(model: str, files: list[Path], n: int = 5) -> dict:
     (a brightness bias shows there)."""
     from licq.evaluation.metrics import psnr_images
     from licq.imageio import open_image
-    from recompression import generations  # benchmarks/recompression.py, beside this script
-
-    arch = None if Path(model).suffix != ".pt" else "mbt2018-mean"
     drifts, bias = [], []
     for f in files:
         img = open_image(f)
-        decoded, _ = generations(img, n, model, arch=arch)
+        decoded, _ = generations(img, n, model, arch=weight_file_arch(model))
         drifts.append(psnr_images(img, decoded[0]) - psnr_images(img, decoded[-1]))
         bias.append(float(np.mean(np.asarray(decoded[0], dtype=np.float64) - np.asarray(img, dtype=np.float64))))
     return {"recompression_images": [Path(f).name for f in files], "recompression_generations": n,

@@ -28,6 +28,11 @@ from licq.imageio import list_images, open_image
 OUT = Path("results/reliability")
 
 
+def weight_file_arch(model: str | None) -> str | None:
+    """The architecture to pass for ``model``: mbt2018-mean for a weight file, None for a zoo name."""
+    return "mbt2018-mean" if model and Path(model).is_file() else None
+
+
 def generations(img: Image.Image, n: int, model: str | None = None, arch: str | None = None,
                 **encode_kwargs) -> tuple[list[Image.Image], list[float]]:
     """Encode -> decode ``n`` times, each generation coding the previous one's output: the decoded
@@ -52,7 +57,7 @@ def main() -> None:
     p.add_argument("--model", help="zoo model or weight file (mbt2018-mean) instead of the default zoo model")
     p.add_argument("--tag", help="suffix of the output files")
     a = p.parse_args()
-    arch = "mbt2018-mean" if a.model and Path(a.model).is_file() else None
+    arch = weight_file_arch(a.model)
     torch.set_num_threads(a.threads)
     files = list_images([a.kodak])[: a.images]
     rows = []

@@ -51,7 +51,7 @@ def command_of(cfg: dict) -> str:
     return " ".join(parts)
 
 
-def _lay_decoder(state: dict, run: Path) -> tuple[dict, dict]:
+def lay_decoder(state: dict, run: Path) -> tuple[dict, dict]:
     """``state`` with a finetune run's tensors laid over it, and the run's record for the manifest."""
     meta = json.loads((run / "decoder.json").read_text())
     if meta["base_digest"] != model_digest(state)[:16]:
@@ -69,7 +69,7 @@ def export(checkpoint: str, name: str, quality: int | None, default: bool, notes
     state = state_dict_from_file(checkpoint)
     finetuned = None
     if decoder_run:
-        state, finetuned = _lay_decoder(state, Path(decoder_run))
+        state, finetuned = lay_decoder(state, Path(decoder_run))
     arch = cfg.get("arch", "mbt2018-mean")
     N, M = infer_sizes(state)
     model = build_model(arch, N, M)
