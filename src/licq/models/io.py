@@ -43,18 +43,22 @@ def infer_sizes(state: dict[str, torch.Tensor]) -> tuple[int, int]:
         raise LicqError("not a hyperprior state dict: g_a.0.weight / g_a.6.weight missing") from None
 
 
-def state_dict_from_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a state dict without unpickling arbitrary objects.
+def load_model_object(path: str | Path) -> object:
+    """``torch.load`` of a model or checkpoint file without unpickling arbitrary objects.
 
-    Accepts licq weight files, CompressAI zoo files (``*.pth.tar``) and
-    training checkpoints that hold the state dict under ``"model"``/``"state_dict"``.
+    Separate from :func:`state_dict_from_file` so that a caller that also needs a
+    checkpoint's other entries (its config, its step) reads the file once.
     """
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise LicqError(f"model file not found: {path}") from None
     except Exception as exc:  # noqa: BLE001 - any unpickling refusal is a bad model file
         raise LicqError(f"cannot load model file {path}: {str(exc).splitlines()[0]}") from None
+
+
+def state_dict_of(obj: object, path: str | Path) -> dict[str, torch.Tensor]:
+    """The state dict inside a loaded file (see :func:`state_dict_from_file`); ``path`` names it in errors."""
     if isinstance(obj, dict):
         for key in ("model", "state_dict"):
             if isinstance(obj.get(key), dict):
@@ -64,6 +68,15 @@ def state_dict_from_file(path: str | Path) -> dict[str, torch.Tensor]:
         raise LicqError(f"{path} does not hold a state dict of tensors")
     # DDP checkpoints prefix every key with "module."
     return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def state_dict_from_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a state dict without unpickling arbitrary objects.
+
+    Accepts licq weight files, CompressAI zoo files (``*.pth.tar``) and
+    training checkpoints that hold the state dict under ``"model"``/``"state_dict"``.
+    """
+    return state_dict_of(load_model_object(path), path)
 
 
 def model_digest(state: dict[str, torch.Tensor]) -> str:

@@ -22,7 +22,7 @@ import torch
 from ..atomic import atomic_write_bytes
 from ..errors import LicqError
 from ..models import build_model, model_digest, state_dict_from_file
-from ..models.io import infer_sizes, load_params, save_weights
+from ..models.io import infer_sizes, load_model_object, load_params, save_weights, state_dict_of
 from . import MANIFEST, ZOO_DIR
 
 
@@ -64,9 +64,10 @@ def lay_decoder(state: dict, run: Path) -> tuple[dict, dict]:
 
 def export(checkpoint: str, name: str, quality: int | None, default: bool, notes: str = "",
            decoder_run: str | None = None) -> dict:
-    ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    ck = load_model_object(checkpoint)
+    state = state_dict_of(ck, checkpoint)  # the checkpoint is read once: it can be 80 MB
+    ck = ck if isinstance(ck, dict) else {}
     cfg = ck.get("config", {})
-    state = state_dict_from_file(checkpoint)
     finetuned = None
     if decoder_run:
         state, finetuned = lay_decoder(state, Path(decoder_run))
