@@ -86,6 +86,22 @@ def test_unwritable_output_is_one_line_error(tmp_path, tiny_model, capsys):
     assert len(err) == 1 and err[0].startswith("licq: error:")
 
 
+def test_eval_finetuned_auto_measures_what_encode_writes(tmp_path, capsys):
+    """`licq eval --finetuned auto` scores the files `licq encode` makes (its default decoder choice)."""
+    import licq
+
+    src = _png(tmp_path)
+    arr = np.asarray(Image.open(src).convert("RGB"))
+    out = tmp_path / "r.json"
+    for extra in ([], ["--finetuned", "auto"]):
+        assert main(["eval", str(src), "--quality", "3", "--quantizer", "tcq", "--quiet", "--no-msssim",
+                     "--out", str(out), *extra]) == 0
+        capsys.readouterr()
+        bpp = json.loads(out.read_text())["results"]["bpp"][0]
+        ref = licq.encode_full(arr, quality=3, quantizer="tcq", finetuned="auto" if extra else None)
+        assert bpp == ref.bpp
+
+
 def test_encode_uses_the_finetuned_decoder_unless_told_otherwise(tmp_path, capsys):
     """The best configuration is the default: `licq encode` picks the zoo's 'dec' decoder where one
     exists for the model and quantizer (they beat the base decoders, README), else the base model."""

@@ -527,7 +527,9 @@ def _add_eval(sub) -> None:
     ev.add_argument("--states", type=int, choices=ALL_STATES)
     ev.add_argument("--tcq-lambda", type=TCQ_LAMBDA)
     ev.add_argument("--scan", choices=ALL_SCANS)
-    ev.add_argument("--finetuned", choices=["dec", "dec+hyperdec"], help="zoo decoders finetuned for the quantizer")
+    ev.add_argument("--finetuned", choices=["auto", "dec", "dec+hyperdec"],
+                    help="zoo decoders finetuned for the quantizer; auto: the 'dec' decoder where the zoo has "
+                         "one, else the base model (what licq encode does; default: the base models)")
     ev.add_argument("--weighting", choices=WEIGHTINGS, default="none", help="TCQ/RDOQ channel weighting")
     _effort_opts(ev)
     ev.add_argument("--name", help="curve name in the results file")
