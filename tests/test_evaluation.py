@@ -103,3 +103,11 @@ def test_every_results_file_says_how_it_was_made():
     for f in files:
         data = json.loads(f.read_text())
         assert isinstance(data, dict) and data.get("command") and "commit" in data, f
+
+
+def test_rd_plot_gives_every_curve_its_own_colour():
+    """The Kodak plot has 11+ curves; matplotlib's default cycle would repeat after 10."""
+    from licq.evaluation.plot import curve_colors
+
+    for n in (1, 10, 11, 20):
+        assert len(set(curve_colors(n))) == n
