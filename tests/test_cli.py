@@ -109,12 +109,12 @@ def test_encode_uses_the_finetuned_decoder_unless_told_otherwise(tmp_path, capsy
     names = {}
     for extra in ([], ["--finetuned", "none"], ["--quantizer", "rdoq"], ["--quantizer", "tcq"]):
         out = tmp_path / "x.licq"
-        assert main(["encode", str(src), "-o", str(out), "--quality", "1", *extra]) == 0
+        assert main(["encode", str(src), "-o", str(out), "--quality", "3", *extra]) == 0
         capsys.readouterr()  # encode's line
         assert main(["info", str(out), "--json"]) == 0
         names[" ".join(extra)] = json.loads(capsys.readouterr().out)["model"]
-    assert names == {"": "licq-q1-ft-sq-dec", "--finetuned none": "licq-q1",
-                     "--quantizer rdoq": "licq-q1", "--quantizer tcq": "licq-q1-ft-tcq8-dec"}
+    assert names == {"": "licq-q3", "--finetuned none": "licq-q3",  # the zoo has no SQ decoder for q3
+                     "--quantizer rdoq": "licq-q3", "--quantizer tcq": "licq-q3-ft-tcq8-dec"}
     import licq  # the Python API stays explicit: the base model unless finetuned= is given
     assert licq.encode(smooth_image(40, 56), quality=3) == licq.encode(smooth_image(40, 56), quality=3,
                                                                         finetuned=None)
