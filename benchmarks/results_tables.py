@@ -32,6 +32,9 @@ def rd_table(files: list[Path]) -> list[str]:
                        if ms is not None else
                        f"| {d['name']} | {point} | {b:.4f} | {r['psnr-rgb'][i]:.3f} | - | "
                        f"{r['encoding_time'][i]:.3f} | {r['decoding_time'][i]:.3f} |")
+    out += ["", "Encode/decode times are the mean wall times of the run that wrote each file, which often "
+                "shared the two cores with training and other evaluations: they do not compare codecs. Speed is measured "
+                "with the machine otherwise idle by `benchmarks/speed.py` (below)."]
     return out
 
 
