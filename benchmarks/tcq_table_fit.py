@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import random
-from dataclasses import asdict
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -95,8 +95,7 @@ def main() -> None:
     random.Random(0).shuffle(pool)
     fit_paths = pool[:a.fit_images]
     ev_paths = [DATA / "kodak" / f"kodim{i:02d}.png" for i in a.kodak]
-    load = [lambda p=p: image_to_tensor(np.asarray(Image.open(p).convert("RGB"))) for p in fit_paths + ev_paths]
-    images = [f() for f in load]
+    images = [image_to_tensor(np.asarray(Image.open(p).convert("RGB"))) for p in fit_paths + ev_paths]
     n_idx = len(m.entropy.scale_table)
     rows = {}
     for states in (0, 4, 8):
