@@ -24,6 +24,7 @@ from licq.evaluation.results import save_results
 
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
+SQ_STEPS = [0.7, 0.85, 1.0, 1.2, 1.4]  # the SQ Δ-curve every TCQ point is scored against
 SWEEP_IMAGES = ["kodim01.png", "kodim04.png", "kodim08.png", "kodim13.png", "kodim19.png", "kodim23.png"]
 
 
@@ -42,7 +43,7 @@ def main() -> None:
     ap.add_argument("--images", nargs="+", default=[str(KODAK / f) for f in SWEEP_IMAGES])
     ap.add_argument("--steps", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8])
     ap.add_argument("--lambdas", type=float, nargs="+", default=[0.0, 0.01, 0.03, 0.1])
-    ap.add_argument("--sq-steps", type=float, nargs="+", default=[0.7, 0.85, 1.0, 1.2, 1.4])
+    ap.add_argument("--sq-steps", type=float, nargs="+", default=SQ_STEPS)
     ap.add_argument("--states", type=int, nargs="+", default=[4, 8])
     ap.add_argument("--out", default=str(ROOT / "results" / "tcq"))
     ap.add_argument("--write-manifest", action="store_true", help="store the best settings in the zoo manifest")

@@ -76,25 +76,33 @@ def stored_curve(path: Path, files: list[Path]) -> dict:
     return {"results": res, "settings": f"from {path.relative_to(ROOT)}", "per_image": rows}
 
 
-def own_sq_savings(model: str, points: list[dict], out: Path) -> None:
-    """Each point's rate change against the model's own SQ Δ-curve on the sweep images (tcq_sweep's score).
+def own_sq_savings(model: str, points: list[dict], out: Path, images: int | None = None) -> None:
+    """Each point's rate change against the model's own SQ Δ-curve (tcq_sweep's score).
 
-    Isolates the weighting at a fixed λ and Δ, without the zoo ladder's irregularity.
+    Isolates a setting at a fixed λ and Δ, without the zoo ladder's irregularity. By default on
+    the sweep images, against the SQ curve stored by the sweep; with ``images`` on the first N
+    Kodak images, against an SQ Δ-curve (the sweep's Δ values) encoded here on the same images.
     """
     import sys
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from tcq_sweep import SWEEP_IMAGES, saving_vs_sq
-    sweep = json.loads((ROOT / "results" / "tcq" / f"sweep-{model}.json").read_text())["sq"]
-    files = [KODAK / f for f in SWEEP_IMAGES]
+    from tcq_sweep import SQ_STEPS, SWEEP_IMAGES, saving_vs_sq
+    if images:
+        files = sorted(KODAK.glob("*.png"))[:images]
+        sq = run_curve(files, [{"model": model, "step": st} for st in SQ_STEPS])["results"]
+        tag = f"{model}-kodak{images}"
+    else:
+        sq = json.loads((ROOT / "results" / "tcq" / f"sweep-{model}.json").read_text())["sq"]
+        files, tag = [KODAK / f for f in SWEEP_IMAGES], model
     pts = [{"model": model, **p} for p in points]
     r = run_curve(files, pts)
     rows = []
     for p, b, q in zip(pts, r["results"]["bpp"], r["results"]["psnr-rgb"]):
         rows.append({**p, "bpp": b, "psnr-rgb": q, "rate_vs_own_sq_percent":
-                     saving_vs_sq(sweep["bpp"], sweep["psnr-rgb"], b, q)})
+                     saving_vs_sq(sq["bpp"], sq["psnr-rgb"], b, q)})
         print(rows[-1], flush=True)
-    save_results(out / f"weighting-own-sq-{model}.json", {"images": SWEEP_IMAGES, "points": rows,
-                                                          "per_image": r["per_image"]})
+    save_results(out / f"weighting-own-sq-{tag}.json", {"images": [f.name for f in files], "points": rows,
+                                                        "sq": {"bpp": sq["bpp"], "psnr-rgb": sq["psnr-rgb"]},
+                                                        "per_image": r["per_image"]})
 
 
 def main() -> None:
@@ -106,9 +114,11 @@ def main() -> None:
     ap.add_argument("--own-sq", metavar="MODEL", help="instead: fixed-λ points of MODEL (--points JSON) "
                     "scored against its own SQ Δ-curve on the sweep images")
     ap.add_argument("--points", help="JSON list of encode_full settings for --own-sq")
+    ap.add_argument("--own-sq-images", type=int, metavar="N",
+                    help="with --own-sq: score on the first N Kodak images against an SQ Δ-curve encoded on them")
     a = ap.parse_args()
     if a.own_sq:
-        own_sq_savings(a.own_sq, json.loads(a.points), Path(a.out))
+        own_sq_savings(a.own_sq, json.loads(a.points), Path(a.out), a.own_sq_images)
         return
     files = sorted(KODAK.glob("*.png"))[:a.images]
     derived = {q: json.loads(WEIGHTS_FILE.read_text())[MODELS[q]]["lambda"] for q in QUALITIES}
