@@ -17,8 +17,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import torch
-
 from ..atomic import atomic_write_bytes
 from ..errors import LicqError
 from ..models import build_model, model_digest, state_dict_from_file
@@ -56,7 +54,7 @@ def lay_decoder(state: dict, run: Path) -> tuple[dict, dict]:
     meta = json.loads((run / "decoder.json").read_text())
     if meta["base_digest"] != model_digest(state)[:16]:
         raise LicqError(f"{run} was finetuned from another model (digest {meta['base_digest']})")
-    tensors = torch.load(run / "decoder.pt", map_location="cpu", weights_only=True)
+    tensors = state_dict_of(load_model_object(run / "decoder.pt"), run / "decoder.pt")
     record = {"train": meta["train"], "steps": meta["steps"], "quantizer": meta["quantizer"],
               "wall_seconds": training_seconds(run / "log.csv"), "config": _brief(meta["config"])}
     return {**state, **tensors}, record
@@ -65,8 +63,7 @@ def lay_decoder(state: dict, run: Path) -> tuple[dict, dict]:
 def export(checkpoint: str, name: str, quality: int | None, default: bool, notes: str = "",
            decoder_run: str | None = None) -> dict:
     ck = load_model_object(checkpoint)
-    state = state_dict_of(ck, checkpoint)  # the checkpoint is read once: it can be 80 MB
-    ck = ck if isinstance(ck, dict) else {}
+    state = state_dict_of(ck, checkpoint)  # the checkpoint is read once: it can be 80 MB; a dict, or refused
     cfg = ck.get("config", {})
     finetuned = None
     if decoder_run:
