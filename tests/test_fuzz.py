@@ -20,7 +20,8 @@ spec.loader.exec_module(fuzz)
 def test_mutants_give_licq_error_or_decode_only_when_well_formed(tiny_model):
     img = smooth_image(24, 40)
     seeds = {"sq": licq.encode(img, tiny_model), "tcq": licq.encode(img, tiny_model, quantizer="tcq", states=8),
-             "rdoq": licq.encode(img, tiny_model, quantizer="rdoq", tcq_lambda=0.3)}
+             "rdoq": licq.encode(img, tiny_model, quantizer="rdoq", tcq_lambda=0.3),
+             "sq-grid": licq.encode(img, tiny_model, quantizer="sq-grid")}
     outcomes = {"error": 0, "decoded": 0}
     for i, (kind, fixed, data) in enumerate(fuzz.mutants(seeds, 400, random.Random(1))):
         if i >= 400:

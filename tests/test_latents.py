@@ -34,7 +34,7 @@ def crop() -> np.ndarray:
         return np.asarray(im.convert("RGB"))[128:384, 256:512].copy()
 
 
-@pytest.mark.parametrize("quantizer", ["sq", "rdoq", "tcq"])
+@pytest.mark.parametrize("quantizer", ["sq", "rdoq", "tcq", "sq-grid"])
 def test_finetuning_latents_are_the_coded_ones_and_bits_match_the_stream(crop, quantizer):
     m = resolve()
     q = make_quantizer(quantizer, **quantizer_defaults(m.name, quantizer, None, None, None))

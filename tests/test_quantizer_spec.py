@@ -38,7 +38,7 @@ def test_codes_are_unique_and_match_the_old_table():
     codes = [c for k in KINDS for c in k.codes]
     assert len(codes) == len(set(codes)) and all(0 <= c < 256 for c in codes)
     # written into files: these numbers may never change
-    assert QUANTIZER_CODES == {0: ("sq", None), 1: ("tcq", "rows"), 2: ("tcq", "raster"), 3: ("rdoq", None)}
+    assert QUANTIZER_CODES == {0: ("sq", None), 1: ("tcq", "rows"), 2: ("tcq", "raster"), 3: ("rdoq", None), 4: ("sq-grid", None)}
     assert {c: (k.name, s) for c, (k, s) in BY_CODE.items()} == QUANTIZER_CODES
 
 

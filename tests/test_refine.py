@@ -60,7 +60,7 @@ def test_refinement_lowers_the_real_objective():
     assert all(p.grad is None for p in m.net.parameters())  # the model's own parameters are never trained
 
 
-@pytest.mark.parametrize("quantizer", ["sq", "tcq", "rdoq"])
+@pytest.mark.parametrize("quantizer", ["sq", "tcq", "rdoq", "sq-grid"])
 def test_refined_files_decode_exactly_with_any_decoder(quantizer):
     img = smooth_image(72, 100)
     plain = licq.encode_full(img, "licq-q3", quantizer=quantizer)

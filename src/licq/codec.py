@@ -62,9 +62,10 @@ def _to_uint8(x_hat: torch.Tensor, h: int, w: int) -> np.ndarray:
     return x.mul_(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
-def index_crc(q: Quantizer, m: LoadedModel, scales: torch.Tensor) -> int:
-    """CRC32 of the table the quantizer codes each latent with (the container's entropy-model check)."""
-    idx = np.ascontiguousarray(q.table_indexes(scales, m.entropy).numpy(), dtype="<i4")  # any endianness
+def index_crc(q: Quantizer, m: LoadedModel, means: torch.Tensor, scales: torch.Tensor) -> int:
+    """CRC32 of the table the quantizer codes each latent with, and of a fixed grid's anchors
+    (:meth:`~licq.quantizers.Quantizer.check_indexes`): the container's entropy-model check."""
+    idx = np.ascontiguousarray(q.check_indexes(means, scales, m.entropy).numpy(), dtype="<i4")  # any endianness
     return zlib.crc32(idx.tobytes())
 
 
@@ -116,7 +117,7 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
     with torch.inference_mode():
         side = side_of_latents(m.net, y, z) if effort else encoder_side(m.net, x)
         del x
-        crc = index_crc(q, m, side.scales)
+        crc = index_crc(q, m, side.means, side.scales)
         ql = q.encode(side.y, side.means, side.scales, m.entropy)
         z_string = side.z_strings[0]
         del side  # big images: y, μ and σ are no longer needed
@@ -140,7 +141,7 @@ def refine_settings(m: LoadedModel, q: Quantizer, effort: int, lmbda: float | No
         lmbda = model_lambda(m.name)
     if lmbda is None:
         raise LicqError(f"the training λ of {m.name} is unknown; pass it for refinement (--refine-lambda)")
-    return RefineSettings(EFFORT_ITERATIONS[effort], float(lmbda), q.refine_step)
+    return RefineSettings(EFFORT_ITERATIONS[effort], float(lmbda), q.refine_step, q.fixed_grid)
 
 
 def encode(image: ImageLike, model: str | None = None, **kwargs) -> bytes:
@@ -159,9 +160,9 @@ def decode(data: bytes, model: str | None = None, *, arch: str | None = None,
     hp, wp = -(-header.height // STRIDE) * STRIDE, -(-header.width // STRIDE) * STRIDE
     with torch.inference_mode():
         means, scales = m.net.hyper(decode_hyper(m.net, [streams[0]], (hp // STRIDE, wp // STRIDE)))
-        if index_crc(q, m, scales) != header.index_crc:
+        if index_crc(q, m, means, scales) != header.index_crc:
             raise LicqError("entropy-model check failed: on this machine the hyper-decoder selects other "
-                            "probability tables than the encoder did (floating-point differences between "
+                            "probability tables (or grid anchors) than the encoder did (floating-point differences between "
                             "machines or libraries, or a corrupt hyper-latent stream); refusing to decode "
                             "rather than output a corrupted image")
         y_hat = q.decode(streams[1], means, scales, m.entropy)

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from .models.hyperprior import LATENT_STRIDE, tile_boxes
-from .quantizers.base import dequantize
+from .quantizers.base import dequantize, grid_anchor
 from .quantizers.cells import rate_bits, sq_cell_probability
 from .training.precision import cpu_has_bf16
 
@@ -45,6 +45,7 @@ class RefineSettings:
     iterations: int
     lmbda: float  #: the model's training λ: loss = bpp + λ·255²·MSE
     step: float = 1.0  #: Δ of the scalar grid the latents are annealed onto
+    fixed_grid: bool = False  #: the grid Δ·k (``--quantizer sq-grid``) instead of μ + Δ·k
     learning_rate: float = LEARNING_RATE  #: Adam's initial step
 
 
@@ -116,7 +117,7 @@ def refine_latents(net: nn.Module, x: Tensor, h: int, w: int, settings: RefineSe
 
     The objective is the model's training loss on this image with real entropy
     models: ``(bits(ỹ | z̃) + bits(z̃)) / (h·w) + λ·255²·MSE``, the rate of ``ỹ``
-    priced in cells of width Δ around μ as the SQ coder prices them.
+    priced in cells of width Δ around μ (or around the fixed grid's anchor) as the SQ coder prices them.
     """
     with torch.no_grad():
         y = net.analysis(x).detach().clone().requires_grad_(True)
@@ -132,9 +133,10 @@ def refine_latents(net: nn.Module, x: Tensor, h: int, w: int, settings: RefineSe
         with torch.enable_grad():
             z_tilde = sga_round(z - medians, tau, gen) + medians
             means, scales = net.hyper(z_tilde)
-            v = sga_round((y - means) / step, tau, gen)
+            centres = grid_anchor(means, step) if settings.fixed_grid else means  # as Quantizer.centres
+            v = sga_round((y - centres) / step, tau, gen)
             rate = relaxed_bits(net, v, scales, z_tilde, step) / n
-            y_tilde = dequantize(means, step, v)  # the codec's reconstruction rule, on relaxed levels
+            y_tilde = dequantize(centres, step, v)  # the codec's reconstruction rule, on relaxed levels
             _, g_y = _distortion_grad(net, y_tilde, x, h, w, bf16)
             opt.zero_grad(set_to_none=True)
             # only into y and z: the model's parameters get no .grad (the zoo model is shared and cached)

@@ -13,7 +13,9 @@ latents through this small wrapper instead, so that
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -72,6 +74,26 @@ class CdfTables:
         except Exception as exc:  # noqa: BLE001 - coder errors mean a corrupt stream
             raise LicqError(f"entropy decoding failed: {exc}") from None
         return ints_to_tensor(values).reshape(indexes.shape)
+
+
+def tables_from_cells(cells: Callable[[Tensor, float], Tensor], ladder: Sequence[float], spacing: float = 1.0,
+                      tail_mass: float = 1e-9, precision: int = 16) -> CdfTables:
+    """One table per ladder scale ``s``: ``cells(k, s)``, the probability of each symbol ``k`` (float64)
+    in ``−K..K``, plus the tail mass as the escape symbol, quantized to ``precision`` bits as
+    CompressAI quantizes its own tables. ``K`` covers ``s`` times CompressAI's tail multiplier for
+    symbols ``spacing`` units of σ apart, plus one. TCQ and fixed-grid SQ build their tables so."""
+    from .._compressai import pmf_to_quantized_cdf
+
+    multiplier = -float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(tail_mass / 2, dtype=torch.float64)))
+    cdfs, lengths, offsets = [], [], []
+    for s in ladder:
+        K = math.ceil(s * multiplier / spacing) + 1
+        pmf = cells(torch.arange(-K, K + 1, dtype=torch.float64), s)
+        cdf = pmf_to_quantized_cdf(pmf.float().tolist() + [max(1.0 - float(pmf.sum()), 0.0)], precision)
+        cdfs.append(list(cdf))
+        lengths.append(len(cdf))
+        offsets.append(-K)
+    return CdfTables(cdfs, lengths, offsets)
 
 
 @dataclass(frozen=True)

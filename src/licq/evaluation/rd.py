@@ -38,7 +38,8 @@ def evaluate(files: Sequence[str | Path], points: Iterable[dict], name: str, des
         for fname, img in images:
             r = encode_full(img, **point)
             t = time.perf_counter()
-            out = decode(r.data, point.get("model"), arch=point.get("arch"))
+            # a zoo file's header names its decoder (a finetuned variant, maybe); weight files need theirs
+            out = decode(r.data, point.get("model") if point.get("arch") else None, arch=point.get("arch"))
             dt = time.perf_counter() - t
             same = np.array_equal(np.asarray(out), np.asarray(r.reconstruction))
             exact &= same

@@ -1,4 +1,5 @@
-"""Latent quantizers: scalar (SQ), rate-distortion optimised scalar (RDOQ), trellis-coded (TCQ).
+"""Latent quantizers: scalar (SQ, around μ or on a fixed grid), rate-distortion optimised scalar (RDOQ),
+trellis-coded (TCQ).
 
 Their header codes, trellis states and scans are in one registry, :data:`.spec.KINDS`.
 """
@@ -11,6 +12,7 @@ from .base import QuantizedLatents, Quantizer, dequantize
 from .rdoq import RdoqQuantizer
 from .spec import BY_CODE, KINDS, NAMES, QuantizerSpec
 from .sq import ScalarQuantizer
+from .sq_grid import FixedGridQuantizer
 from .tcq import SCANS, TrellisQuantizer
 
 #: header code -> (name, scan), read from the registry
@@ -32,6 +34,6 @@ def quantizer_from_header(code: int, states: int, step: float, tcq_lambda: float
     return QuantizerSpec.from_header(code, states, step, tcq_lambda).build()
 
 
-__all__ = ["KINDS", "QUANTIZER_CODES", "QUANTIZER_NAMES", "SCANS", "QuantizedLatents", "Quantizer",
+__all__ = ["KINDS", "QUANTIZER_CODES", "QUANTIZER_NAMES", "SCANS", "FixedGridQuantizer", "QuantizedLatents", "Quantizer",
            "QuantizerSpec", "RdoqQuantizer", "ScalarQuantizer", "TrellisQuantizer", "dequantize", "make_quantizer",
            "quantizer_from_header"]

@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+import torch
 from torch import Tensor
 
 from ..entropy import GaussianModel
@@ -53,6 +54,15 @@ def dequantize(means: Tensor, step: float, levels: Tensor) -> Tensor:
     return means + step * levels.to(means.dtype).reshape(means.shape)
 
 
+def grid_anchor(means: Tensor, step: float) -> Tensor:
+    """``Δ·round(μ/Δ)``: the point of the fixed grid ``Δ·k`` nearest μ, the centre of a fixed-grid quantizer.
+
+    Levels are coded relative to it with the standard zero-centred tables; ``ŷ = anchor + Δ·level``
+    is then a multiple of Δ whatever μ is (see :mod:`.sq_grid`).
+    """
+    return step * torch.round(means / step)
+
+
 @dataclass(frozen=True)
 class QuantizedLatents:
     """What the encoder side of a quantizer produces."""
@@ -66,6 +76,8 @@ class Quantizer(ABC):
 
     name: str
     step: float
+    #: whether levels lie on the fixed grid Δ·k (:func:`grid_anchor`) instead of around μ
+    fixed_grid: bool = False
 
     @classmethod
     @abstractmethod
@@ -111,9 +123,22 @@ class Quantizer(ABC):
         the quantizer's own grid, where it has one."""
         return self.step
 
+    def centres(self, means: Tensor) -> Tensor:
+        """Where level 0 lies: μ itself, or the fixed grid's point nearest μ (:attr:`fixed_grid`)."""
+        return grid_anchor(means, self.step) if self.fixed_grid else means
+
     def dequantize(self, means: Tensor, levels: Tensor) -> Tensor:
-        """:func:`dequantize` with this quantizer's Δ."""
-        return dequantize(means, self.step, levels)
+        """:func:`dequantize` around this quantizer's :meth:`centres`, with its Δ."""
+        return dequantize(self.centres(means), self.step, levels)
+
+    def check_indexes(self, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
+        """The integers the decoder derives from its float μ and σ and must get exactly as the
+        encoder did: the table of each latent, and for a fixed grid also the anchor (in steps).
+        The container's entropy-model check hashes them."""
+        idx = self.table_indexes(scales, em).flatten()
+        if not self.fixed_grid:
+            return idx
+        return torch.cat([idx, torch.round(means / self.step).flatten().to(idx.dtype)])
 
     @abstractmethod
     def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
@@ -127,8 +152,9 @@ class Quantizer(ABC):
     def levels(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> tuple[Tensor, Tensor]:
         """The quantization decision without entropy coding, for training on real quantized latents.
 
-        Returns (levels in units of Δ, so ``ŷ = μ + Δ·levels``; the quantizer id used at each
-        position, 0 for SQ), both shaped like ``y`` (any batch size). Not differentiable.
+        Returns (levels in units of Δ, so ``ŷ = centre + Δ·levels``; the cell structure used at each
+        position: TCQ's quantizer Q0/Q1, a fixed grid's offset bin, 0 for SQ), both shaped like ``y``
+        (any batch size). Not differentiable.
         """
 
     @abstractmethod

@@ -53,6 +53,7 @@ KINDS: tuple[QuantizerKind, ...] = (
     QuantizerKind("sq", "scalar quantization", (0,), impl="sq:ScalarQuantizer"),
     QuantizerKind("tcq", "TCQ", (1, 2), ("rows", "raster"), (4, 8), True, True, "tcq:TrellisQuantizer"),
     QuantizerKind("rdoq", "RDOQ", (3,), takes_lambda=True, takes_weights=True, impl="rdoq:RdoqQuantizer"),
+    QuantizerKind("sq-grid", "fixed-grid scalar quantization", (4,), impl="sq_grid:FixedGridQuantizer"),
 )
 BY_NAME: dict[str, QuantizerKind] = {k.name: k for k in KINDS}
 #: header code -> (kind, scan)

@@ -32,7 +32,7 @@ class ScalarQuantizer(Quantizer):
         return QuantizerSpec(self.name, self.step)
 
     def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
-        q = torch.round((y - means) / self.step)
+        q = torch.round((y - self.centres(means)) / self.step)
         data = em.tables.encode(q.int(), self.table_indexes(scales, em))
         return QuantizedLatents(data, self.dequantize(means, q))
 
@@ -40,7 +40,7 @@ class ScalarQuantizer(Quantizer):
         return self.dequantize(means, em.tables.decode(data, self.table_indexes(scales, em)))
 
     def levels(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> tuple[Tensor, Tensor]:
-        return torch.round((y - means) / self.step), torch.zeros_like(y, dtype=torch.long)
+        return torch.round((y - self.centres(means)) / self.step), torch.zeros_like(y, dtype=torch.long)
 
     def bits(self, levels: Tensor, qid: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
         return rate_bits(sq_cell_probability(levels, self.rate_scales(scales, em)))

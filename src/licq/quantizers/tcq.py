@@ -17,7 +17,6 @@ tables the next index uses.
 from __future__ import annotations
 
 import functools
-import math
 from typing import Sequence
 
 import numpy as np
@@ -25,7 +24,7 @@ import torch
 from torch import Tensor
 
 from .._compressai import RansDecoder
-from ..entropy import CdfTables, GaussianModel
+from ..entropy import CdfTables, GaussianModel, tables_from_cells
 from ..errors import LicqError
 from .base import QuantizedLatents, Quantizer, checked_lambda, checked_step
 from .cells import interval_probability, rate_bits, rd_cost
@@ -54,23 +53,13 @@ def cell_probability(v: Tensor, q: int, s: Tensor) -> Tensor:
 
 @functools.lru_cache(maxsize=4)
 def tcq_tables(ladder: tuple[float, ...], tail_mass: float = 1e-9, precision: int = 16) -> CdfTables:
-    """Tables 0..n-1 for Q0 and n..2n-1 for Q1, one per ladder scale (σ/Δ)."""
-    from .._compressai import pmf_to_quantized_cdf
+    """Tables 0..n-1 for Q0 and n..2n-1 for Q1, one per ladder scale (σ/Δ); indices k are 2Δ apart."""
+    def cells(q: int):
+        return lambda k, s: cell_probability(level_of(k, torch.tensor(float(q), dtype=torch.float64)), q,
+                                             torch.tensor(s, dtype=torch.float64))
 
-    multiplier = -float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(tail_mass / 2, dtype=torch.float64)))
-    cdfs, lengths, offsets = [], [], []
-    for q in (0, 1):
-        for s in ladder:
-            K = math.ceil(s * multiplier / 2) + 1
-            k = torch.arange(-K, K + 1, dtype=torch.float64)
-            pmf = cell_probability(level_of(k, torch.tensor(float(q), dtype=torch.float64)), q,
-                                   torch.tensor(s, dtype=torch.float64))
-            tail = max(1.0 - float(pmf.sum()), 0.0)
-            cdf = pmf_to_quantized_cdf(pmf.float().tolist() + [tail], precision)
-            cdfs.append(list(cdf))
-            lengths.append(len(cdf))
-            offsets.append(-K)
-    return CdfTables(cdfs, lengths, offsets)
+    return (tables_from_cells(cells(0), ladder, 2.0, tail_mass, precision)
+            + tables_from_cells(cells(1), ladder, 2.0, tail_mass, precision))
 
 
 def step_tables(ladder: Tensor, tables: CdfTables, n: int) -> tuple[Tensor, list[CdfTables]]:
