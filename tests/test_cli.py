@@ -100,6 +100,13 @@ def test_eval_finetuned_auto_measures_what_encode_writes(tmp_path, capsys):
         bpp = json.loads(out.read_text())["results"]["bpp"][0]
         ref = licq.encode_full(arr, quality=3, quantizer="tcq", finetuned="auto" if extra else None)
         assert bpp == ref.bpp
+    # a zoo model named with --model: the file names the finetuned decoder, and eval decodes with it
+    assert main(["eval", str(src), "--model", "licq-q3", "--quantizer", "sq-grid", "--finetuned", "dec", "--quiet",
+                 "--no-msssim", "--out", str(out)]) == 0
+    capsys.readouterr()
+    res = json.loads(out.read_text())
+    assert res["exact"] and res["results"]["bpp"][0] == licq.encode_full(arr, "licq-q3", quantizer="sq-grid",
+                                                                           finetuned="dec").bpp
 
 
 def test_encode_uses_the_finetuned_decoder_unless_told_otherwise(tmp_path, capsys):
@@ -107,14 +114,16 @@ def test_encode_uses_the_finetuned_decoder_unless_told_otherwise(tmp_path, capsy
     exists for the model and quantizer (they beat the base decoders, README), else the base model."""
     src = _png(tmp_path)
     names = {}
-    for extra in ([], ["--finetuned", "none"], ["--quantizer", "rdoq"], ["--quantizer", "tcq"]):
+    for extra in ([], ["--finetuned", "none"], ["--quantizer", "rdoq"], ["--quantizer", "tcq"],
+                  ["--quantizer", "sq-grid"]):
         out = tmp_path / "x.licq"
         assert main(["encode", str(src), "-o", str(out), "--quality", "3", *extra]) == 0
         capsys.readouterr()  # encode's line
         assert main(["info", str(out), "--json"]) == 0
         names[" ".join(extra)] = json.loads(capsys.readouterr().out)["model"]
     assert names == {"": "licq-q3", "--finetuned none": "licq-q3",  # the zoo has no SQ decoder for q3
-                     "--quantizer rdoq": "licq-q3", "--quantizer tcq": "licq-q3-ft-tcq8-dec"}
+                     "--quantizer rdoq": "licq-q3", "--quantizer tcq": "licq-q3-ft-tcq8-dec",
+                     "--quantizer sq-grid": "licq-q3-ft-sqgrid-dec"}
     import licq  # the Python API stays explicit: the base model unless finetuned= is given
     assert licq.encode(smooth_image(40, 56), quality=3) == licq.encode(smooth_image(40, 56), quality=3,
                                                                         finetuned=None)
