@@ -1,12 +1,14 @@
 """Generation loss: encode -> decode repeated on Kodak, PSNR of every generation against the original.
 
     python benchmarks/recompression.py [--images 24] [--generations 10] [--effort N]
-        [--model PATH --tag NAME]
+        [--model PATH --tag NAME] [--list results/finetune/heldout.txt --tag NAME]
 
 Writes results/reliability/recompression.json and recompression.png; with ``--effort N``
 (latent refinement at every generation, issue 15) recompression-effortN.{json,png}; with
 ``--tag NAME`` recompression-NAME.{json,png} (``--model``: a weight file, mbt2018-mean,
 or another zoo model instead of the default one; weight files for candidates not in the zoo yet).
+``--list FILE`` takes the images named in FILE (paths relative to ``--root``, e.g. the held-out
+training images no zoo model trains on) instead of the Kodak folder.
 """
 
 from __future__ import annotations
@@ -56,10 +58,16 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--model", help="zoo model or weight file (mbt2018-mean) instead of the default zoo model")
     p.add_argument("--tag", help="suffix of the output files")
+    p.add_argument("--list", help="file of image paths relative to --root, instead of the Kodak folder")
+    p.add_argument("--root", default="../shared/data/train", help="folder the --list paths are relative to")
     a = p.parse_args()
     arch = weight_file_arch(a.model)
     torch.set_num_threads(a.threads)
-    files = list_images([a.kodak])[: a.images]
+    if a.list:
+        files = [Path(a.root) / line.strip() for line in Path(a.list).read_text().splitlines() if line.strip()]
+        files = files[: a.images]
+    else:
+        files = list_images([a.kodak])[: a.images]
     rows = []
     for qz in a.quantizers:
         for f in files:
@@ -90,7 +98,7 @@ def main() -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     g = np.arange(1, a.generations + 1)
     for qz in a.quantizers:
-        ax.plot(g, summary[qz]["mean_psnr_per_generation"], "o-", label=f"{qz}: mean of {len(files)} Kodak images")
+        ax.plot(g, summary[qz]["mean_psnr_per_generation"], "o-", label=f"{qz}: mean of {len(files)} {'listed' if a.list else 'Kodak'} images")
         worst = max((r for r in rows if r["quantizer"] == qz), key=lambda r: r["drift_db"])
         ax.plot(g, worst["psnr"], "--", label=f"{qz}: worst ({worst['image']})")
     ax.set_xlabel("generation")
