@@ -162,9 +162,9 @@ def decode(data: bytes, model: str | None = None, *, arch: str | None = None,
         means, scales = m.net.hyper(decode_hyper(m.net, [streams[0]], (hp // STRIDE, wp // STRIDE)))
         if index_crc(q, m, means, scales) != header.index_crc:
             raise LicqError("entropy-model check failed: on this machine the hyper-decoder selects other "
-                            "probability tables (or grid anchors) than the encoder did (floating-point differences between "
-                            "machines or libraries, or a corrupt hyper-latent stream); refusing to decode "
-                            "rather than output a corrupted image")
+                            "probability tables (or grid anchors) than the encoder did (floating-point "
+                            "differences between machines or libraries, or a corrupt hyper-latent stream); "
+                            "refusing to decode rather than output a corrupted image")
         y_hat = q.decode(streams[1], means, scales, m.entropy)
         recon = _to_uint8(m.net.synthesis(y_hat), header.height, header.width)
     return from_rgb_array(recon, header.layout)

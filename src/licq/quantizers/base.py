@@ -55,11 +55,9 @@ def dequantize(means: Tensor, step: float, levels: Tensor) -> Tensor:
 
 
 def grid_anchor(means: Tensor, step: float) -> Tensor:
-    """``Δ·round(μ/Δ)``: the point of the fixed grid ``Δ·k`` nearest μ, the centre of a fixed-grid quantizer.
-
-    Levels are coded relative to it with the standard zero-centred tables; ``ŷ = anchor + Δ·level``
-    is then a multiple of Δ whatever μ is (see :mod:`.sq_grid`).
-    """
+    """``Δ·round(μ/Δ)``: the point of the fixed grid ``Δ·k`` nearest μ, the centre of a fixed-grid
+    quantizer. Levels are coded relative to it, so ``ŷ`` is a multiple of Δ whatever μ is (see
+    :mod:`.sq_grid`)."""
     return step * torch.round(means / step)
 
 
@@ -128,17 +126,17 @@ class Quantizer(ABC):
         return grid_anchor(means, self.step) if self.fixed_grid else means
 
     def dequantize(self, means: Tensor, levels: Tensor) -> Tensor:
-        """:func:`dequantize` around this quantizer's :meth:`centres`, with its Δ."""
-        return dequantize(self.centres(means), self.step, levels)
+        """:func:`dequantize` around μ with this quantizer's Δ; on a fixed grid ``Δ·(round(μ/Δ) + level)``,
+        the grid index times Δ, so the same ŷ comes out bit for bit whatever μ it was coded around."""
+        if self.fixed_grid:
+            return self.step * (torch.round(means / self.step) + levels.to(means.dtype).reshape(means.shape))
+        return dequantize(means, self.step, levels)
 
     def check_indexes(self, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
         """The integers the decoder derives from its float μ and σ and must get exactly as the
-        encoder did: the table of each latent, and for a fixed grid also the anchor (in steps).
+        encoder did: here the table of each latent; a fixed grid adds its anchors (:mod:`.sq_grid`).
         The container's entropy-model check hashes them."""
-        idx = self.table_indexes(scales, em).flatten()
-        if not self.fixed_grid:
-            return idx
-        return torch.cat([idx, torch.round(means / self.step).flatten().to(idx.dtype)])
+        return self.table_indexes(scales, em).flatten()
 
     @abstractmethod
     def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:

@@ -79,16 +79,12 @@ class FixedGridQuantizer(ScalarQuantizer):
     def spec(self) -> QuantizerSpec:
         return QuantizerSpec(self.name, self.step)
 
-    def dequantize(self, means: Tensor, levels: Tensor) -> Tensor:
-        """``ŷ = Δ·(round(μ/Δ) + level)``: the integer grid index times Δ, so the same ŷ comes out
-        bit for bit whatever μ it was coded around (``anchor + Δ·level`` could differ in the last bit)."""
-        return self.step * (torch.round(means / self.step) + levels.to(means.dtype).reshape(means.shape))
-
     def grid_indexes(self, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
         """The table of each latent: its offset bin's block of the scale ladder (:func:`grid_tables`)."""
         return offset_bins(means, self.step) * len(em.scale_table) + self.table_indexes(scales, em)
 
     def check_indexes(self, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
+        """The table of each latent (offset bin and scale), then its anchor in steps, ``round(μ/Δ)``."""
         idx = self.grid_indexes(means, scales, em).flatten()
         return torch.cat([idx, torch.round(means / self.step).flatten().to(idx.dtype)])
 
