@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from .models.hyperprior import LATENT_STRIDE, tile_boxes
-from .quantizers.base import dequantize, grid_anchor
+from .quantizers.base import dequantize, level_centres
 from .quantizers.cells import rate_bits, sq_cell_probability
 from .training.precision import cpu_has_bf16
 
@@ -133,7 +133,7 @@ def refine_latents(net: nn.Module, x: Tensor, h: int, w: int, settings: RefineSe
         with torch.enable_grad():
             z_tilde = sga_round(z - medians, tau, gen) + medians
             means, scales = net.hyper(z_tilde)
-            centres = grid_anchor(means, step) if settings.fixed_grid else means  # as Quantizer.centres
+            centres = level_centres(means, step, settings.fixed_grid)  # as Quantizer.centres
             v = sga_round((y - centres) / step, tau, gen)
             rate = relaxed_bits(net, v, scales, z_tilde, step) / n
             y_tilde = dequantize(centres, step, v)  # the codec's reconstruction rule, on relaxed levels

@@ -54,11 +54,17 @@ def dequantize(means: Tensor, step: float, levels: Tensor) -> Tensor:
     return means + step * levels.to(means.dtype).reshape(means.shape)
 
 
-def grid_anchor(means: Tensor, step: float) -> Tensor:
-    """``Δ·round(μ/Δ)``: the point of the fixed grid ``Δ·k`` nearest μ, the centre of a fixed-grid
-    quantizer. Levels are coded relative to it, so ``ŷ`` is a multiple of Δ whatever μ is (see
-    :mod:`.sq_grid`)."""
-    return step * torch.round(means / step)
+def grid_index(means: Tensor, step: float) -> Tensor:
+    """``round(μ/Δ)``: the index k of the fixed grid's point ``Δ·k`` nearest μ, the anchor of a
+    fixed-grid quantizer (:mod:`.sq_grid`). Levels are coded relative to it, so ``ŷ`` is a multiple
+    of Δ whatever μ is."""
+    return torch.round(means / step)
+
+
+def level_centres(means: Tensor, step: float, fixed_grid: bool) -> Tensor:
+    """Where level 0 lies: μ itself, or on a fixed grid the grid point nearest μ, ``Δ·round(μ/Δ)``.
+    Shared by the quantizers (:meth:`Quantizer.centres`) and the encoder's refinement."""
+    return step * grid_index(means, step) if fixed_grid else means
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ class Quantizer(ABC):
 
     name: str
     step: float
-    #: whether levels lie on the fixed grid Δ·k (:func:`grid_anchor`) instead of around μ
+    #: whether levels lie on the fixed grid Δ·k (:func:`grid_index`) instead of around μ
     fixed_grid: bool = False
 
     @classmethod
@@ -123,13 +129,13 @@ class Quantizer(ABC):
 
     def centres(self, means: Tensor) -> Tensor:
         """Where level 0 lies: μ itself, or the fixed grid's point nearest μ (:attr:`fixed_grid`)."""
-        return grid_anchor(means, self.step) if self.fixed_grid else means
+        return level_centres(means, self.step, self.fixed_grid)
 
     def dequantize(self, means: Tensor, levels: Tensor) -> Tensor:
         """:func:`dequantize` around μ with this quantizer's Δ; on a fixed grid ``Δ·(round(μ/Δ) + level)``,
         the grid index times Δ, so the same ŷ comes out bit for bit whatever μ it was coded around."""
         if self.fixed_grid:
-            return self.step * (torch.round(means / self.step) + levels.to(means.dtype).reshape(means.shape))
+            return self.step * (grid_index(means, self.step) + levels.to(means.dtype).reshape(means.shape))
         return dequantize(means, self.step, levels)
 
     def check_indexes(self, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:

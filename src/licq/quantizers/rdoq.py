@@ -94,6 +94,4 @@ class RdoqQuantizer(ScalarQuantizer):
         return level, torch.zeros_like(y, dtype=torch.long)
 
     def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
-        level, _ = self.levels(y, means, scales, em)
-        data = em.tables.encode(level.int(), self.table_indexes(scales, em))
-        return QuantizedLatents(data, self.dequantize(means, level))
+        return self.code_levels(self.levels(y, means, scales, em)[0], means, scales, em)

@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from ..entropy import GaussianModel
+from ..entropy import CdfTables, GaussianModel
 from .base import QuantizedLatents, Quantizer, checked_step
 from .cells import rate_bits, sq_cell_probability
 from .spec import QuantizerSpec
@@ -31,16 +31,31 @@ class ScalarQuantizer(Quantizer):
     def spec(self) -> QuantizerSpec:
         return QuantizerSpec(self.name, self.step)
 
-    def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
-        q = torch.round((y - self.centres(means)) / self.step)
-        data = em.tables.encode(q.int(), self.table_indexes(scales, em))
+    def coding_tables(self, em: GaussianModel) -> CdfTables:
+        """The tables the coder uses: CompressAI's, one per ladder scale."""
+        return em.tables
+
+    def coding_indexes(self, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
+        """Which of :meth:`coding_tables` codes each latent."""
+        return self.table_indexes(scales, em)
+
+    def rounded_levels(self, y: Tensor, means: Tensor) -> Tensor:
+        """``round((y − centre)/Δ)``: the nearest level of the grid."""
+        return torch.round((y - self.centres(means)) / self.step)
+
+    def code_levels(self, q: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
+        """Entropy-code chosen levels ``q``; the reconstruction is the decoder's."""
+        data = self.coding_tables(em).encode(q.int(), self.coding_indexes(means, scales, em))
         return QuantizedLatents(data, self.dequantize(means, q))
 
+    def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
+        return self.code_levels(self.rounded_levels(y, means), means, scales, em)
+
     def decode(self, data: bytes, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
-        return self.dequantize(means, em.tables.decode(data, self.table_indexes(scales, em)))
+        return self.dequantize(means, self.coding_tables(em).decode(data, self.coding_indexes(means, scales, em)))
 
     def levels(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> tuple[Tensor, Tensor]:
-        return torch.round((y - self.centres(means)) / self.step), torch.zeros_like(y, dtype=torch.long)
+        return self.rounded_levels(y, means), torch.zeros_like(y, dtype=torch.long)
 
     def bits(self, levels: Tensor, qid: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
         return rate_bits(sq_cell_probability(levels, self.rate_scales(scales, em)))

@@ -9,7 +9,7 @@ only the probabilities, never the reconstruction, so a decoded image re-encodes 
 (nearly) its own latents.
 
 The level is coded relative to the grid point nearest μ, ``a = Δ·round(μ/Δ)``
-(:func:`~licq.quantizers.base.grid_anchor`). Its cell, ``[a + (q−½)Δ, a + (q+½)Δ)``,
+(:func:`~licq.quantizers.base.grid_index`). Its cell, ``[a + (q−½)Δ, a + (q+½)Δ)``,
 lies off-centre from μ by ``o = (a − μ)/Δ`` ∈ [−½, ½]; the zero-centred SQ tables
 would ignore that and cost about 0.5 % more latent rate on Kodak (2.6 % on its flattest
 image, where σ is small; benchmarks/sq_grid_tables.py). The coder therefore uses tables per offset bin and
@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from ..entropy import CdfTables, GaussianModel, tables_from_cells
-from .base import QuantizedLatents
+from .base import grid_index
 from .cells import rate_bits, upper_tail
 from .sq import ScalarQuantizer
 from .spec import QuantizerSpec
@@ -37,14 +37,13 @@ OFFSET_BINS = 8
 
 def offset_bins(means: Tensor, step: float) -> Tensor:
     """Bin of ``o = round(μ/Δ) − μ/Δ`` ∈ [−½, ½] of each latent, 0..OFFSET_BINS−1 (int32)."""
-    t = means / step
-    o = torch.round(t) - t
+    o = grid_index(means, step) - means / step
     return torch.floor((o + 0.5) * OFFSET_BINS).clamp(0, OFFSET_BINS - 1).int()
 
 
-def bin_offsets(bins: Tensor) -> Tensor:
+def bin_offsets(bins: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
     """The offset each bin's tables assume: its centre."""
-    return (bins.to(torch.float64 if bins.dtype == torch.float64 else torch.float32) + 0.5) / OFFSET_BINS - 0.5
+    return (bins.to(dtype) + 0.5) / OFFSET_BINS - 0.5
 
 
 def shifted_cell_probability(v: Tensor, o: Tensor, s: Tensor) -> Tensor:
@@ -63,7 +62,7 @@ def grid_tables(ladder: tuple[float, ...], tail_mass: float = 1e-9, precision: i
     One symbol more on each side than SQ's tables: the cells are shifted by up to ½."""
     tables = CdfTables([], [], [])
     for b in range(OFFSET_BINS):
-        o = bin_offsets(torch.tensor(b, dtype=torch.float64))
+        o = bin_offsets(torch.tensor(b), torch.float64)
         tables = tables + tables_from_cells(
             lambda k, s, o=o: shifted_cell_probability(k, o, torch.tensor(s, dtype=torch.float64)),
             ladder, 1.0, tail_mass, precision)
@@ -71,7 +70,7 @@ def grid_tables(ladder: tuple[float, ...], tail_mass: float = 1e-9, precision: i
 
 
 class FixedGridQuantizer(ScalarQuantizer):
-    """SQ whose levels lie on the fixed grid Δ·k, coded with tables per anchor offset."""
+    """SQ whose levels lie on the fixed grid Δ·k, coded with tables per anchor offset; SQ's coding steps."""
 
     name = "sq-grid"
     fixed_grid = True
@@ -79,31 +78,24 @@ class FixedGridQuantizer(ScalarQuantizer):
     def spec(self) -> QuantizerSpec:
         return QuantizerSpec(self.name, self.step)
 
-    def grid_indexes(self, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
-        """The table of each latent: its offset bin's block of the scale ladder (:func:`grid_tables`)."""
+    def coding_tables(self, em: GaussianModel) -> CdfTables:
+        """Tables per offset bin and ladder scale (:func:`grid_tables`)."""
+        return grid_tables(tuple(em.scale_table.tolist()))
+
+    def coding_indexes(self, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
+        """The table of each latent: its offset bin's block of the scale ladder."""
         return offset_bins(means, self.step) * len(em.scale_table) + self.table_indexes(scales, em)
 
     def check_indexes(self, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
         """The table of each latent (offset bin and scale), then its anchor in steps, ``round(μ/Δ)``."""
-        idx = self.grid_indexes(means, scales, em).flatten()
-        return torch.cat([idx, torch.round(means / self.step).flatten().to(idx.dtype)])
-
-    def _tables(self, em: GaussianModel) -> CdfTables:
-        return grid_tables(tuple(em.scale_table.tolist()))
-
-    def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
-        q = torch.round((y - self.centres(means)) / self.step)
-        data = self._tables(em).encode(q.int(), self.grid_indexes(means, scales, em))
-        return QuantizedLatents(data, self.dequantize(means, q))
-
-    def decode(self, data: bytes, means: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
-        return self.dequantize(means, self._tables(em).decode(data, self.grid_indexes(means, scales, em)))
+        idx = self.coding_indexes(means, scales, em).flatten()
+        return torch.cat([idx, grid_index(means, self.step).flatten().to(idx.dtype)])
 
     def levels(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> tuple[Tensor, Tensor]:
         """Levels around the anchors; the "quantizer id" of each is its offset bin, which picks its cells."""
-        return torch.round((y - self.centres(means)) / self.step), offset_bins(means, self.step).long()
+        return self.rounded_levels(y, means), offset_bins(means, self.step).long()
 
     def bits(self, levels: Tensor, qid: Tensor, scales: Tensor, em: GaussianModel) -> Tensor:
         """Bits of each level in its offset bin's cells (``qid`` from :meth:`levels`) at the table's scale."""
-        return rate_bits(shifted_cell_probability(levels, bin_offsets(qid).to(levels.dtype),
+        return rate_bits(shifted_cell_probability(levels, bin_offsets(qid, levels.dtype),
                                                   self.rate_scales(scales, em)))
