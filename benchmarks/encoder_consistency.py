@@ -33,7 +33,7 @@ trained = [q for n in ("g_a", "h_a") for q in getattr(net, n).parameters()]
 for q in trained: q.requires_grad_(True)
 net.g_a.train(); net.h_a.train(); net.entropy_bottleneck.train(); net.gaussian_conditional.train()
 opt = torch.optim.Adam(trained, lr=a.lr)
-excl = set(Path("results/finetune/heldout.txt").read_text().split())
+excl = {Path(line).name for line in Path("results/finetune/heldout.txt").read_text().split()}  # the loader matches names
 loader = step_loader(["../shared/data/train"], crop=a.crop, downscale=(0.5, 0.75), seed=1, start=0, steps=a.steps,
                      batch=a.batch, rank=0, world=1, exclude=excl)
 out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
