@@ -9,6 +9,13 @@
 # When that folder is gone (a fresh machine), the run restarts warm from the
 # shipped zoo weights of the same model if they have the campaign's size, else
 # from scratch. Every leg is the same `licq train` command with --resume.
+#
+# Learning rate: 2e-4 from scratch to step 11,000 of the q3 run, 1e-4 since (LR overrides it; a
+# resumed run takes the command's rate, see licq.training.loop.rebase_lr). At 2e-4 the Kodak RD
+# loss of the snapshots fell slowly and noisily (1.037 / 1.053 / 1.027 / 0.984 at 8000-11,000
+# steps, results/campaign/learning_curve-q3.json) while 750 steps at lr/10 gained 0.03-0.06 at
+# once (the release branches): most of what separated the snapshots from the model was the
+# rate's noise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:?usage: campaign.sh q1|q2|q3|q4 [extra licq train options]}
@@ -29,5 +36,5 @@ if [ ! -f "$run/checkpoint.pt" ] && [ -f "$shipped" ] && \
   warm=(--warm-start "$shipped")
 fi
 exec nice -n "${NICE:-0}" licq train ../shared/data/train --out "$run" --N 128 --M 192 --lmbda "$lmbda" \
-  --steps "$steps" --batch 8 --crop 256 --lr "${LR:-2e-4}" --precision bf16 \
+  --steps "$steps" --batch 8 --crop 256 --lr "${LR:-1e-4}" --precision bf16 \
   --checkpoint-every 250 --snapshot-every 1000 --resume "${warm[@]}" "$@"

@@ -65,7 +65,7 @@ run() {
   [ -n "${SKIP_SPEED:-}" ] || python3 benchmarks/train_speed.py --data .gpu/data --steps "${SPEED_STEPS:-40}" --rounds 1 --warmup 5 \
     --precisions bf16 fp32 --threads 8 --out "$out/train_speed_gpu.json" 2>&1 | tail -n 4
   python3 -m licq.cli train .gpu/data --out /tmp/leg --N 128 --M 192 --lmbda "$lmbda" --steps 1000000 \
-    --batch "${BATCH:-16}" --crop 256 --lr "${LR:-2e-4}" --precision bf16 --workers "${WORKERS:-8}" \
+    --batch "${BATCH:-16}" --crop 256 --lr "${LR:-1e-4}" --precision bf16 --workers "${WORKERS:-8}" \
     --threads 8 --checkpoint-every 1000000 --max-minutes "$minutes" --warm-start .gpu/init.pt 2>&1 \
     | tr '\r' '\n' | grep -v '^train' | tail -n 3
   python3 - "$out/$model-gpu.pt" <<'EOF'

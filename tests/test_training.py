@@ -123,3 +123,22 @@ def test_out_of_time_stops_with_a_checkpoint_and_resumes_exactly(train_dir, tmp_
     train(_cfg(train_dir, cut, steps=6, checkpoint_every=100), resume=True, progress=False)
     a, b = _state(ref / "checkpoint.pt"), _state(cut / "checkpoint.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _lrs(out: Path) -> list[float]:
+    with open(out / "log.csv") as f:
+        return [float(r["lr"]) for r in csv.DictReader(f)]
+
+
+def test_resume_takes_the_commands_learning_rate(train_dir, tmp_path):
+    """A resumed run uses its command's ``--lr`` (a long campaign can lower its rate), drop schedule
+    included; resuming with the saved rate keeps it. (The log's lr is the rate after each row's step.)"""
+    run = tmp_path / "run"
+    train(_cfg(train_dir, run, steps=4, lr=2e-3, lr_drop=0.75), progress=False)
+    assert _lrs(run) == [2e-3, 2e-3, 2e-4, 2e-4]
+    train(_cfg(train_dir, run, steps=8, lr=2e-3, lr_drop=0.75), resume=True, progress=False)
+    assert _lrs(run)[4:] == [2e-3, 2e-4, 2e-4, 2e-4]
+    train(_cfg(train_dir, run, steps=12, lr=5e-4, lr_drop=1.0), resume=True, progress=False)
+    assert _lrs(run)[8:] == [5e-4, 5e-4, 5e-4, 5e-5]
+    ck = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert ck["sched"]["base_lrs"] == [5e-4]

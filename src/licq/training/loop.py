@@ -56,6 +56,22 @@ def drop_schedule(opt: torch.optim.Optimizer, steps: int, drop: float) -> torch.
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 if s < drop_at else 0.1)
 
 
+def rebase_lr(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LambdaLR, lr: float) -> float:
+    """Make ``lr`` the base rate of a resumed schedule; returns the base rate the checkpoint had.
+
+    A restored scheduler keeps the base rate of the run that saved it, so a long run
+    (the campaign) could never lower its rate. With this the command's ``--lr`` wins;
+    when it equals the saved rate nothing changes (resume stays exact).
+    """
+    before = float(sched.base_lrs[0])
+    sched.base_lrs = [lr] * len(opt.param_groups)
+    for group, factor in zip(opt.param_groups, sched.lr_lambdas):
+        group["initial_lr"] = lr
+        group["lr"] = lr * factor(sched.last_epoch)
+    sched._last_lr = [g["lr"] for g in opt.param_groups]
+    return before
+
+
 class StepSampler(Sampler[int]):
     """Dataset indices for steps ``start..steps`` of one rank: a pure function of the step.
 

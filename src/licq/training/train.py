@@ -24,7 +24,7 @@ from ..models import build_model, state_dict_from_file
 from ..models.io import load_params
 from .config import TrainConfig
 from .loop import (StepSampler, TrainingLoop, average_gradients, drop_schedule, init_distributed,  # noqa: F401
-                   psnr_db, step_loader)
+                   psnr_db, rebase_lr, step_loader)
 from .precision import Precision, prepare_for_training, resolve_precision
 from .surrogates import rd_terms, surrogate_forward
 
@@ -169,6 +169,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
     step, elapsed_before = 0, 0.0
     if resuming:
         step, elapsed_before = _resume(ckpt_path, model, {"opt": opt, "aux_opt": aux_opt, "sched": sched}, rank)
+        saved_lr = rebase_lr(opt, sched, cfg.lr)
+        if rank == 0 and saved_lr != cfg.lr:
+            print(f"resumed at step {step}: base learning rate {saved_lr:.2e} -> {cfg.lr:.2e}", flush=True)
     else:
         torch.manual_seed(cfg.seed * 1000 + rank)  # per-rank noise
     forward = _forward(model, cfg, precision, world, device)
