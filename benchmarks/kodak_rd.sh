@@ -29,7 +29,13 @@ $L plot $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json
   echo
   $L bdrate $A/bpg_444_x265_ycbcr.json $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json \
     $(ls $R/{jpeg,webp,avif,jxl,hevc}.json 2>/dev/null)
+  if [ -f $R/webp.json ]; then  # issue 12's floor, directly (WebP's ladder reaches down to 0.10 bpp)
+    echo
+    $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json
+  fi
 } | tee $R/bdrate.txt
+[ -f $R/webp.json ] && $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json --json \
+  > $R/bdrate-vs-webp.json
 $L bdrate $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json --json > $R/bdrate-tcq-vs-sq.json
 $L bdrate $A/compressai-mbt2018-mean_mse_cpu.json $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json --json > $R/bdrate-vs-mbt2018-mean.json
 $L bdrate $A/bpg_444_x265_ycbcr.json $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json \

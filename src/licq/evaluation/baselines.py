@@ -29,8 +29,9 @@ from ..imageio import open_image
 from .metrics import ms_ssim_images, psnr_images
 from .results import METRICS
 
-#: default quality ladders (codec-native units: quality for Pillow/cjxl, QP for x265)
-DEFAULT_QUALITIES = {"jpeg": [10, 20, 30, 50, 70, 85, 95], "webp": [10, 25, 40, 60, 75, 90],
+#: default quality ladders (codec-native units: quality for Pillow/cjxl, QP for x265); WebP reaches
+#: down to quality 0 so that its curve overlaps the learned models' low rates (a direct BD-rate)
+DEFAULT_QUALITIES = {"jpeg": [10, 20, 30, 50, 70, 85, 95], "webp": [0, 5, 10, 25, 40, 60, 75, 90],
                      "avif": [20, 35, 50, 65, 80], "jxl": [30, 50, 70, 85, 95],
                      "hevc": [42, 37, 32, 27, 22]}
 #: the codec-native quality range, inclusive (x265: QP, lower is better); Pillow and cjxl would

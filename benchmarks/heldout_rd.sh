@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Rate-distortion on the 50 held-out training-pool photos (results/finetune/heldout.txt), next to
+# WebP, JPEG and AVIF on the same images: issue 12's "the same on images we never saw".
+#
+#   bash benchmarks/heldout_rd.sh [--plots-only]
+#
+# Caveat, kept in the results: the finetuned decoders never saw these images (finetuning excludes
+# the list), but the end-to-end zoo models did (the campaign trains on the whole pool). Kodak is the
+# only set no licq training has seen; ../shared has no other photos.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-../shared/data/train}
+L=.venv/bin/licq
+R=results/heldout
+mkdir -p $R
+mapfile -t IMGS < <(sed "s|^|$DATA/|" results/finetune/heldout.txt)
+if [ "${1:-}" != "--plots-only" ]; then
+  $L eval "${IMGS[@]}" --all-qualities --name "licq SQ" --out $R/licq-sq.json --quiet
+  $L eval "${IMGS[@]}" --all-qualities --quantizer tcq --states 8 --finetuned auto \
+    --name "licq TCQ-8 + finetuned decoders" --out $R/licq-tcq8-ft.json --quiet
+  for codec in webp jpeg avif; do
+    $L baseline "${IMGS[@]}" --codec $codec --out $R/$codec.json --quiet
+  done
+fi
+$L plot $R/licq-sq.json $R/licq-tcq8-ft.json $R/webp.json $R/jpeg.json $R/avif.json \
+  -o $R/rd.png --xmax 1.5 --title "50 held-out training-pool photos, real bitstreams"
+{
+  $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/jpeg.json $R/avif.json
+  echo
+  $L bdrate $R/licq-sq.json $R/licq-tcq8-ft.json
+} | tee $R/bdrate.txt
+$L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/jpeg.json $R/avif.json --json > $R/bdrate-vs-webp.json
