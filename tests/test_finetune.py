@@ -15,6 +15,7 @@ import licq
 import licq.zoo as zoo
 import licq.zoo.export as export
 from licq.errors import LicqError
+from licq.models import model_digest, state_dict_from_file
 from licq.training.finetune import FinetuneConfig, finetune
 
 from .conftest import smooth_image
@@ -27,8 +28,10 @@ def temp_zoo(tmp_path, tiny_model, monkeypatch):
     d.mkdir()
     shutil.copy(tiny_model, d / "tiny-q1.pt")
     sha = hashlib.sha256((d / "tiny-q1.pt").read_bytes()).hexdigest()
+    digest = model_digest(state_dict_from_file(d / "tiny-q1.pt"))[:16]
     man = {"default": "tiny-q1", "models": [{"name": "tiny-q1", "arch": "mbt2018-mean", "N": 8, "M": 12,
-                                             "lmbda": 0.01, "quality": 1, "file": "tiny-q1.pt", "sha256": sha}]}
+                                             "lmbda": 0.01, "quality": 1, "file": "tiny-q1.pt", "sha256": sha,
+                                             "digest": digest}]}
     (d / "manifest.json").write_text(json.dumps(man))
     for mod in (zoo, export):
         monkeypatch.setattr(mod, "ZOO_DIR", d)
@@ -87,6 +90,11 @@ def test_finetuned_decoder_roundtrip_and_wrong_decoder_refused(temp_zoo, data_di
         licq.encode(arr, "tiny-q1-ft-tcq4", quantizer="sq")
     with pytest.raises(LicqError, match="no decoder finetuned"):
         licq.encode(arr, quality=1, quantizer="tcq", states=8, finetuned="dec")
+    meta_path = tmp_path / "ft" / "decoder.json"  # a run on an older version of the base is not shipped
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "base_digest": "0" * 16}))
+    with pytest.raises(LicqError, match="another version of tiny-q1"):
+        export.export_decoder(str(tmp_path / "ft"), "tiny-q1-ft-tcq4-old")
 
 
 def test_ddp_two_cpu_processes_end_identical(tiny_model, data_dir, tmp_path):

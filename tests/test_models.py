@@ -95,3 +95,26 @@ def test_manifest_sha256_matches_shipped_files():
     for e in zoo.manifest()["models"]:
         assert hashlib.sha256((zoo.ZOO_DIR / e["file"]).read_bytes()).hexdigest() == e["sha256"]
         assert (zoo.ZOO_DIR / e["file"]).stat().st_size <= 15 * 2 ** 20
+
+
+def test_shipped_decoders_match_their_base_models():
+    """Every finetuned decoder was learnt on the latents of the base weights shipped beside it."""
+    man = zoo.manifest()["models"]
+    digests = {e["name"]: e["digest"] for e in man if "base" not in e}
+    for e in man:
+        if "base" in e:
+            assert e["base_digest"] == digests[e["base"]], e["name"]
+
+
+def test_decoder_of_a_replaced_base_is_refused(tmp_path, monkeypatch):
+    man = zoo.manifest()
+    dec = next(e for e in man["models"] if "base" in e)
+    dec["base_digest"] = "0" * 16  # as if the base model had been retrained since
+    (tmp_path / "manifest.json").write_text(json.dumps(man))
+    monkeypatch.setattr(zoo, "MANIFEST", tmp_path / "manifest.json")
+    zoo.load_zoo.cache_clear()
+    try:
+        with pytest.raises(LicqError, match="finetuned on another version"):
+            zoo.load_zoo(dec["name"])
+    finally:
+        zoo.load_zoo.cache_clear()

@@ -67,12 +67,18 @@ def load_zoo(name: str) -> LoadedModel:
     """Load a zoo model after checking its file's sha256 against the manifest.
 
     A finetuned decoder (entry with ``base``) is its base model with the
-    finetuned tensors (g_s, and h_s where trained) laid over it.
+    finetuned tensors (g_s, and h_s where trained) laid over it; it is refused when
+    the base was replaced since (``base_digest``): a decoder learnt on another
+    encoder's latents would decode silently worse.
     """
     e = entry(name)
     state = _checked_state(e)
     if "base" in e:
-        state = {**_checked_state(entry(e["base"])), **state}
+        base = entry(e["base"])
+        if e["base_digest"] != base["digest"]:
+            raise LicqError(f"zoo decoder {name!r} was finetuned on another version of {base['name']!r}; "
+                            "finetune it again on the shipped weights")
+        state = {**_checked_state(base), **state}
     return prepare(name, e["arch"], state)
 
 

@@ -122,9 +122,13 @@ def export_decoder(run: str, name: str, notes: str = "") -> dict:
     meta = json.loads((run_dir / "decoder.json").read_text())
     data = (run_dir / "decoder.pt").read_bytes()
     base = zoo_entry(meta["base"])
+    if meta["base_digest"] != base["digest"]:
+        raise LicqError(f"{run} was finetuned on another version of {base['name']} (digest {meta['base_digest']}, "
+                        f"the zoo's is {base['digest']})")
     file = f"{name}.pt"
     atomic_write_bytes(ZOO_DIR / file, data)
-    e = {"name": name, "base": base["name"], "arch": base["arch"], "N": base["N"], "M": base["M"],
+    e = {"name": name, "base": base["name"], "base_digest": base["digest"], "arch": base["arch"],
+         "N": base["N"], "M": base["M"],
          "lmbda": meta["lmbda"], "quality": None, "file": file, "sha256": hashlib.sha256(data).hexdigest(),
          "train": meta["train"], "control": meta.get("control"), "steps": meta["steps"],
          "decoder_for": {k: meta[k] for k in ("quantizer", "step", "states", "tcq_lambda")},
