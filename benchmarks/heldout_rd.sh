@@ -27,6 +27,8 @@ $L plot $R/licq-sq.json $R/licq-tcq8-ft.json $R/webp.json $R/jpeg.json $R/avif.j
 {
   $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/jpeg.json $R/avif.json
   echo
+  $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/avif.json --metric ms-ssim-rgb
+  echo
   $L bdrate $R/licq-sq.json $R/licq-tcq8-ft.json
 } | tee $R/bdrate.txt
 $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/jpeg.json $R/avif.json --json > $R/bdrate-vs-webp.json

@@ -32,6 +32,8 @@ $L plot $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json
   if [ -f $R/webp.json ]; then  # issue 12's floor, directly (WebP's ladder reaches down to 0.10 bpp)
     echo
     $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json
+    echo
+    $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json --metric ms-ssim-rgb
   fi
 } | tee $R/bdrate.txt
 [ -f $R/webp.json ] && $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json --json \
