@@ -58,12 +58,22 @@ def main() -> None:
              "beside it; each JSON records the command that produced it (see the top-level README).", "",
              "## Kodak rate-distortion (real bitstreams, 24 images)", "", "![Kodak RD](kodak/rd.png)", ""]
     lines += rd_table([p for p in (k / f"licq-{c}.json" for c in ("sq", "tcq4", "tcq8", "tcq8-ft")) if p.exists()])
-    for name in ("bdrate-tcq-vs-sq.json", "bdrate-vs-mbt2018-mean.json", "bdrate-vs-bpg.json"):
+    for name in ("bdrate-tcq-vs-sq.json", "bdrate-vs-mbt2018-mean.json", "bdrate-vs-bpg.json", "bdrate-vs-webp.json"):
         t = bd_table(k / name)
         if t:
             lines += ["", *t]
     lines += ["", "## Classic codecs on the same images", ""]
     lines += rd_table([k / f"{c}.json" for c in ("jpeg", "webp", "avif", "jxl", "hevc")])
+    h = R / "heldout"
+    held = [p for p in (h / f"{c}.json" for c in ("licq-sq", "licq-tcq8-ft", "webp", "jpeg", "avif")) if p.exists()]
+    if held:  # benchmarks/heldout_rd.sh
+        lines += ["", "## Held-out training-pool photos (50, results/finetune/heldout.txt)", "",
+                  "Seen by the end-to-end models (the campaign trains on the whole pool), not by the finetuned",
+                  "decoders. `bash benchmarks/heldout_rd.sh`.", "", "![held-out RD](heldout/rd.png)", ""]
+        lines += rd_table(held)
+        t = bd_table(h / "bdrate-vs-webp.json")
+        if t:
+            lines += ["", *t]
     sp = load(R / "speed.json")
     if sp:
         lines += ["", "## Speed (median seconds per Kodak image, one run, same machine)", "",
