@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Kodak rate-distortion of the whole zoo on real bitstreams: SQ (Δ = 1), TCQ-4 / TCQ-8 (each
 # model's swept defaults; TCQ-8 also with the zoo's finetuned decoders, as `licq encode` uses
-# them) and fixed-grid SQ (with the zoo's finetuned decoders where it has them), the RD plot beside CompressAI's published mbt2018-mean, BPG and the
+# them), fixed-grid SQ (with the zoo's finetuned decoders where it has them) and RDOQ (λ 0.01, in
+# the BD-rate tables only), the RD plot beside CompressAI's published mbt2018-mean, BPG and the
 # classic codecs (results/kodak/<codec>.json from benchmarks/baselines_kodak.sh), and BD-rate tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,12 +19,16 @@ if [ "${1:-}" != "--plots-only" ]; then  # --plots-only: redo plot and tables fr
     --out $R/licq-tcq8-ft.json --quiet
   $L eval "$KODAK" --all-qualities --quantizer sq-grid --finetuned auto --name "licq SQ fixed grid" \
     --out $R/licq-sq-grid.json --quiet
+  $L eval "$KODAK" --all-qualities --quantizer rdoq --tcq-lambda 0.01 --name "licq RDOQ (λ 0.01)" \
+    --out $R/licq-rdoq.json --quiet  # λ 0.01: the best of results/tcq/README.md 4d (the default is too large)
 fi
 $L plot $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $A/compressai-mbt2018-mean_mse_cpu.json \
   $A/bpg_444_x265_ycbcr.json $(ls $R/{jpeg,webp,avif,jxl,hevc}.json 2>/dev/null) \
   -o $R/rd.png --xmax 1.2 --title "Kodak (24 images), real bitstreams"
 {
-  $L bdrate $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json
+  $L bdrate $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $R/licq-rdoq.json
+  echo
+  $L bdrate $R/licq-rdoq.json $R/licq-tcq8.json $R/licq-tcq8-ft.json  # issue 13: TCQ against RD-optimised rounding
   echo
   $L bdrate $A/compressai-mbt2018-mean_mse_cpu.json $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json
   echo
@@ -38,7 +43,8 @@ $L plot $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json
 } | tee $R/bdrate.txt
 [ -f $R/webp.json ] && $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json --json \
   > $R/bdrate-vs-webp.json
-$L bdrate $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json --json > $R/bdrate-tcq-vs-sq.json
+$L bdrate $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $R/licq-rdoq.json \
+  --json > $R/bdrate-tcq-vs-sq.json
 $L bdrate $A/compressai-mbt2018-mean_mse_cpu.json $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json --json > $R/bdrate-vs-mbt2018-mean.json
 $L bdrate $A/bpg_444_x265_ycbcr.json $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json \
   $(ls $R/{jpeg,webp,avif,jxl,hevc}.json 2>/dev/null) --json > $R/bdrate-vs-bpg.json
