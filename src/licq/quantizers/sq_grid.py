@@ -29,7 +29,6 @@ from ..entropy import CdfTables, GaussianModel, tables_from_cells
 from .base import grid_index
 from .cells import rate_bits, upper_tail
 from .sq import ScalarQuantizer
-from .spec import QuantizerSpec
 
 #: bins of the anchor's offset from μ, each with its own tables (the last bin's offset is < ½·Δ/8 off)
 OFFSET_BINS = 8
@@ -74,9 +73,6 @@ class FixedGridQuantizer(ScalarQuantizer):
 
     name = "sq-grid"
     fixed_grid = True
-
-    def spec(self) -> QuantizerSpec:
-        return QuantizerSpec(self.name, self.step)
 
     def coding_tables(self, em: GaussianModel) -> CdfTables:
         """Tables per offset bin and ladder scale (:func:`grid_tables`)."""

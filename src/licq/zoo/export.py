@@ -49,11 +49,17 @@ def command_of(cfg: dict) -> str:
     return " ".join(parts)
 
 
+def _require_base(run: str | Path, meta: dict, digest: str) -> None:
+    """Refuse a finetune run (its ``decoder.json``) made on other base weights than ``digest``."""
+    if meta["base_digest"] != digest:
+        raise LicqError(f"{run} was finetuned from another model: another version of {meta['base']} "
+                        f"(digest {meta['base_digest']}, not {digest})")
+
+
 def lay_decoder(state: dict, run: Path) -> tuple[dict, dict]:
     """``state`` with a finetune run's tensors laid over it, and the run's record for the manifest."""
     meta = json.loads((run / "decoder.json").read_text())
-    if meta["base_digest"] != model_digest(state)[:16]:
-        raise LicqError(f"{run} was finetuned from another model (digest {meta['base_digest']})")
+    _require_base(run, meta, model_digest(state)[:16])
     tensors = state_dict_of(load_model_object(run / "decoder.pt"), run / "decoder.pt")
     record = {"train": meta["train"], "steps": meta["steps"], "quantizer": meta["quantizer"],
               "wall_seconds": training_seconds(run / "log.csv"), "config": _brief(meta["config"])}
@@ -122,9 +128,7 @@ def export_decoder(run: str, name: str, notes: str = "") -> dict:
     meta = json.loads((run_dir / "decoder.json").read_text())
     data = (run_dir / "decoder.pt").read_bytes()
     base = zoo_entry(meta["base"])
-    if meta["base_digest"] != base["digest"]:
-        raise LicqError(f"{run} was finetuned on another version of {base['name']} (digest {meta['base_digest']}, "
-                        f"the zoo's is {base['digest']})")
+    _require_base(run, meta, base["digest"])
     file = f"{name}.pt"
     atomic_write_bytes(ZOO_DIR / file, data)
     e = {"name": name, "base": base["name"], "base_digest": base["digest"], "arch": base["arch"],
