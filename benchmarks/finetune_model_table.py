@@ -20,6 +20,7 @@ weights exactly as ``licq.zoo.export --decoder`` would (and refused if made on o
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -53,7 +54,8 @@ LABELS = {"sq": "SQ", "sq-dec": "SQ + finetune(dec)", "sq-dechd": "SQ + finetune
 def image_sets(heldout_list: Path) -> dict[str, list[Path]]:
     sets = {"kodak": sorted((SHARED / "kodak").glob("*.png"))}
     if heldout_list.exists():
-        sets["heldout"] = [SHARED / "train" / line.strip() for line in heldout_list.read_text().split()]
+        sets["heldout"] = [SHARED / "train" / line.strip() for line in heldout_list.read_text().splitlines()
+                           if line.strip()]
     return sets
 
 
@@ -85,11 +87,12 @@ def measure(sets: dict[str, list[Path]], settings: dict[str, dict], rows_path: P
     have = {(r["set"], r["variant"], r["image"]) for r in done}
     jobs = [(s, f"sq@{d}", {**settings["sq"], "step": d}) for s in sets for d in SQ_CURVE]
     jobs += [(s, v, cfg) for s in sets for v, cfg in settings.items() if v != "sq"]
+    images = functools.cache(open_image)  # each image is decoded once, not once per variant
     for s, v, cfg in jobs:
         for f in sets[s]:
             if (s, v, f.name) in have:
                 continue
-            img = open_image(f)
+            img = images(f)
             r = encode_full(img, **cfg)
             row = {"set": s, "variant": v, "image": f.name, "bytes": len(r.data), "bpp": r.bpp,
                    "psnr-rgb": psnr_images(img, r.reconstruction)}
