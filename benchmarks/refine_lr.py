@@ -1,0 +1,111 @@
+"""Issue 15: does refinement's step size hold back the short efforts? Real files, RD loss per image.
+
+``licq.refine`` runs Adam from ``LEARNING_RATE`` (0.02 levels) down a cosine for every effort,
+so 20 iterations can move a latent by at most about 0.2 levels: perhaps too little to reach
+what 200 iterations find. This encodes each image at effort 0 and at the chosen efforts with
+several initial learning rates (``RefineSettings.learning_rate``; nothing else changes) and
+reports the model's own objective on the real file, ``bpp + λ·255²·MSE``, against effort 0.
+
+    nice -n 5 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/refine_lr.py --images 1 9 17 \\
+        --quality 3 --efforts 1 --lrs 0.02 0.05 0.1 0.2 --tag q3-e1
+
+Rows go to results/refine/lr-<tag>.jsonl (resumed with --resume), the summary to
+results/refine/lr-<tag>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import licq
+import licq.codec as codec
+from licq.evaluation.metrics import psnr_images
+from licq.imageio import open_image
+from licq.refine import EFFORT_ITERATIONS
+from licq.zoo import model_lambda
+
+ROOT = Path(__file__).resolve().parents[1]
+KODAK = ROOT.parent / "shared" / "data" / "kodak"
+OUT = ROOT / "results" / "refine"
+
+
+def encode_row(path: Path, quality: int, effort: int, lr: float | None) -> dict:
+    """Encode ``path`` with refinement at initial learning rate ``lr`` (None: effort 0)."""
+    plain = codec.refine_settings
+    if lr is not None:
+        codec.refine_settings = lambda *a: dataclasses.replace(plain(*a), learning_rate=lr)
+    try:
+        img = open_image(path)
+        r = codec.encode_full(img, quality=quality, effort=effort)
+    finally:
+        codec.refine_settings = plain
+    psnr = psnr_images(img, r.reconstruction)
+    return {"image": path.name, "quality": quality, "effort": effort, "lr": lr, "bpp": r.bpp,
+            "psnr-rgb": psnr, "encode_s": r.seconds["encode"]}
+
+
+def rd_loss(row: dict, lmbda: float) -> float:
+    """The training objective on the real file: bpp + λ·255²·MSE (MSE of [0, 1] pixels)."""
+    return row["bpp"] + lmbda * 255.0 ** 2 * 10.0 ** (-row["psnr-rgb"] / 10.0)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", type=int, nargs="+", default=[1, 9, 17])
+    p.add_argument("--quality", type=int, default=3)
+    p.add_argument("--efforts", type=int, nargs="+", default=[1])
+    p.add_argument("--lrs", type=float, nargs="+", default=[0.02, 0.05, 0.1, 0.2])
+    p.add_argument("--tag", required=True)
+    p.add_argument("--resume", action="store_true")
+    a = p.parse_args()
+    files = [KODAK / f"kodim{i:02d}.png" for i in a.images]
+    missing = [f for f in files if not f.exists()]
+    if missing:
+        sys.exit(f"refine_lr.py: missing {missing[0]} (needs ../shared/data/kodak)")
+    OUT.mkdir(parents=True, exist_ok=True)
+    rows_path = OUT / f"lr-{a.tag}.jsonl"
+    rows = [json.loads(line) for line in rows_path.read_text().splitlines()] if a.resume and rows_path.exists() else []
+    if not a.resume:
+        rows_path.unlink(missing_ok=True)
+    have = {(r["image"], r["effort"], r["lr"]) for r in rows}
+    jobs = [(0, None)] + [(e, lr) for e in a.efforts for lr in a.lrs]
+    for f in files:
+        for effort, lr in jobs:
+            if (f.name, effort, lr) in have:
+                continue
+            row = encode_row(f, a.quality, effort, lr)
+            with rows_path.open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            rows.append(row)
+            print(f"{f.name} effort {effort} lr {lr}: {row['bpp']:.4f} bpp {row['psnr-rgb']:.3f} dB "
+                  f"{row['encode_s']:.1f} s", flush=True)
+    lmbda = model_lambda(f"licq-q{a.quality}")
+    base = {r["image"]: r for r in rows if r["effort"] == 0}
+    summary = []
+    for effort, lr in jobs[1:]:
+        sel = [r for r in rows if r["effort"] == effort and r["lr"] == lr and r["image"] in base]
+        gain = [rd_loss(r, lmbda) / rd_loss(base[r["image"]], lmbda) - 1 for r in sel]
+        summary.append({"effort": effort, "iterations": EFFORT_ITERATIONS[effort], "lr": lr, "images": len(sel),
+                        "rd_loss_change": float(np.mean(gain)),
+                        "bpp_change": float(np.mean([r["bpp"] / base[r["image"]]["bpp"] - 1 for r in sel])),
+                        "psnr_change_db": float(np.mean([r["psnr-rgb"] - base[r["image"]]["psnr-rgb"] for r in sel])),
+                        "time_ratio": float(np.mean([r["encode_s"] / base[r["image"]]["encode_s"] for r in sel]))})
+        s = summary[-1]
+        print(f"effort {effort} lr {lr}: RD loss {100 * s['rd_loss_change']:+.2f} %, bpp {100 * s['bpp_change']:+.2f} %, "
+              f"PSNR {s['psnr_change_db']:+.3f} dB, {s['time_ratio']:.0f}x")
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    (OUT / f"lr-{a.tag}.json").write_text(json.dumps({
+        "command": " ".join(["python", "benchmarks/refine_lr.py", *sys.argv[1:]]), "commit": commit,
+        "licq_version": licq.__version__, "quality": a.quality, "lambda": lmbda, "summary": summary,
+        "rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
