@@ -5,9 +5,10 @@ Reads the half-precision snapshots that ``licq train --snapshot-every`` keeps in
 decodes every image with SQ (Δ = 1) for each snapshot not evaluated yet, measures
 recompression drift on a few images, and updates a results JSON and a plot. The RD
 loss ``bpp + λ·255²·MSE`` is what training minimises, measured here on real
-bitstreams; a curve that stops falling is the signal to stop training. A snapshot
-replaces the shipped model only if its RD loss is lower *and* its recompression
-drift is no worse.
+bitstreams; a curve that stops falling is the signal to stop training. Whether a
+model replaces the shipped one is decided by the README's adoption rule (lower RD
+loss, and higher PSNR at every one of 10 recompression generations on Kodak,
+``benchmarks/recompression.py``), not by the few-image drift measured here.
 
     python benchmarks/learning_curve.py /root/licq-campaign/q3 --lmbda 0.0067 --name q3 --reference licq-q3
 """
