@@ -39,6 +39,7 @@ from licq.zoo.export import lay_decoder
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from rows import append_row, load_rows  # noqa: E402
 from tcq_sweep import saving_vs_sq  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -81,9 +82,7 @@ def variants(model: str, runs: dict[str, Path]) -> dict[str, dict]:
 
 
 def measure(sets: dict[str, list[Path]], settings: dict[str, dict], rows_path: Path, resume: bool) -> list[dict]:
-    done = [json.loads(line) for line in rows_path.read_text().splitlines()] if resume and rows_path.exists() else []
-    if not resume:
-        rows_path.unlink(missing_ok=True)
+    done = load_rows(rows_path, resume)
     have = {(r["set"], r["variant"], r["image"]) for r in done}
     jobs = [(s, f"sq@{d}", {**settings["sq"], "step": d}) for s in sets for d in SQ_CURVE]
     jobs += [(s, v, cfg) for s in sets for v, cfg in settings.items() if v != "sq"]
@@ -96,8 +95,7 @@ def measure(sets: dict[str, list[Path]], settings: dict[str, dict], rows_path: P
             r = encode_full(img, **cfg)
             row = {"set": s, "variant": v, "image": f.name, "bytes": len(r.data), "bpp": r.bpp,
                    "psnr-rgb": psnr_images(img, r.reconstruction)}
-            with rows_path.open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
+            append_row(rows_path, row)
             done.append(row)
         print(f"{s} {v}: {len(sets[s])} images", flush=True)
     return done

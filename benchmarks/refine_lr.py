@@ -17,21 +17,21 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
-import licq
 import licq.codec as codec
 from licq.evaluation.metrics import psnr_images
+from licq.evaluation.results import save_results
 from licq.imageio import open_image
 from licq.refine import EFFORT_ITERATIONS
 from licq.zoo import model_lambda
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from rows import append_row, load_rows  # noqa: E402
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
 OUT = ROOT / "results" / "refine"
 
@@ -71,9 +71,7 @@ def main() -> None:
         sys.exit(f"refine_lr.py: missing {missing[0]} (needs ../shared/data/kodak)")
     OUT.mkdir(parents=True, exist_ok=True)
     rows_path = OUT / f"lr-{a.tag}.jsonl"
-    rows = [json.loads(line) for line in rows_path.read_text().splitlines()] if a.resume and rows_path.exists() else []
-    if not a.resume:
-        rows_path.unlink(missing_ok=True)
+    rows = load_rows(rows_path, a.resume)
     have = {(r["image"], r["effort"], r["lr"]) for r in rows}
     jobs = [(0, None)] + [(e, lr) for e in a.efforts for lr in a.lrs]
     for f in files:
@@ -81,8 +79,7 @@ def main() -> None:
             if (f.name, effort, lr) in have:
                 continue
             row = encode_row(f, a.quality, effort, lr)
-            with rows_path.open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
+            append_row(rows_path, row)
             rows.append(row)
             print(f"{f.name} effort {effort} lr {lr}: {row['bpp']:.4f} bpp {row['psnr-rgb']:.3f} dB "
                   f"{row['encode_s']:.1f} s", flush=True)
@@ -100,11 +97,7 @@ def main() -> None:
         s = summary[-1]
         print(f"effort {effort} lr {lr}: RD loss {100 * s['rd_loss_change']:+.2f} %, bpp {100 * s['bpp_change']:+.2f} %, "
               f"PSNR {s['psnr_change_db']:+.3f} dB, {s['time_ratio']:.0f}x")
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    (OUT / f"lr-{a.tag}.json").write_text(json.dumps({
-        "command": " ".join(["python", "benchmarks/refine_lr.py", *sys.argv[1:]]), "commit": commit,
-        "licq_version": licq.__version__, "quality": a.quality, "lambda": lmbda, "summary": summary,
-        "rows": rows}, indent=1) + "\n")
+    save_results(OUT / f"lr-{a.tag}.json", {"quality": a.quality, "lambda": lmbda, "summary": summary, "rows": rows})
 
 
 if __name__ == "__main__":

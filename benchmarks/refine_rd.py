@@ -29,6 +29,9 @@ from licq.evaluation.rd import evaluate
 from licq.evaluation.results import save_results
 from licq.refine import EFFORT_ITERATIONS
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rows import append_row, load_rows  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
 OUT = ROOT / "results" / "refine"
@@ -36,28 +39,27 @@ SETTINGS = {"sq": {"quantizer": "sq"}, "tcq8": {"quantizer": "tcq", "states": 8}
 
 
 def run_rows(files: list[Path], qualities: list[int], efforts: list[int], quantizers: list[str],
-             rows_path: Path) -> list[dict]:
+             rows_path: Path, resume: bool) -> list[dict]:
     """Encode + decode every (quantizer, effort, quality, image) with :func:`licq.evaluation.rd.evaluate`
     (real file size, PSNR of the decoded image, decoder == encoder reconstruction), appending each
-    row to ``rows_path``; ``quantizer`` is the tag of :data:`SETTINGS` ("tcq8")."""
-    done = [json.loads(line) for line in rows_path.read_text().splitlines()] if rows_path.exists() else []
+    row to ``rows_path`` (kept from an earlier run with ``resume``); ``quantizer`` is the tag of
+    :data:`SETTINGS` ("tcq8")."""
+    done = load_rows(rows_path, resume)
     keys = {(r["quantizer"], r["effort"], r["quality"], r["image"]) for r in done}
-    with rows_path.open("a") as log:
-        for qz in quantizers:
-            for effort in efforts:
-                for q in qualities:
-                    for f in files:
-                        if (qz, effort, q, f.name) in keys:
-                            continue
-                        point = {"quality": q, "effort": effort, **SETTINGS[qz]}
-                        r = evaluate([f], [point], name=qz, progress=False, msssim=False)["per_image"][0]
-                        row = {**r, "quantizer": qz, "iterations": EFFORT_ITERATIONS[effort],
-                               "megapixels": 8 * r["bytes"] / r["bpp"] / 1e6}
-                        log.write(json.dumps(row) + "\n")
-                        log.flush()
-                        done.append(row)
-                        print(f"{qz} effort {effort} q{q} {f.name}: {row['bpp']:.4f} bpp "
-                              f"{row['psnr-rgb']:.3f} dB {row['encoding_time']:.1f} s", file=sys.stderr, flush=True)
+    for qz in quantizers:
+        for effort in efforts:
+            for q in qualities:
+                for f in files:
+                    if (qz, effort, q, f.name) in keys:
+                        continue
+                    point = {"quality": q, "effort": effort, **SETTINGS[qz]}
+                    r = evaluate([f], [point], name=qz, progress=False, msssim=False)["per_image"][0]
+                    row = {**r, "quantizer": qz, "iterations": EFFORT_ITERATIONS[effort],
+                           "megapixels": 8 * r["bytes"] / r["bpp"] / 1e6}
+                    append_row(rows_path, row)
+                    done.append(row)
+                    print(f"{qz} effort {effort} q{q} {f.name}: {row['bpp']:.4f} bpp "
+                          f"{row['psnr-rgb']:.3f} dB {row['encoding_time']:.1f} s", file=sys.stderr, flush=True)
     return done
 
 
@@ -122,10 +124,8 @@ def main() -> None:
     a = p.parse_args()
     files = [a.kodak / f"kodim{i:02d}.png" for i in a.images]
     OUT.mkdir(parents=True, exist_ok=True)
-    rows_path = OUT / f"rows-{a.tag}.jsonl"
-    if rows_path.exists() and not a.resume:
-        rows_path.unlink()
-    rows = run_rows(files, a.qualities, sorted(set(a.efforts) | {0}), a.quantizers, rows_path)
+    rows = run_rows(files, a.qualities, sorted(set(a.efforts) | {0}), a.quantizers, OUT / f"rows-{a.tag}.jsonl",
+                    a.resume)
     names = [f.name for f in files]
     curves = summarise(rows, a.qualities, sorted(set(a.efforts) | {0}), a.quantizers, names)
     save_results(OUT / f"kodak-{a.tag}.json", {"images": names, "qualities": a.qualities,
