@@ -2,19 +2,24 @@
 # One GPU leg of the training campaign, for a session that is lent a device (15 minutes in all).
 #
 # Here, before the call (CPU machine, repo root):
-#   bash benchmarks/gpu_leg.sh prepare q3      # fills .gpu/ (git-ignored): wheels, training pack, init weights;
+#   bash benchmarks/gpu_leg.sh prepare          # fills .gpu/ (git-ignored): wheels, training pack, init weights
+#                                              # (the q3 campaign's live checkpoint, or the shipped q3);
 #                                              # moves the zoo's weight files aside (the tree must stay < 64 MiB)
 # The device call (one command, timeout_s 560; carry [".gpu"]):
-#   bash benchmarks/gpu_leg.sh run q3 7        # 7 minutes of training; results in $OUT
+#   bash benchmarks/gpu_leg.sh run "q1 q2 q3 q4" 5 1.25    # results in $OUT
 # Here, after it:
 #   bash benchmarks/gpu_leg.sh restore         # the zoo's weight files back in the tree
 #   bash benchmarks/gpu_leg.sh adopt q3 FILES_AT/q3-gpu.pt   # continue the CPU campaign from the GPU weights
 #
-# `run` records steps/s of licq and of the plain CompressAI loop on the device
-# (benchmarks/train_speed.py), then trains from .gpu/init.pt (the campaign's
-# latest weights) with the campaign's settings, GPU batch $BATCH (default 16,
-# learning rate unchanged), and writes the final weights in half precision
-# ($OUT/<model>-gpu.pt, < 16 MiB), the log and the speed JSON.
+# `run MODELS MIN1 MIN2` records steps/s of licq and of the plain CompressAI loop on the device
+# (benchmarks/train_speed.py), then trains every model of MODELS at once on the one GPU (one
+# process each: a model this small leaves most of an H100/H200 idle), all warm-started from
+# .gpu/init.pt with their own lambda: MIN1 minutes at lr $LR (default 1e-4), then MIN2 minutes
+# resumed at lr/10 (the annealing that the CPU release branches do). GPU batch $BATCH (default
+# 16), crops 256, colour-saturation boost on a share $SATURATION of the crops (default 0.25,
+# `licq train --saturation`). Each model's final weights come back in half precision
+# ($OUT/<model>-gpu.pt, < 16 MiB; written after each phase, so a cut call still returns the
+# first), with the logs in $OUT/logs.tar.gz and the speed JSON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 camp=${LICQ_CAMPAIGN:-/root/licq-campaign}
@@ -23,15 +28,15 @@ lmbda_of() { case $1 in q1) echo 0.0018 ;; q2) echo 0.0035 ;; q3) echo 0.0067 ;;
              *) echo "gpu_leg.sh: unknown model $1" >&2; exit 2 ;; esac; }
 
 prepare() {
-  local model=$1 py=${PYTHON:-.venv/bin/python}
-  lmbda_of "$model" >/dev/null
+  local py=${PYTHON:-.venv/bin/python}
   grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || { mkdir -p .git/info; echo '/.gpu/' >> .git/info/exclude; }
   rm -rf .gpu && mkdir -p .gpu/whl .gpu/data
   "$py" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_34_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
     -d .gpu/whl compressai==1.2.8 pytorch-msssim
-  # training pack: every training photo, shorter side at most 288 px, JPEG q85 (the campaign crops
-  # 256x256 after a random 0.5-0.75x downscale, so little is lost; the whole pool fits in ~35 MiB)
+  # training pack: every training photo, shorter side at most 288 px, JPEG q85 (the whole pool
+  # fits in ~35 MiB; a 256 crop then spans 0.89-1x of the short side instead of the CPU
+  # campaign's random 0.5-0.75x downscale of the full-size photos)
   "$py" - <<'EOF'
 from pathlib import Path
 from PIL import Image
@@ -44,37 +49,79 @@ for i, f in enumerate(list_images(["../shared/data/train"])):
             im = im.resize((round(im.width * s), round(im.height * s)), Image.LANCZOS)
         im.save(f".gpu/data/{i:04d}.jpg", quality=85)
 EOF
-  local snap
-  snap=$(ls "$camp/$model"/snapshots/step-*.pt 2>/dev/null | tail -n 1 || true)
-  [ -n "$snap" ] || snap=src/licq/zoo/licq-$model.pt
-  cp "$snap" .gpu/init.pt
-  echo "$snap" > .gpu/init.txt
+  # init: the q3 campaign's live weights (half precision), else the shipped q3
+  "$py" - "$camp/q3/checkpoint.pt" src/licq/zoo/licq-q3.pt <<'EOF'
+import sys, torch
+from pathlib import Path
+live, shipped = map(Path, sys.argv[1:])
+if live.is_file():
+    ck = torch.load(live, map_location="cpu", weights_only=True)
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in ck["model"].items()}, ".gpu/init.pt")
+    note = f"{live} step {ck['step']}"
+else:
+    Path(".gpu/init.pt").write_bytes(shipped.read_bytes())
+    note = str(shipped)
+Path(".gpu/init.txt").write_text(note + "\n")
+print("init weights:", note)
+EOF
   mkdir -p "$aside" && mv src/licq/zoo/*.pt "$aside"/ 2>/dev/null || true
-  du -sh .gpu; echo "init weights: $snap; zoo weights moved to $aside (bash $0 restore)"
+  du -sh .gpu; echo "zoo weights moved to $aside (bash $0 restore)"
+}
+
+train_one() {  # model minutes1 minutes2 out
+  local model=$1 m1=$2 m2=$3 out=$4 lmbda run=/tmp/leg/$1 lr=${LR:-1e-4}
+  lmbda=$(lmbda_of "$model")
+  local common=(.gpu/data --out "$run" --N 128 --M 192 --lmbda "$lmbda" --steps 1000000 --batch "${BATCH:-16}"
+                --crop 256 --precision bf16 --workers "${WORKERS:-3}" --threads 2 --checkpoint-every 500
+                --saturation "${SATURATION:-0.25}")
+  # each phase under `timeout` too: a stuck process must not eat the other models' results
+  timeout $(( ${m1%.*} * 60 + 150 )) python3 -m licq.cli train "${common[@]}" --lr "$lr" --max-minutes "$m1" \
+    --warm-start .gpu/init.pt > "$run.phase1.txt" 2>&1 || echo "$model phase 1 exit $?" >> "$run.phase1.txt"
+  export_one "$model" "$out"
+  timeout $(( ${m2%.*} * 60 + 150 )) python3 -m licq.cli train "${common[@]}" --resume \
+    --lr "$(python3 -c "print($lr / 10)")" --max-minutes "$m2" > "$run.phase2.txt" 2>&1 \
+    || echo "$model phase 2 exit $?" >> "$run.phase2.txt"
+  export_one "$model" "$out"
+}
+
+export_one() {
+  python3 - "/tmp/leg/$1/checkpoint.pt" "$2/$1-gpu.pt" <<'EOF' || true
+import sys, torch
+ck = torch.load(sys.argv[1], map_location="cpu", weights_only=True)
+torch.save({k: v.half() if v.is_floating_point() else v for k, v in ck["model"].items()}, sys.argv[2] + ".part")
+import os; os.replace(sys.argv[2] + ".part", sys.argv[2])
+print(sys.argv[2], "steps", ck["step"], "elapsed_s", round(ck["elapsed_s"], 1))
+EOF
 }
 
 run() {
-  local model=$1 minutes=${2:-7} lmbda
-  lmbda=$(lmbda_of "$model")
+  local models=$1 m1=${2:-5} m2=${3:-1.25}
+  for m in $models; do lmbda_of "$m" >/dev/null; done
   local out=${OUT:-/tmp/gpu-leg-out}
-  mkdir -p "$out" && rm -rf /tmp/leg
+  mkdir -p "$out" && rm -rf /tmp/leg && mkdir -p /tmp/leg
   [ -n "${SKIP_WHEELS:-}" ] ||  # (a CPU rehearsal with licq's own venv first on PATH sets SKIP_WHEELS=1)
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl
   export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1
-  nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$out/device.txt" 2>&1 || true
-  [ -n "${SKIP_SPEED:-}" ] || python3 benchmarks/train_speed.py --data .gpu/data --steps "${SPEED_STEPS:-40}" --rounds 1 --warmup 5 \
-    --precisions bf16 fp32 --threads 8 --out "$out/train_speed_gpu.json" 2>&1 | tail -n 4
-  python3 -m licq.cli train .gpu/data --out /tmp/leg --N 128 --M 192 --lmbda "$lmbda" --steps 1000000 \
-    --batch "${BATCH:-16}" --crop 256 --lr "${LR:-1e-4}" --precision bf16 --workers "${WORKERS:-8}" \
-    --threads 8 --checkpoint-every 1000000 --max-minutes "$minutes" --warm-start .gpu/init.pt 2>&1 \
-    | tr '\r' '\n' | grep -v '^train' | tail -n 3
-  python3 - "$out/$model-gpu.pt" <<'EOF'
-import sys, torch
-ck = torch.load("/tmp/leg/checkpoint.pt", map_location="cpu", weights_only=True)
-torch.save({k: v.half() if v.is_floating_point() else v for k, v in ck["model"].items()}, sys.argv[1])
-print("steps", ck["step"], "elapsed_s", round(ck["elapsed_s"], 1))
-EOF
-  cp /tmp/leg/log.csv "$out/log.csv"; cp .gpu/init.txt "$out/init.txt"
+  nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > /tmp/leg/device.txt 2>&1 || true
+  cp .gpu/init.txt /tmp/leg/init.txt
+  [ -n "${SKIP_SPEED:-}" ] || timeout 90 python3 benchmarks/train_speed.py --data .gpu/data \
+    --steps "${SPEED_STEPS:-30}" --rounds 1 --warmup 5 --precisions bf16 fp32 --threads 8 \
+    --out "$out/train_speed_gpu.json" > /tmp/leg/speed.txt 2>&1 || echo "speed exit $?" >> /tmp/leg/speed.txt
+  tail -n 6 /tmp/leg/speed.txt
+  local pids=()
+  for m in $models; do train_one "$m" "$m1" "$m2" "$out" & pids+=($!); done
+  ( while sleep 30; do nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader; done ) \
+    > /tmp/leg/gpu-util.txt 2>&1 & local mon=$!
+  wait "${pids[@]}" || true
+  kill "$mon" 2>/dev/null || true
+  for m in $models; do
+    cp /tmp/leg/$m/log.csv /tmp/leg/$m-log.csv 2>/dev/null || true
+    cp /tmp/leg/$m/config.json /tmp/leg/$m-config.json 2>/dev/null || true
+    tail -n 2 /tmp/leg/$m-log.csv 2>/dev/null || true; tail -n 3 /tmp/leg/$m.phase2.txt 2>/dev/null | tr '\r' '\n' | tail -n 2
+  done
+  tar -czf "$out/logs.tar.gz" -C /tmp/leg --exclude='*/checkpoint.pt' --exclude='*/snapshots' \
+    $(cd /tmp/leg && ls -d *.txt *.csv *.json 2>/dev/null)
+  ls -la "$out"
 }
 
 restore() { mv "$aside"/*.pt src/licq/zoo/ && git status --short src/licq/zoo; }
@@ -91,5 +138,5 @@ cmd=${1:-}; shift || true
 case $cmd in
   prepare|run|adopt) "$cmd" "$@" ;;
   restore) restore ;;
-  *) echo "usage: gpu_leg.sh prepare MODEL | run MODEL [MINUTES] | restore | adopt MODEL WEIGHTS" >&2; exit 2 ;;
+  *) echo "usage: gpu_leg.sh prepare | run MODELS [MIN1 [MIN2]] | restore | adopt MODEL WEIGHTS" >&2; exit 2 ;;
 esac

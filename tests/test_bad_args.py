@@ -204,6 +204,7 @@ CASES: list[tuple[list[str], int, str]] = [
     *_num(TRAIN, "--val-every", "0"),
     *_num(TRAIN, "--workers", "-1"),
     *_num(TRAIN, "--max-minutes", "0", "-1", "nan"),
+    *_num(TRAIN, "--saturation", "-0.1", "1.5", "nan"),
     ([*TRAIN, "--arch-name", "nosuch"], 2, "--arch-name"),
     ([*TRAIN, "--arch", "nosuch"], 2, "--arch"),
     ([*TRAIN, "--surrogate", "nosuch"], 2, "--surrogate"),

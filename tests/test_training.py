@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -142,3 +143,30 @@ def test_resume_takes_the_commands_learning_rate(train_dir, tmp_path):
     assert _lrs(run)[8:] == [5e-4, 5e-4, 5e-4, 5e-5]
     ck = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert ck["sched"]["base_lrs"] == [5e-4]
+
+
+def test_saturation_boost_matches_pil_and_leaves_grey_alone():
+    from PIL import ImageEnhance
+
+    from licq.training.data import saturate
+
+    rgb = smooth_image(48, 40, seed=3)
+    ref = np.asarray(ImageEnhance.Color(Image.fromarray(rgb)).enhance(2.0)).astype(np.float64)
+    got = saturate(torch.from_numpy(rgb).permute(2, 0, 1).float() / 255, 2.0).permute(1, 2, 0).numpy() * 255
+    assert np.abs(got - ref).max() <= 2.0  # PIL rounds its grey copy and result to 8 bits
+    grey = torch.full((3, 8, 8), 0.4)
+    assert torch.allclose(saturate(grey, 2.5), grey, atol=1e-6)
+
+
+def test_saturation_zero_keeps_old_crops_and_one_boosts_every_crop(train_dir):
+    from licq.training.data import CropDataset
+
+    plain = CropDataset([train_dir], crop=64, length=8, downscale=None, seed=1)
+    off = CropDataset([train_dir], crop=64, length=8, downscale=None, seed=1, saturation=0.0)
+    on = CropDataset([train_dir], crop=64, length=8, downscale=None, seed=1, saturation=1.0)
+    for i in range(8):
+        assert torch.equal(plain[i], off[i])
+        p, s = plain[i], on[i]
+        assert s.std(0).mean() > p.std(0).mean()  # channels spread further apart: more colourful
+    with pytest.raises(ValueError, match="saturation"):
+        CropDataset([train_dir], crop=64, saturation=1.5)

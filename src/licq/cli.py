@@ -151,7 +151,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
                       seed=a.seed, threads=a.threads, checkpoint_every=a.checkpoint_every,
                       snapshot_every=a.snapshot_every, max_seconds=60 * (a.max_minutes or 0),
                       warm_start=a.warm_start, val=a.val, val_every=a.val_every, workers=a.workers,
-                      precision=a.precision)
+                      saturation=a.saturation, precision=a.precision)
     train(cfg, resume=a.resume)
     print(f"checkpoint: {Path(a.out) / 'checkpoint.pt'}")
 
@@ -480,6 +480,9 @@ def _add_train(sub, surrogates: tuple[str, ...]) -> None:
                    help="held-out image folder(s) for periodic validation (val.csv)")
     t.add_argument("--val-every", type=EVERY, default=T.val_every)
     t.add_argument("--workers", type=int_range(0, 256), default=T.workers, help="DataLoader worker processes")
+    t.add_argument("--saturation", type=float_range(0, 1), default=T.saturation, metavar="P",
+                   help="probability of raising a crop's colour saturation 1.5-2.5x (strongly coloured "
+                        "content, against the re-encoding runaway); default 0")
     _precision_opt(t)
     t.set_defaults(func=_cmd_train)
 

@@ -39,6 +39,7 @@ class TrainConfig:
     val_every: int = 1000
     val_images: int = 8
     downscale: tuple[float, float] | None = (0.5, 0.75)
+    saturation: float = 0.0  # probability of a colour-saturation boost per crop (training/data.py)
     precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 where the hardware has it)
     extra: dict = field(default_factory=dict)
 
