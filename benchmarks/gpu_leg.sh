@@ -72,7 +72,7 @@ train_one() {  # model minutes1 minutes2 out
   local model=$1 m1=$2 m2=$3 out=$4 lmbda run=/tmp/leg/$1 lr=${LR:-1e-4}
   lmbda=$(lmbda_of "$model")
   local common=(.gpu/data --out "$run" --N 128 --M 192 --lmbda "$lmbda" --steps 1000000 --batch "${BATCH:-16}"
-                --crop 256 --precision bf16 --workers "${WORKERS:-3}" --threads 2 --checkpoint-every 500
+                --crop 256 --precision "${PRECISION:-bf16}" --workers "${WORKERS:-3}" --threads 2 --checkpoint-every 500
                 --saturation "${SATURATION:-0.25}")
   # each phase under `timeout` too: a stuck process must not eat the other models' results
   timeout $(( ${m1%.*} * 60 + 150 )) python3 -m licq.cli train "${common[@]}" --lr "$lr" --max-minutes "$m1" \
@@ -107,7 +107,7 @@ run() {
   [ -n "${SKIP_SPEED:-}" ] || timeout 90 python3 benchmarks/train_speed.py --data .gpu/data \
     --steps "${SPEED_STEPS:-30}" --rounds 1 --warmup 5 --precisions bf16 fp32 --threads 8 \
     --out "$out/train_speed_gpu.json" > /tmp/leg/speed.txt 2>&1 || echo "speed exit $?" >> /tmp/leg/speed.txt
-  tail -n 6 /tmp/leg/speed.txt
+  tail -n 6 /tmp/leg/speed.txt 2>/dev/null || true
   local pids=()
   for m in $models; do train_one "$m" "$m1" "$m2" "$out" & pids+=($!); done
   ( while sleep 30; do nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader; done ) \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Anneal a copy of the campaign's live checkpoint for a release: STEPS more steps at lr/10.
 #
-#   bash benchmarks/release_branch.sh q3 [STEPS=750]
+#   bash benchmarks/release_branch.sh q3 [STEPS=750 [extra licq train options, e.g. --saturation 0.25]]
 #
 # The campaign itself keeps its high learning rate (it drops only at 85 % of 50,000 steps);
 # its snapshots carry that rate's noise, which costs RD and, above all, recompression
@@ -12,8 +12,9 @@
 # The campaign run is not touched; export the branch's checkpoint when it beats the zoo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model=${1:?usage: release_branch.sh q1|q2|q3|q4 [steps]}
+model=${1:?usage: release_branch.sh q1|q2|q3|q4 [steps [licq train options]]}
 steps=${2:-750}
+extra=("${@:3}")
 src=${LICQ_CAMPAIGN:-/root/licq-campaign}/$model
 dst=${LICQ_RELEASE:-/root/licq-release}/$model
 [ -f "$src/checkpoint.pt" ] || { echo "release_branch.sh: no campaign checkpoint in $src" >&2; exit 2; }
@@ -29,4 +30,4 @@ rm -rf "$dst" && mkdir -p "$dst"
 cp "$src/checkpoint.pt" "$src/config.json" "$dst/"
 awk -F, -v s="$start" 'NR == 1 || $1 <= s' "$src/log.csv" > "$dst/log.csv"  # not the rows past the checkpoint
 echo "release branch of $model: steps $start..$total at lr/10 in $dst" >&2
-LICQ_CAMPAIGN=$(dirname "$dst") STEPS=$total exec bash benchmarks/campaign.sh "$model" --snapshot-every 250
+LICQ_CAMPAIGN=$(dirname "$dst") STEPS=$total exec bash benchmarks/campaign.sh "$model" --snapshot-every 250 "${extra[@]}"

@@ -118,3 +118,22 @@ def test_decoder_of_a_replaced_base_is_refused(tmp_path, monkeypatch):
             zoo.load_zoo(dec["name"])
     finally:
         zoo.load_zoo.cache_clear()
+
+
+def test_half_precision_weights_keep_the_likelihood_floor(tmp_path):
+    """fp16 rounds CompressAI's 1e-9 likelihood floor to 0; a model must keep its own floor."""
+    from licq.models.io import build_model, load_params, save_weights
+
+    src = build_model("mbt2018-mean", 8, 12)
+    floors = ("gaussian_conditional.likelihood_lower_bound.bound", "entropy_bottleneck.likelihood_lower_bound.bound")
+    half = {k: v.half() if v.is_floating_point() else v for k, v in src.state_dict().items()}
+    assert all(half[k].item() == 0 for k in floors)  # what a plain .half() does
+    model = build_model("mbt2018-mean", 8, 12)
+    load_params(model, half)
+    gc = model.gaussian_conditional
+    lik = gc.likelihood_lower_bound(gc._likelihood(torch.tensor([60.0]), torch.tensor([0.11])))
+    assert lik.item() == pytest.approx(1e-9) and torch.isfinite(torch.log2(lik)).all()
+    save_weights(model, tmp_path / "w.pt")
+    saved = torch.load(tmp_path / "w.pt", weights_only=True)
+    assert all(saved[k].dtype == torch.float32 and saved[k].item() == pytest.approx(1e-9) for k in floors)
+    assert saved["g_a.0.weight"].dtype == torch.float16

@@ -170,3 +170,38 @@ def test_saturation_zero_keeps_old_crops_and_one_boosts_every_crop(train_dir):
         assert s.std(0).mean() > p.std(0).mean()  # channels spread further apart: more colourful
     with pytest.raises(ValueError, match="saturation"):
         CropDataset([train_dir], crop=64, saturation=1.5)
+
+
+def test_clip_or_drop_clips_finite_gradients_and_drops_infinite_ones():
+    from licq.training.loop import clip_or_drop
+
+    a, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2))
+    a.grad, b.grad = torch.full((3,), 4.0), torch.zeros(2)
+    assert clip_or_drop([a, b], 1.0) and torch.allclose(a.grad.norm(), torch.tensor(1.0))
+    a.grad, b.grad = torch.tensor([1.0, float("inf"), 0.0]), torch.zeros(2)
+    assert not clip_or_drop([a, b], 1.0) and a.grad is None and b.grad is None
+
+
+def test_a_non_finite_step_is_skipped_and_a_run_of_them_stops_training(train_dir, tmp_path, monkeypatch):
+    import licq.training.loop as loop_mod
+    import licq.training.train as train_mod
+
+    real, calls, poisoned = train_mod.rd_terms, [0], set()
+
+    def rd_terms(out, x):  # a NaN rate on the chosen calls, as a diverging batch would give
+        calls[0] += 1
+        bpp, mse = real(out, x)
+        return (bpp * float("nan"), mse) if calls[0] in poisoned else (bpp, mse)
+
+    monkeypatch.setattr(train_mod, "rd_terms", rd_terms)
+    poisoned.update({3, 4})
+    model = train(_cfg(train_dir, tmp_path / "ok", steps=8, log_every=4), progress=False)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    rows = list(csv.DictReader(open(tmp_path / "ok" / "log.csv")))
+    assert [r["step"] for r in rows] == ["4", "8"] and all(np.isfinite(float(r["loss"])) for r in rows)
+
+    calls[0] = 0
+    poisoned.update(range(1, 100))
+    monkeypatch.setattr(loop_mod, "MAX_NONFINITE_STEPS", 3)
+    with pytest.raises(loop_mod.TrainingDiverged, match="3 steps in a row up to step 3"):
+        train(_cfg(train_dir, tmp_path / "bad", steps=8), progress=False)

@@ -31,8 +31,19 @@ def build_model(arch: str, N: int, M: int) -> nn.Module:
     return cls(N=N, M=M)
 
 
+#: Constant buffers that a model keeps from its constructor, never from a file: half precision
+#: turns CompressAI's likelihood floor of 1e-9 into 0, and a warm start from such a file then met
+#: a zero likelihood, an infinite rate and NaN weights within a few hundred steps (the first GPU
+#: leg, results/campaign/gpu_leg-2026-11-26.json). Half-precision files store them in float32.
+_CONSTANT = ("likelihood_lower_bound.bound",)
+
+
 def _is_derived(key: str) -> bool:
     return key.rsplit(".", 1)[-1] in _DERIVED
+
+
+def _is_constant(key: str) -> bool:
+    return key.endswith(_CONSTANT)
 
 
 def infer_sizes(state: dict[str, torch.Tensor]) -> tuple[int, int]:
@@ -100,15 +111,15 @@ def load_params(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Load the non-derived entries of ``state`` (as float32) into ``model``; all must match.
 
     Bypasses CompressAI's ``load_state_dict`` override, which insists on the
-    derived CDF buffers being present.
+    derived CDF buffers being present. The constant likelihood floors stay the model's own.
     """
     state = {k: v.to(torch.float32) if v.is_floating_point() else v
-             for k, v in state.items() if not _is_derived(k)}
+             for k, v in state.items() if not _is_derived(k) and not _is_constant(k)}
     try:
         result = nn.Module.load_state_dict(model, state, strict=False)
     except RuntimeError as exc:
         raise LicqError(f"weights do not fit the architecture: {str(exc).splitlines()[-1].strip()}") from None
-    missing = [k for k in result.missing_keys if not _is_derived(k)]
+    missing = [k for k in result.missing_keys if not _is_derived(k) and not _is_constant(k)]
     if missing or result.unexpected_keys:
         raise LicqError(f"weights do not match the architecture: "
                         f"missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}")
@@ -129,6 +140,6 @@ def load_weights(arch: str, state: dict[str, torch.Tensor]) -> nn.Module:
 
 def save_weights(model: nn.Module, path: str | Path, half: bool = True) -> str:
     """Write the model's weights (half precision by default) atomically; return the sha256 of the file."""
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
+    state = {k: (v.half() if half and v.is_floating_point() and not _is_constant(k) else v).detach().cpu().clone()
              for k, v in model.state_dict().items() if not _is_derived(k)}
     return hashlib.sha256(atomic_torch_save(path, state)).hexdigest()

@@ -49,7 +49,7 @@ from ..models import LoadedModel, resolve
 from ..quantizers import Quantizer, make_quantizer
 from ..quantizers.defaults import quantizer_defaults
 from .config import FinetuneConfig
-from .loop import TrainingLoop, average_gradients, drop_schedule, init_distributed, psnr_db, step_loader
+from .loop import TrainingLoop, average_gradients, clip_or_drop, drop_schedule, init_distributed, psnr_db, step_loader
 from .precision import Precision, resolve_precision, transform_runner
 from .surrogates import ste_round, surrogate_forward
 
@@ -192,10 +192,10 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
         opt.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(trained, world)
-        torch.nn.utils.clip_grad_norm_(trained, 1.0)
+        finite = clip_or_drop(trained, 1.0)
         opt.step()
         sched.step()
-        return {"loss": loss.item(), "bpp": bpp.item(), "psnr": psnr_db(mse.item()), **logged}
+        return {"loss": loss.item(), "bpp": bpp.item(), "psnr": psnr_db(mse.item()), **logged, "skipped": not finite}
 
     if step < cfg.steps:
         loader = step_loader(cfg.data, crop=cfg.crop, downscale=cfg.downscale, seed=cfg.seed, start=step,

@@ -21,7 +21,15 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Sampler
 
+from ..errors import LicqError
 from .data import CropDataset
+
+#: consecutive steps with a non-finite loss or gradient after which a run stops
+MAX_NONFINITE_STEPS = 25
+
+
+class TrainingDiverged(LicqError):
+    """Every step for :data:`MAX_NONFINITE_STEPS` in a row had a non-finite loss or gradient."""
 
 
 def distributed() -> tuple[int, int]:
@@ -44,6 +52,22 @@ def average_gradients(params: Iterable[torch.nn.Parameter], world: int) -> None:
         for p in params:
             dist.all_reduce(p.grad)
             p.grad /= world
+
+
+def clip_or_drop(params: Sequence[torch.nn.Parameter], max_norm: float = math.inf) -> bool:
+    """Clip the gradients to ``max_norm``; when their norm is not finite, drop them and return False.
+
+    One batch with an infinite or NaN gradient would otherwise reach Adam's moment
+    estimates and make every weight NaN for good, checkpoints included (the first GPU
+    leg: all four models NaN from about step 250 on). Adam leaves a parameter whose
+    gradient is None untouched, so the optimizer's step may still be called.
+    """
+    norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+    if bool(torch.isfinite(norm)):
+        return True
+    for p in params:
+        p.grad = None
+    return False
 
 
 def drop_schedule(opt: torch.optim.Optimizer, steps: int, drop: float) -> torch.optim.lr_scheduler.LambdaLR:
@@ -115,7 +139,9 @@ class TrainingLoop:
     ``columns`` name the values a step returns (averaged over ``log_every`` steps
     into ``log.csv``, after ``step``); ``extra`` gives further columns (names, a
     function of nothing returning their text) written before ``seconds``. Only rank 0
-    writes the log and shows the bar.
+    writes the log and shows the bar. A step that returns ``skipped`` true (its update
+    was dropped, see :func:`clip_or_drop`) is reported and left out of the averages;
+    :data:`MAX_NONFINITE_STEPS` of them in a row end the run with :class:`TrainingDiverged`.
     """
 
     def __init__(self, out: Path, *, rank: int, start: int, steps: int, columns: Sequence[str], desc: str,
@@ -148,19 +174,31 @@ class TrainingLoop:
             log = open(path, "a", newline="")
             if new:
                 csv.writer(log).writerow(["step", *self.columns, *self.extra[0], "seconds"])
-        self.t0, acc = time.time(), []
+        self.t0, acc, in_a_row = time.time(), [], 0
         try:
             for x in loader:
                 values = step_fn(x)
                 self.step += 1
-                acc.append([values[c] for c in self.columns])
+                if values.get("skipped"):
+                    in_a_row += 1
+                    if self.rank == 0:
+                        self.bar.write(f"step {self.step}: loss or gradient not finite, update skipped "
+                                       f"({in_a_row} in a row)")
+                    if in_a_row >= MAX_NONFINITE_STEPS:
+                        raise TrainingDiverged(
+                            f"training diverged: {in_a_row} steps in a row up to step {self.step} had a "
+                            f"non-finite loss or gradient; the last checkpoint in {self.out} holds finite "
+                            "weights (try a lower --lr)")
+                else:
+                    in_a_row = 0
+                    acc.append([values[c] for c in self.columns])
                 self.bar.update(1)
                 self.bar.set_postfix({k: f"{values[k]:.{2 if k == 'psnr' else 3}f}"
                                       for k in ("loss", "bpp", "psnr") if k in values})
                 if self.step % self.log_every == 0 or self.step == self.steps:
                     if log is not None:
-                        csv.writer(log).writerow([self.step, *(f"{sum(c) / len(acc):.5f}" for c in zip(*acc)),
-                                                  *self.extra[1](), f"{self.seconds():.1f}"])
+                        means = [f"{sum(c) / len(acc):.5f}" for c in zip(*acc)] if acc else ["nan"] * len(self.columns)
+                        csv.writer(log).writerow([self.step, *means, *self.extra[1](), f"{self.seconds():.1f}"])
                         log.flush()
                     acc = []
                 if after_step is not None:

@@ -9,6 +9,7 @@ crops it would have seen without the interruption.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -23,7 +24,7 @@ from ..atomic import atomic_torch_save, atomic_write_bytes
 from ..models import build_model, state_dict_from_file
 from ..models.io import load_params
 from .config import TrainConfig
-from .loop import (StepSampler, TrainingLoop, average_gradients, drop_schedule, init_distributed,  # noqa: F401
+from .loop import (StepSampler, TrainingLoop, average_gradients, clip_or_drop, drop_schedule, init_distributed,  # noqa: F401
                    psnr_db, rebase_lr, step_loader)
 from .precision import Precision, prepare_for_training, resolve_precision
 from .surrogates import rd_terms, surrogate_forward
@@ -134,16 +135,17 @@ def _step_function(cfg: TrainConfig, model: nn.Module, forward: nn.Module, opt, 
         loss = bpp + cfg.lmbda * 255 ** 2 * mse
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if cfg.clip > 0:
-            torch.nn.utils.clip_grad_norm_(main_params, cfg.clip)
+        finite = clip_or_drop(main_params, cfg.clip if cfg.clip > 0 else math.inf)
         opt.step()
         sched.step()
         aux = model.aux_loss()
         aux_opt.zero_grad(set_to_none=True)
         aux.backward()
         average_gradients(aux_params, world)
-        aux_opt.step()
-        return {"loss": loss.item(), "bpp": bpp.item(), "psnr": psnr_db(mse.item()), "aux": aux.item()}
+        if clip_or_drop(aux_params):
+            aux_opt.step()
+        return {"loss": loss.item(), "bpp": bpp.item(), "psnr": psnr_db(mse.item()), "aux": aux.item(),
+                "skipped": not finite}
 
     return step
 
