@@ -302,7 +302,7 @@ def _cmd_finetune(a: argparse.Namespace) -> None:
                          states=a.states, step=a.step, tcq_lambda=a.tcq_lambda, train=a.train, lmbda=a.lmbda,
                          steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed, threads=a.threads,
                          exclude=exclude, control=a.control, precision=a.precision,
-                         idempotence=a.idempotence)
+                         idempotence=a.idempotence, saturation=a.saturation)
     print(f"decoder: {finetune(cfg, resume=a.resume)}")
 
 
@@ -480,11 +480,15 @@ def _add_train(sub, surrogates: tuple[str, ...]) -> None:
                    help="held-out image folder(s) for periodic validation (val.csv)")
     t.add_argument("--val-every", type=EVERY, default=T.val_every)
     t.add_argument("--workers", type=int_range(0, 256), default=T.workers, help="DataLoader worker processes")
-    t.add_argument("--saturation", type=float_range(0, 1), default=T.saturation, metavar="P",
-                   help="probability of raising a crop's colour saturation 1.5-2.5x (strongly coloured "
-                        "content, against the re-encoding runaway); default 0")
+    _saturation_opt(t, T.saturation)
     _precision_opt(t)
     t.set_defaults(func=_cmd_train)
+
+
+def _saturation_opt(p: argparse.ArgumentParser, default: float) -> None:
+    p.add_argument("--saturation", type=float_range(0, 1), default=default, metavar="P",
+                   help="probability of raising a crop's colour saturation 1.5-2.5x (strongly coloured "
+                        "content, against the re-encoding runaway); default 0")
 
 
 def _add_finetune(sub) -> None:
@@ -513,6 +517,7 @@ def _add_finetune(sub) -> None:
     f.add_argument("--idempotence", type=float_range(0, 100), default=F.idempotence, metavar="BETA",
                    help="also train on the distortion of the decoded image encoded again, weighted BETA "
                         "(reduces generation loss)")
+    _saturation_opt(f, F.saturation)
     f.add_argument("--resume", action="store_true")
     _precision_opt(f)
     f.set_defaults(func=_cmd_finetune, check=_check_quantizer_opts, parser=f)

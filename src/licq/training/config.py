@@ -69,6 +69,7 @@ class FinetuneConfig:
     log_every: int = 25
     downscale: tuple[float, float] | None = (0.5, 0.75)
     exclude: list[str] = field(default_factory=list)  # image file names held out of training
+    saturation: float = 0.0  # probability of a colour-saturation boost per crop (training/data.py)
     idempotence: float = 0.0  # weight of the re-encoded image's distortion (generation loss)
     control: str | None = None  # "noise": g_s on noisy latents instead of the quantizer (control run)
     precision: str = "auto"  # g_s in "bf16" autocast or "fp32"; the quantizing encoder side is always fp32

@@ -44,6 +44,8 @@ def command_of(cfg: dict) -> str:
              "--crop", str(cfg["crop"]), "--lr", str(cfg["lr"]), "--surrogate", cfg["surrogate"]]
     if cfg.get("precision"):
         parts += ["--precision", cfg["precision"]]
+    if cfg.get("saturation"):
+        parts += ["--saturation", str(cfg["saturation"])]
     if cfg.get("warm_start"):
         parts += ["--warm-start", cfg["warm_start"]]
     return " ".join(parts)
@@ -87,7 +89,7 @@ def export(checkpoint: str, name: str, quality: int | None, default: bool, notes
              "training": {"command": command_of(cfg), "wall_seconds": training_seconds(
                  Path(checkpoint).parent / "log.csv"), "machine": "2 CPU cores (no GPU)",
                  **{k: cfg.get(k) for k in ("data", "surrogate", "batch", "crop", "lr", "seed", "warm_start",
-                                            "precision")}},
+                                            "precision", "saturation")}},
              **({"decoder_finetune": finetuned} if finetuned else {}),
              "notes": notes}
     _put_entry(entry, default=default)
