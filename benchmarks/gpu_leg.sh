@@ -53,10 +53,11 @@ EOF
   "$py" - "$camp/q3/checkpoint.pt" src/licq/zoo/licq-q3.pt <<'EOF'
 import sys, torch
 from pathlib import Path
+from licq.models.io import half_state
 live, shipped = map(Path, sys.argv[1:])
 if live.is_file():
     ck = torch.load(live, map_location="cpu", weights_only=True)
-    torch.save({k: v.half() if v.is_floating_point() else v for k, v in ck["model"].items()}, ".gpu/init.pt")
+    torch.save(half_state(ck["model"]), ".gpu/init.pt")
     note = f"{live} step {ck['step']}"
 else:
     Path(".gpu/init.pt").write_bytes(shipped.read_bytes())
@@ -87,8 +88,9 @@ train_one() {  # model minutes1 minutes2 out
 export_one() {
   python3 - "/tmp/leg/$1/checkpoint.pt" "$2/$1-gpu.pt" <<'EOF' || true
 import sys, torch
+from licq.models.io import half_state
 ck = torch.load(sys.argv[1], map_location="cpu", weights_only=True)
-torch.save({k: v.half() if v.is_floating_point() else v for k, v in ck["model"].items()}, sys.argv[2] + ".part")
+torch.save(half_state(ck["model"]), sys.argv[2] + ".part")
 import os; os.replace(sys.argv[2] + ".part", sys.argv[2])
 print(sys.argv[2], "steps", ck["step"], "elapsed_s", round(ck["elapsed_s"], 1))
 EOF

@@ -138,8 +138,14 @@ def load_weights(arch: str, state: dict[str, torch.Tensor]) -> nn.Module:
     return model
 
 
+def half_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Detached CPU copies, floating tensors in half precision except the constant floors (fp16 zeroes them)."""
+    return {k: (v.half() if v.is_floating_point() and not _is_constant(k) else v).detach().cpu().clone()
+            for k, v in state.items()}
+
+
 def save_weights(model: nn.Module, path: str | Path, half: bool = True) -> str:
     """Write the model's weights (half precision by default) atomically; return the sha256 of the file."""
-    state = {k: (v.half() if half and v.is_floating_point() and not _is_constant(k) else v).detach().cpu().clone()
-             for k, v in model.state_dict().items() if not _is_derived(k)}
+    state = {k: v for k, v in model.state_dict().items() if not _is_derived(k)}
+    state = half_state(state) if half else {k: v.detach().cpu().clone() for k, v in state.items()}
     return hashlib.sha256(atomic_torch_save(path, state)).hexdigest()

@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..atomic import atomic_torch_save, atomic_write_bytes
 from ..models import build_model, state_dict_from_file
-from ..models.io import load_params
+from ..models.io import half_state, load_params
 from .config import TrainConfig
 from .loop import (StepSampler, TrainingLoop, average_gradients, clip_or_drop, drop_schedule, init_distributed,  # noqa: F401
                    psnr_db, rebase_lr, step_loader)
@@ -44,8 +44,7 @@ class _Surrogate(nn.Module):
 def _save_snapshot(path: Path, model: nn.Module) -> None:
     """Half-precision weights only: a point of the learning curve, a tenth of a checkpoint."""
     path.parent.mkdir(exist_ok=True)
-    atomic_torch_save(path, {k: v.detach().half() if v.is_floating_point() else v
-                             for k, v in model.state_dict().items()})
+    atomic_torch_save(path, half_state(model.state_dict()))
 
 
 def _load_val(folders: list[str], count: int) -> list[torch.Tensor]:
