@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from licq.evaluation.metrics import rd_loss
 from licq.evaluation.rd import evaluate, image_files
 from licq.evaluation.results import save_results
 
@@ -36,9 +37,9 @@ def evaluate_snapshot(model: str, files: list[Path], lmbda: float) -> dict:
     """Mean bpp, PSNR and RD loss (mean per-image MSE on the [0, 1] scale) of a snapshot or zoo model."""
     res = evaluate(files, [{"model": model, "arch": weight_file_arch(model), "quantizer": "sq"}],
                    name=Path(model).stem, progress=False, msssim=False)
-    mse = np.mean([10 ** (-r["psnr-rgb"] / 10) for r in res["per_image"]])
-    bpp = res["results"]["bpp"][0]
-    return {"bpp": bpp, "psnr-rgb": res["results"]["psnr-rgb"][0], "rd_loss": bpp + lmbda * 255 ** 2 * mse,
+    rows = res["per_image"]
+    loss = rd_loss([r["bpp"] for r in rows], [r["psnr-rgb"] for r in rows], lmbda)
+    return {"bpp": res["results"]["bpp"][0], "psnr-rgb": res["results"]["psnr-rgb"][0], "rd_loss": loss,
             "exact": res["exact"]}
 
 

@@ -19,6 +19,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from licq.evaluation.metrics import rd_loss
 from licq.evaluation.rd import evaluate, image_files
 from licq.evaluation.results import save_results
 from licq.training.train import TrainConfig, train
@@ -53,8 +54,9 @@ def main() -> None:
             res = evaluate(files, [{"model": f"{tmp}/{name}/checkpoint.pt", "arch": "mbt2018-mean"}],
                            name=name, progress=False, msssim=False)
             bpp, psnr = res["results"]["bpp"][0], res["results"]["psnr-rgb"][0]
-            mse = sum(10 ** (-r["psnr-rgb"] / 10) for r in res["per_image"]) / len(res["per_image"])
-            runs[name] = {"bpp": bpp, "psnr-rgb": psnr, "rd_loss": bpp + a.lmbda * 255 ** 2 * mse}
+            rows = res["per_image"]
+            loss = rd_loss([r["bpp"] for r in rows], [r["psnr-rgb"] for r in rows], a.lmbda)
+            runs[name] = {"bpp": bpp, "psnr-rgb": psnr, "rd_loss": loss}
             print(name, json.dumps(runs[name]), flush=True)
     d_psnr = runs["bf16"]["psnr-rgb"] - runs["fp32"]["psnr-rgb"]
     d_bpp = runs["bf16"]["bpp"] / runs["fp32"]["bpp"] - 1

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import licq.codec as codec
-from licq.evaluation.metrics import psnr_images
+from licq.evaluation.metrics import psnr_images, rd_loss
 from licq.evaluation.results import save_results
 from licq.imageio import open_image
 from licq.refine import EFFORT_ITERATIONS
@@ -51,9 +51,9 @@ def encode_row(path: Path, quality: int, effort: int, lr: float | None) -> dict:
             "psnr-rgb": psnr, "encode_s": r.seconds["encode"]}
 
 
-def rd_loss(row: dict, lmbda: float) -> float:
-    """The training objective on the real file: bpp + λ·255²·MSE (MSE of [0, 1] pixels)."""
-    return row["bpp"] + lmbda * 255.0 ** 2 * 10.0 ** (-row["psnr-rgb"] / 10.0)
+def row_loss(row: dict, lmbda: float) -> float:
+    """The training objective on one real file: bpp + λ·255²·MSE (MSE of [0, 1] pixels)."""
+    return rd_loss([row["bpp"]], [row["psnr-rgb"]], lmbda)
 
 
 def main() -> None:
@@ -88,7 +88,7 @@ def main() -> None:
     summary = []
     for effort, lr in jobs[1:]:
         sel = [r for r in rows if r["effort"] == effort and r["lr"] == lr and r["image"] in base]
-        gain = [rd_loss(r, lmbda) / rd_loss(base[r["image"]], lmbda) - 1 for r in sel]
+        gain = [row_loss(r, lmbda) / row_loss(base[r["image"]], lmbda) - 1 for r in sel]
         summary.append({"effort": effort, "iterations": EFFORT_ITERATIONS[effort], "lr": lr, "images": len(sel),
                         "rd_loss_change": float(np.mean(gain)),
                         "bpp_change": float(np.mean([r["bpp"] / base[r["image"]]["bpp"] - 1 for r in sel])),

@@ -29,3 +29,15 @@ def ms_ssim_images(a: Image.Image | np.ndarray, b: Image.Image | np.ndarray) -> 
         return None
     ta, tb = (torch.from_numpy(x).permute(2, 0, 1)[None] for x in (xa, xb))
     return float(ms_ssim(ta, tb, data_range=255.0))
+
+
+def rd_loss(bpps: list[float], psnrs: list[float], lmbda: float) -> float:
+    """The training objective measured on real files: mean bpp + λ·255²·mean MSE.
+
+    MSE is per image on the [0, 1] scale, recovered from each image's PSNR, and averaged before
+    weighting (not the MSE of the mean PSNR), so that a set scores as the loss that trained it.
+    """
+    if len(bpps) != len(psnrs) or not bpps:
+        raise ValueError(f"need one PSNR per bpp, got {len(bpps)} bpps and {len(psnrs)} PSNRs")
+    mse = float(np.mean([10.0 ** (-p / 10.0) for p in psnrs]))
+    return float(np.mean(bpps)) + lmbda * 255.0 ** 2 * mse
