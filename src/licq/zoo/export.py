@@ -2,12 +2,14 @@
 
     python -m licq.zoo.export runs/q3/checkpoint.pt --name licq-q3 --quality 3 [--default]
         [--with-decoder FINETUNE_RUN]
+    python -m licq.zoo.export runs/q3/checkpoint.pt --with-decoder FINETUNE_RUN --candidate merged.pt
 
 Writes ``<name>.pt`` (half precision) next to the manifest and adds or replaces
 the manifest entry with the sha256, the training config and step count.
 ``--with-decoder`` ships the checkpoint with the decoder of a ``licq finetune``
 run on that very checkpoint laid over it (one model file, not a base plus a
-decoder file), and records the finetuning beside the training.
+decoder file), and records the finetuning beside the training. ``--candidate FILE``
+writes that merged model to FILE instead, for measuring it before it is shipped.
 """
 
 from __future__ import annotations
@@ -66,6 +68,20 @@ def lay_decoder(state: dict, run: Path) -> tuple[dict, dict]:
     record = {"train": meta["train"], "steps": meta["steps"], "quantizer": meta["quantizer"],
               "wall_seconds": training_seconds(run / "log.csv"), "config": _brief(meta["config"])}
     return {**state, **tensors}, record
+
+
+def write_candidate(checkpoint: str, decoder_run: str, out: str) -> str:
+    """Write ``checkpoint`` with a finetune run's decoder laid over it as a float32 weight file.
+
+    The file is what ``--with-decoder`` would ship, for the adoption checks (recompression,
+    synthetic drift) to measure before anything enters the zoo. Returns its sha256.
+    """
+    ck = load_model_object(checkpoint)
+    state, _ = lay_decoder(state_dict_of(ck, checkpoint), Path(decoder_run))
+    N, M = infer_sizes(state)
+    model = build_model(ck.get("config", {}).get("arch", "mbt2018-mean"), N, M)
+    load_params(model, state)
+    return save_weights(model, out, half=False)
 
 
 def export(checkpoint: str, name: str, quality: int | None, default: bool, notes: str = "",
@@ -159,12 +175,22 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("checkpoint", help="training checkpoint, or a finetune run folder with --decoder")
     p.add_argument("--decoder", action="store_true", help="add a finetuned decoder (licq finetune --out DIR)")
-    p.add_argument("--name", required=True)
+    p.add_argument("--name", help="zoo name to add (required unless --candidate)")
     p.add_argument("--quality", type=int)
     p.add_argument("--default", action="store_true")
     p.add_argument("--notes", default="")
     p.add_argument("--with-decoder", metavar="RUN", help="lay this licq finetune run's decoder over the checkpoint")
+    p.add_argument("--candidate", metavar="FILE",
+                   help="with --with-decoder: only write the merged weights to FILE (float32) for the "
+                        "adoption checks; the zoo is not touched")
     a = p.parse_args()
+    if a.candidate:
+        if not a.with_decoder or a.decoder:
+            p.error("--candidate needs --with-decoder RUN and a training checkpoint")
+        print(f"{a.candidate}: sha256 {write_candidate(a.checkpoint, a.with_decoder, a.candidate)}")
+        return
+    if not a.name:
+        p.error("--name is required")
     if a.decoder:
         print(json.dumps(export_decoder(a.checkpoint, a.name, a.notes), indent=2))
     else:
