@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from licq.evaluation.metrics import rd_loss
+from licq.evaluation.results import save_results
 
 
 def recompression_summary(path: Path, lmbda: float) -> dict:
@@ -92,7 +93,7 @@ def main() -> None:
     print("ADOPT" if v["adopt"] else "KEEP THE SHIPPED MODEL")
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps({"command": "python " + " ".join(sys.argv), **v}, indent=1))
+        save_results(a.out, {"command": "python " + " ".join(sys.argv), **v})
     sys.exit(0 if v["adopt"] else 1)
 
 
