@@ -89,6 +89,7 @@ def main() -> None:
     ap.add_argument("--prior", type=float, default=10.0, help="smoothing weight of the pooled frequencies")
     ap.add_argument("--out", default=str(ROOT / "results" / "tcq"))
     a = ap.parse_args()
+    Path(a.out).mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     m = resolve(a.model)
     pool = sorted(p for p in (DATA / "train").rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))

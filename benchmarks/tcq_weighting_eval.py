@@ -117,6 +117,7 @@ def main() -> None:
     ap.add_argument("--own-sq-images", type=int, metavar="N",
                     help="with --own-sq: score on the first N Kodak images against an SQ Δ-curve encoded on them")
     a = ap.parse_args()
+    Path(a.out).mkdir(parents=True, exist_ok=True)  # before hours of encoding, not after
     if a.own_sq:
         own_sq_savings(a.own_sq, json.loads(a.points), Path(a.out), a.own_sq_images)
         return
