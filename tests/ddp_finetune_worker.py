@@ -5,6 +5,7 @@ import sys
 import torch
 
 from licq.training.finetune import FinetuneConfig, finetune_model
+from licq.training.loop import finish_distributed
 
 model, data, out = sys.argv[1], sys.argv[2], sys.argv[3]
 cfg = FinetuneConfig(base=model, arch="mbt2018-mean", lmbda=0.01, data=[data], out=out, quantizer="tcq", states=4,
@@ -14,3 +15,4 @@ _, net = finetune_model(cfg, progress=False)
 rank = torch.distributed.get_rank()
 torch.save({k: v.clone() for k, v in net.state_dict().items() if k.startswith(("g_s", "h_s"))},
            f"{out}/rank{rank}.pt")
+finish_distributed()  # as licq finetune does: no abort at exit from gloo threads still running

@@ -152,7 +152,10 @@ def _cmd_train(a: argparse.Namespace) -> None:
                       snapshot_every=a.snapshot_every, max_seconds=60 * (a.max_minutes or 0),
                       warm_start=a.warm_start, val=a.val, val_every=a.val_every, workers=a.workers,
                       saturation=a.saturation, precision=a.precision)
+    from .training.loop import finish_distributed
+
     train(cfg, resume=a.resume)
+    finish_distributed()
     print(f"checkpoint: {Path(a.out) / 'checkpoint.pt'}")
 
 
@@ -303,7 +306,11 @@ def _cmd_finetune(a: argparse.Namespace) -> None:
                          steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed, threads=a.threads,
                          exclude=exclude, control=a.control, precision=a.precision,
                          idempotence=a.idempotence, saturation=a.saturation)
-    print(f"decoder: {finetune(cfg, resume=a.resume)}")
+    from .training.loop import finish_distributed
+
+    decoder = finetune(cfg, resume=a.resume)
+    finish_distributed()
+    print(f"decoder: {decoder}")
 
 
 def _names(list_file: str) -> list[str]:

@@ -46,6 +46,15 @@ def init_distributed(device: torch.device) -> tuple[int, int]:
     return rank, world
 
 
+def finish_distributed() -> None:
+    """Wait for every rank, then close the process group: a process that exits with gloo's
+    threads still running can abort ("terminate called without an active exception"), which
+    torchrun reports as a failed run although the training had finished."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def average_gradients(params: Iterable[torch.nn.Parameter], world: int) -> None:
     """Average gradients over ranks by hand, for parameters that DDP does not manage."""
     if world > 1:
