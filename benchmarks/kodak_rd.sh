@@ -21,6 +21,9 @@ if [ "${1:-}" != "--plots-only" ]; then  # --plots-only: redo plot and tables fr
     --out $R/licq-sq-grid.json --quiet
   $L eval "$KODAK" --all-qualities --quantizer rdoq --tcq-lambda 0.01 --name "licq RDOQ (λ 0.01)" \
     --out $R/licq-rdoq.json --quiet  # λ 0.01: the best of results/tcq/README.md 4d (the default is too large)
+  # issue 15's slower encoder (about 25x plain encoding); SKIP_EFFORT=1 leaves the old file
+  [ -n "${SKIP_EFFORT:-}" ] || $L eval "$KODAK" --all-qualities --effort 1 --name "licq SQ, effort 1" \
+    --out $R/licq-sq-effort1.json --quiet
 fi
 $L plot $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $A/compressai-mbt2018-mean_mse_cpu.json \
   $A/bpg_444_x265_ycbcr.json $(ls $R/{jpeg,webp,avif,jxl,hevc}.json 2>/dev/null) \
@@ -36,13 +39,18 @@ $L plot $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json
     $(ls $R/{jpeg,webp,avif,jxl,hevc}.json 2>/dev/null)
   if [ -f $R/webp.json ]; then  # issue 12's floor, directly (WebP's ladder reaches down to 0.10 bpp)
     echo
-    $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json
+    $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $(ls $R/licq-sq-effort1.json 2>/dev/null)
     echo
-    $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json --metric ms-ssim-rgb
+    $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $(ls $R/licq-sq-effort1.json 2>/dev/null) \
+      --metric ms-ssim-rgb
+  fi
+  if [ -f $R/licq-sq-effort1.json ]; then
+    echo
+    $L bdrate $R/licq-sq.json $R/licq-sq-effort1.json  # issue 15: refinement against plain encoding
   fi
 } | tee $R/bdrate.txt
-[ -f $R/webp.json ] && $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json --json \
-  > $R/bdrate-vs-webp.json
+[ -f $R/webp.json ] && $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json \
+  $(ls $R/licq-sq-effort1.json 2>/dev/null) --json > $R/bdrate-vs-webp.json
 $L bdrate $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $R/licq-rdoq.json \
   --json > $R/bdrate-tcq-vs-sq.json
 $L bdrate $A/compressai-mbt2018-mean_mse_cpu.json $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json --json > $R/bdrate-vs-mbt2018-mean.json
