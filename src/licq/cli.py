@@ -25,7 +25,7 @@ from .cli_args import (Parser, arch_name, check_images, check_output_dir, check_
                        int_range, one_line, path_arg, zoo_quality)
 from .errors import LicqError
 from .quantizers.spec import ALL_SCANS, ALL_STATES, BY_NAME, KINDS, NAMES as QUANTIZERS
-from .training.config import FinetuneConfig, TrainConfig
+from .training.config import SATURATION_RANGE, FinetuneConfig, TrainConfig
 
 # Value ranges of the numeric options, shared by the subcommands that take them.
 STEP = float_range(0.001, 64)  # the quantizers' own bounds (quantizers.base.checked_step)
@@ -494,8 +494,8 @@ def _add_train(sub, surrogates: tuple[str, ...]) -> None:
 
 def _saturation_opt(p: argparse.ArgumentParser, default: float) -> None:
     p.add_argument("--saturation", type=float_range(0, 1), default=default, metavar="P",
-                   help="probability of raising a crop's colour saturation 1.5-2.5x (strongly coloured "
-                        "content, against the re-encoding runaway); default 0")
+                   help="probability of raising a crop's colour saturation {}-{}x (strongly coloured "
+                        "content, against the re-encoding runaway); default 0".format(*SATURATION_RANGE))
 
 
 def _add_finetune(sub) -> None:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: colour-saturation factors of the optional boost (``--saturation``; training/data.py draws from it)
+SATURATION_RANGE = (1.5, 2.5)
+
 
 @dataclass
 class TrainConfig:

@@ -22,8 +22,7 @@ from torch.utils.data import Dataset
 
 from ..imageio import IMAGE_SUFFIXES, list_images  # noqa: F401 - also the old import path
 
-#: colour-saturation factors of the optional boost (also used by ``benchmarks/make_saturated_set.py``)
-SATURATION_RANGE = (1.5, 2.5)
+from .config import SATURATION_RANGE  # noqa: F401 - also read here by benchmarks/make_saturated_set.py
 
 
 def saturate(patch: torch.Tensor, factor: float) -> torch.Tensor:

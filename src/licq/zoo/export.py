@@ -18,12 +18,16 @@ import argparse
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..atomic import atomic_write_bytes
 from ..errors import LicqError
 from ..models import build_model, model_digest, state_dict_from_file
 from ..models.io import infer_sizes, load_model_object, load_params, save_weights, state_dict_of
 from . import MANIFEST, ZOO_DIR
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def training_seconds(log_csv: Path) -> float | None:
@@ -70,35 +74,39 @@ def lay_decoder(state: dict, run: Path) -> tuple[dict, dict]:
     return {**state, **tensors}, record
 
 
+def _load_checkpoint(checkpoint: str, decoder_run: str | None) -> tuple[dict, nn.Module, dict | None]:
+    """The training checkpoint, its model (a finetune run's decoder laid over it where given) and
+    that run's record for the manifest."""
+    ck = load_model_object(checkpoint)
+    state = state_dict_of(ck, checkpoint)  # the checkpoint is read once: it can be 80 MB; a dict, or refused
+    finetuned = None
+    if decoder_run:
+        state, finetuned = lay_decoder(state, Path(decoder_run))
+    N, M = infer_sizes(state)
+    model = build_model(ck.get("config", {}).get("arch", "mbt2018-mean"), N, M)
+    load_params(model, state)
+    return ck, model, finetuned
+
+
 def write_candidate(checkpoint: str, decoder_run: str, out: str) -> str:
     """Write ``checkpoint`` with a finetune run's decoder laid over it as a float32 weight file.
 
     The file is what ``--with-decoder`` would ship, for the adoption checks (recompression,
     synthetic drift) to measure before anything enters the zoo. Returns its sha256.
     """
-    ck = load_model_object(checkpoint)
-    state, _ = lay_decoder(state_dict_of(ck, checkpoint), Path(decoder_run))
-    N, M = infer_sizes(state)
-    model = build_model(ck.get("config", {}).get("arch", "mbt2018-mean"), N, M)
-    load_params(model, state)
+    _, model, _ = _load_checkpoint(checkpoint, decoder_run)
     return save_weights(model, out, half=False)
 
 
 def export(checkpoint: str, name: str, quality: int | None, default: bool, notes: str = "",
            decoder_run: str | None = None) -> dict:
-    ck = load_model_object(checkpoint)
-    state = state_dict_of(ck, checkpoint)  # the checkpoint is read once: it can be 80 MB; a dict, or refused
+    ck, model, finetuned = _load_checkpoint(checkpoint, decoder_run)
     cfg = ck.get("config", {})
-    finetuned = None
-    if decoder_run:
-        state, finetuned = lay_decoder(state, Path(decoder_run))
     arch = cfg.get("arch", "mbt2018-mean")
-    N, M = infer_sizes(state)
-    model = build_model(arch, N, M)
-    load_params(model, state)
     file = f"{name}.pt"
     sha = save_weights(model, ZOO_DIR / file, half=True)
     half_state = state_dict_from_file(ZOO_DIR / file)
+    N, M = infer_sizes(half_state)
     entry = {"name": name, "arch": arch, "N": N, "M": M, "lmbda": cfg.get("lmbda"),
              "quality": quality, "file": file, "sha256": sha,
              "digest": model_digest(half_state)[:16], "steps": ck.get("step"),
