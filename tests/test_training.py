@@ -145,6 +145,23 @@ def test_resume_takes_the_commands_learning_rate(train_dir, tmp_path):
     assert ck["sched"]["base_lrs"] == [5e-4]
 
 
+def test_resumed_leg_keeps_the_warm_start_in_its_config(train_dir, tmp_path):
+    """A leg resumed without --warm-start still records the run's warm start (export's training command)."""
+    import json
+
+    base = tmp_path / "base"
+    train(_cfg(train_dir, base, steps=2), progress=False)
+    run = tmp_path / "run"
+    train(_cfg(train_dir, run, steps=2, warm_start=str(base / "checkpoint.pt")), progress=False)
+    train(_cfg(train_dir, run, steps=4), resume=True, progress=False)
+    assert json.loads((run / "config.json").read_text())["warm_start"] == str(base / "checkpoint.pt")
+    assert json.loads((run / "config.json").read_text())["steps"] == 4
+    fresh = tmp_path / "fresh"  # a run begun without a warm start records none
+    train(_cfg(train_dir, fresh, steps=2), progress=False)
+    train(_cfg(train_dir, fresh, steps=4), resume=True, progress=False)
+    assert json.loads((fresh / "config.json").read_text())["warm_start"] is None
+
+
 def test_saturation_boost_matches_pil_and_leaves_grey_alone():
     from PIL import ImageEnhance
 

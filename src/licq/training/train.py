@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
@@ -102,6 +102,23 @@ def _build(cfg: TrainConfig, device: torch.device, warm_start: bool) -> tuple[nn
     return model, precision
 
 
+def _keep_warm_start(cfg: TrainConfig, out: Path) -> TrainConfig:
+    """A resumed leg keeps the warm start its run was begun from.
+
+    ``--warm-start`` only acts when a run starts, so a leg resumed without it would otherwise
+    overwrite config.json with ``warm_start: null`` and the exported training record would lose
+    where the weights came from.
+    """
+    saved = out / "config.json"
+    if cfg.warm_start or not saved.is_file():
+        return cfg
+    try:
+        first = json.loads(saved.read_text()).get("warm_start")
+    except (ValueError, AttributeError):
+        return cfg
+    return replace(cfg, warm_start=first) if first else cfg
+
+
 def _resume(path: Path, model: nn.Module, optimizers: dict, rank: int) -> tuple[int, float]:
     """Restore a checkpoint (model, ``opt``/``aux_opt``/``sched`` states, this rank's RNG); (step, seconds so far)."""
     ck = torch.load(path, map_location="cpu", weights_only=True)
@@ -163,6 +180,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"
     resuming = resume and ckpt_path.exists()
+    if resuming:
+        cfg = _keep_warm_start(cfg, out)
     model, precision = _build(cfg, device, warm_start=bool(cfg.warm_start) and not resuming)
     opt = torch.optim.Adam([p for n, p in model.named_parameters() if not n.endswith(".quantiles")], lr=cfg.lr)
     aux_opt = torch.optim.Adam([p for n, p in model.named_parameters() if n.endswith(".quantiles")], lr=cfg.aux_lr)
