@@ -13,7 +13,6 @@ BD-rate averages over the PSNR range both curves cover, so raising the top point
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -21,12 +20,12 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 
 from licq.evaluation.bdrate import bd_rate
-from licq.evaluation.results import save_results
+from licq.evaluation.results import load_results, save_results
 
 
 def curve(path: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(bpp, metric) of a CompressAI-schema results file, sorted by rate."""
-    r = json.loads(path.read_text())["results"]
+    """(bpp, metric) of a results file (licq's or CompressAI's, as ``licq bdrate`` reads it), sorted by rate."""
+    r = load_results(path)["results"]
     bpp, dist = np.asarray(r["bpp"], float), np.asarray(r[metric], float)
     order = np.argsort(bpp)
     return bpp[order], dist[order]
@@ -51,12 +50,11 @@ def main() -> None:
     anc, test = curve(a.anchor, a.metric), curve(a.test, a.metric)
     base = bd_rate(anc[0], anc[1], test[0], test[1])
     rows = []
-    for i, (b, d) in enumerate(zip(*test)):
+    for i, (b, d, g) in enumerate(zip(*test, gaps(anc, test))):
         raised = test[1].copy()
         raised[i] += a.delta
-        rows.append({"bpp": float(b), a.metric: float(d), "bd_rate_if_raised": bd_rate(anc[0], anc[1], test[0], raised)})
-    for row, g in zip(rows, gaps(anc, test)):
-        row["gap_db"] = g
+        rows.append({"bpp": float(b), a.metric: float(d), "gap_db": g,
+                     "bd_rate_if_raised": bd_rate(anc[0], anc[1], test[0], raised)})
     extra = {str(f): gaps(curve(f, a.metric), test) for f in a.anchor_gap}
     print(f"BD-rate of {a.test} against {a.anchor}: {base:+.2f} %")
     for i, row in enumerate(rows):

@@ -154,8 +154,9 @@ def test_resumed_leg_keeps_the_warm_start_in_its_config(train_dir, tmp_path):
     run = tmp_path / "run"
     train(_cfg(train_dir, run, steps=2, warm_start=str(base / "checkpoint.pt")), progress=False)
     train(_cfg(train_dir, run, steps=4), resume=True, progress=False)
-    assert json.loads((run / "config.json").read_text())["warm_start"] == str(base / "checkpoint.pt")
-    assert json.loads((run / "config.json").read_text())["steps"] == 4
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["warm_start"] == str(base / "checkpoint.pt")
+    assert saved["steps"] == 4
     fresh = tmp_path / "fresh"  # a run begun without a warm start records none
     train(_cfg(train_dir, fresh, steps=2), progress=False)
     train(_cfg(train_dir, fresh, steps=4), resume=True, progress=False)
