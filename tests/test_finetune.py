@@ -74,7 +74,8 @@ def test_finetune_trains_only_the_decoder_side(temp_zoo, data_dir, tmp_path, qua
 def test_finetuned_decoder_roundtrip_and_wrong_decoder_refused(temp_zoo, data_dir, tmp_path):
     finetune(_cfg(data_dir, tmp_path / "ft", quantizer="tcq", states=4, step=0.6, tcq_lambda=0.02),
              progress=False)
-    export.export_decoder(str(tmp_path / "ft"), "tiny-q1-ft-tcq4")
+    entry = export.export_decoder(str(tmp_path / "ft"), "tiny-q1-ft-tcq4")
+    assert entry["notes"].startswith("g_s finetuned 4 steps on real TCQ-4 latents (Δ 0.6, λ 0.02), lr 0.001")
     zoo.load_zoo.cache_clear()
     arr = smooth_image(48, 64, seed=7)
     res = licq.encode_full(arr, quality=1, quantizer="tcq", states=4, finetuned="dec")

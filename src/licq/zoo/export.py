@@ -146,8 +146,40 @@ def _brief(config: dict) -> dict:
     return out
 
 
+def describe_finetune(meta: dict) -> str:
+    """One line saying how a finetuned decoder was trained, from its own ``decoder.json``.
+
+    The default notes of an exported decoder, so that re-exporting one never leaves them empty.
+    """
+    cfg = meta["config"]
+    q = meta["quantizer"]
+    if q == "tcq":
+        setting = f"TCQ-{meta['states']} latents (Δ {meta['step']:g}, λ {meta['tcq_lambda']:g})"
+    elif q == "sq-grid":
+        setting = f"fixed-grid SQ latents (Δ {meta['step']:g})"
+    else:
+        setting = f"{q.upper()} latents" + (f" (Δ {meta['step']:g})" if meta.get("step") not in (None, 1) else "")
+    parts = ["g_s" if meta["train"] == "dec" else "g_s and h_s"]
+    source = "noisy (control run)" if meta.get("control") else "real"
+    text = f"{parts[0]} finetuned {meta['steps']} steps on {source} {setting}, lr {cfg['lr']:g}"
+    drop = cfg.get("lr_drop")
+    if drop is not None and drop < 1:
+        text += f" (the last {round(100 * (1 - drop))} % at {cfg['lr'] / 10:g})"
+    text += f", crop {cfg['crop']}"
+    if cfg.get("idempotence"):
+        text += f", idempotence term β {cfg['idempotence']:g}"
+    if cfg.get("saturation"):
+        text += f", saturation boost {cfg['saturation']:g}"
+    if cfg.get("exclude"):
+        text += ", held-out list excluded"
+    return text
+
+
 def export_decoder(run: str, name: str, notes: str = "") -> dict:
-    """Add a finetuned decoder (``licq finetune`` output folder) to the zoo, tied to its base model."""
+    """Add a finetuned decoder (``licq finetune`` output folder) to the zoo, tied to its base model.
+
+    Without ``notes`` the entry says how the decoder was trained (:func:`describe_finetune`).
+    """
     from . import entry as zoo_entry
 
     run_dir = Path(run)
@@ -164,7 +196,7 @@ def export_decoder(run: str, name: str, notes: str = "") -> dict:
          "decoder_for": {k: meta[k] for k in ("quantizer", "step", "states", "tcq_lambda")},
          "training": {"wall_seconds": training_seconds(run_dir / "log.csv"),
                       "config": _brief(meta["config"])},
-         "notes": notes}
+         "notes": notes or describe_finetune(meta)}
     _put_entry(e)
     return e
 
