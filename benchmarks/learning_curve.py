@@ -11,6 +11,9 @@ loss, and higher PSNR at every one of 10 recompression generations on Kodak,
 ``benchmarks/recompression.py``), not by the few-image drift measured here.
 
     python benchmarks/learning_curve.py /root/licq-campaign/q3 --lmbda 0.0067 --name q3 --reference licq-q3
+
+A run that restarted from shipped weights counts its steps from 0; ``--step-offset`` (the steps
+those weights had) puts its snapshots on the same axis as the run before it.
 """
 
 from __future__ import annotations
@@ -101,6 +104,8 @@ def main() -> None:
     ap.add_argument("--reference", help="zoo model drawn as a line (the one a snapshot must beat)")
     ap.add_argument("--recompression", type=int, default=3, metavar="N",
                     help="also measure recompression drift on the first N images (0: skip)")
+    ap.add_argument("--step-offset", type=int, default=0, metavar="N",
+                    help="add N to the run's step numbers (a run warm-started from an N-step model)")
     a = ap.parse_args()
     files = image_files(a.images)
     out_json = a.out / f"learning_curve-{a.name}.json"
@@ -120,10 +125,11 @@ def main() -> None:
     done = {p["step"] for p in curve["points"]}
     a.out.mkdir(parents=True, exist_ok=True)
     for snap in sorted((a.run / "snapshots").glob("step-*.pt")):
-        step = int(snap.stem.split("-")[1])
-        if step in done or step % a.every:
+        run_step = int(snap.stem.split("-")[1])
+        step = run_step + a.step_offset
+        if step in done or run_step % a.every:
             continue
-        point = {"step": step, **evaluate_snapshot(str(snap), files, a.lmbda),
+        point = {"step": step, "snapshot": str(snap), **evaluate_snapshot(str(snap), files, a.lmbda),
                  **(recompression(str(snap), files[:a.recompression]) if a.recompression else {})}
         print(json.dumps(point), flush=True)
         curve["points"] = sorted([*curve["points"], point], key=lambda p: p["step"])
