@@ -24,8 +24,11 @@ if [ "${1:-}" != "--plots-only" ]; then  # --plots-only: redo plot and tables fr
   # issue 15's slower encoder (about 25x plain encoding); SKIP_EFFORT=1 leaves the old file
   [ -n "${SKIP_EFFORT:-}" ] || $L eval "$KODAK" --all-qualities --effort 1 --name "licq SQ, effort 1" \
     --out $R/licq-sq-effort1.json --quiet
+  # effort 2 (about 3x effort 1: 42 min on one shared thread) only when asked: EFFORT2=1
+  [ -z "${EFFORT2:-}" ] || $L eval "$KODAK" --all-qualities --effort 2 --name "licq SQ, effort 2" \
+    --out $R/licq-sq-effort2.json --quiet
 fi
-EFFORT1=$(ls $R/licq-sq-effort1.json 2>/dev/null || true)  # optional: issue 15's encoder, where measured
+EFFORTS=$(ls $R/licq-sq-effort[123].json 2>/dev/null || true)  # optional: issue 15's encoder, where measured
 $L plot $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $A/compressai-mbt2018-mean_mse_cpu.json \
   $A/bpg_444_x265_ycbcr.json $(ls $R/{jpeg,webp,avif,jxl,hevc}.json 2>/dev/null) \
   -o $R/rd.png --xmax 1.2 --title "Kodak (24 images), real bitstreams"
@@ -40,18 +43,18 @@ $L plot $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json
     $(ls $R/{jpeg,webp,avif,jxl,hevc}.json 2>/dev/null)
   if [ -f $R/webp.json ]; then  # issue 12's floor, directly (WebP's ladder reaches down to 0.10 bpp)
     echo
-    $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $EFFORT1
+    $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $EFFORTS
     echo
-    $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $EFFORT1 \
+    $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $EFFORTS \
       --metric ms-ssim-rgb
   fi
-  if [ -n "$EFFORT1" ]; then
+  if [ -n "$EFFORTS" ]; then
     echo
-    $L bdrate $R/licq-sq.json $R/licq-sq-effort1.json  # issue 15: refinement against plain encoding
+    $L bdrate $R/licq-sq.json $EFFORTS  # issue 15: refinement against plain encoding
   fi
 } | tee $R/bdrate.txt
 [ -f $R/webp.json ] && $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json \
-  $EFFORT1 --json > $R/bdrate-vs-webp.json
+  $EFFORTS --json > $R/bdrate-vs-webp.json
 $L bdrate $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $R/licq-rdoq.json \
   --json > $R/bdrate-tcq-vs-sq.json
 $L bdrate $A/compressai-mbt2018-mean_mse_cpu.json $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json --json > $R/bdrate-vs-mbt2018-mean.json
