@@ -19,16 +19,14 @@ from pathlib import Path
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from licq.evaluation.bdrate import bd_rate
+from licq.evaluation.bdrate import bd_rate, sorted_curve
 from licq.evaluation.results import load_results, save_results
 
 
 def curve(path: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """(bpp, metric) of a results file (licq's or CompressAI's, as ``licq bdrate`` reads it), sorted by rate."""
     r = load_results(path)["results"]
-    bpp, dist = np.asarray(r["bpp"], float), np.asarray(r[metric], float)
-    order = np.argsort(bpp)
-    return bpp[order], dist[order]
+    return sorted_curve(r["bpp"], r[metric])
 
 
 def gaps(anchor: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]) -> list[float | None]:

@@ -17,7 +17,8 @@ from ..errors import LicqError
 MIN_OVERLAP = 0.5
 
 
-def _sorted(rate, dist) -> tuple[np.ndarray, np.ndarray]:
+def sorted_curve(rate, dist) -> tuple[np.ndarray, np.ndarray]:
+    """A curve's (rate, distortion) as float arrays in rising rate; malformed curves are refused."""
     try:
         r, d = np.asarray(rate, dtype=float), np.asarray(dist, dtype=float)
     except (TypeError, ValueError):
@@ -53,8 +54,8 @@ def bd_rate(rate_a, dist_a, rate_b, dist_b, method: str = "akima") -> float:
     """BD-rate of curve B against anchor A in percent (negative: B needs fewer bits)."""
     import bjontegaard as bd
 
-    ra, da = _sorted(rate_a, dist_a)
-    rb, db = _sorted(rate_b, dist_b)
+    ra, da = sorted_curve(rate_a, dist_a)
+    rb, db = sorted_curve(rate_b, dist_b)
     ov = overlap(da, db)
     if ov < MIN_OVERLAP:
         raise LicqError(f"curves overlap on {100 * ov:.0f}% of their quality range; "
@@ -67,7 +68,7 @@ def bd_psnr(rate_a, dist_a, rate_b, dist_b, method: str = "akima") -> float:
     """BD-PSNR (dB) of curve B against anchor A (positive: B is better)."""
     import bjontegaard as bd
 
-    ra, da = _sorted(rate_a, dist_a)
-    rb, db = _sorted(rate_b, dist_b)
+    ra, da = sorted_curve(rate_a, dist_a)
+    rb, db = sorted_curve(rate_b, dist_b)
     return _interpolated(bd.bd_psnr, ra, da, rb, db, method=method, require_matching_points=False,
                          min_overlap=0.0)

@@ -159,9 +159,9 @@ def describe_finetune(meta: dict) -> str:
         setting = f"fixed-grid SQ latents (Δ {meta['step']:g})"
     else:
         setting = f"{q.upper()} latents" + (f" (Δ {meta['step']:g})" if meta.get("step") not in (None, 1) else "")
-    parts = ["g_s" if meta["train"] == "dec" else "g_s and h_s"]
+    trained = "g_s" if meta["train"] == "dec" else "g_s and h_s"
     source = "noisy (control run)" if meta.get("control") else "real"
-    text = f"{parts[0]} finetuned {meta['steps']} steps on {source} {setting}, lr {cfg['lr']:g}"
+    text = f"{trained} finetuned {meta['steps']} steps on {source} {setting}, lr {cfg['lr']:g}"
     drop = cfg.get("lr_drop")
     if drop is not None and drop < 1:
         text += f" (the last {round(100 * (1 - drop))} % at {cfg['lr'] / 10:g})"
