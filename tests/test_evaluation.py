@@ -111,3 +111,93 @@ def test_rd_plot_gives_every_curve_its_own_colour():
 
     for n in (1, 10, 11, 20):
         assert len(set(curve_colors(n))) == n
+
+
+def _interrupt_after(monkeypatch, n: int) -> list[str]:
+    """Make the n+1-th coded image raise KeyboardInterrupt (a kill mid-run); return the coded names."""
+    from licq.evaluation import rd
+
+    real, coded = rd._code_image, []
+
+    def code(fname, *args, **kwargs):
+        if len(coded) == n:
+            raise KeyboardInterrupt
+        coded.append(fname)
+        return real(fname, *args, **kwargs)
+
+    monkeypatch.setattr(rd, "_code_image", code)
+    return coded
+
+
+def test_eval_resume_codes_only_the_images_an_interrupted_run_missed(tmp_path, tiny_model, monkeypatch):
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(3):
+        Image.fromarray(smooth_image(40, 56, seed=i)).save(imgs / f"i{i}.png")
+    out = tmp_path / "r.json"
+    args = ["eval", str(imgs), "--model", tiny_model, "--arch", "mbt2018-mean", "--out", str(out), "--quiet"]
+    coded = _interrupt_after(monkeypatch, 2)
+    assert main(args) == 130 and not out.exists()
+    journal = tmp_path / "r.json.partial.jsonl"
+    assert len(journal.read_text().splitlines()) == 2
+    monkeypatch.undo()
+    coded = _interrupt_after(monkeypatch, 99)
+    assert main(args + ["--resume"]) == 0
+    assert coded == ["i2.png"] and not journal.exists()
+    resumed = load_results(out)
+    monkeypatch.undo()
+    fresh = tmp_path / "fresh.json"
+    assert main(args[:-3] + ["--out", str(fresh), "--quiet"]) == 0
+    fresh_data = load_results(fresh)
+    for key in ("bpp", "psnr-rgb"):
+        assert resumed["results"][key] == fresh_data["results"][key]
+    assert [r["image"] for r in resumed["per_image"]] == ["i0.png", "i1.png", "i2.png"]
+
+
+def test_eval_resume_recodes_rows_of_other_weights_and_cut_lines(tmp_path, tiny_model, other_tiny_model,
+                                                                  monkeypatch):
+    import shutil
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(3):
+        Image.fromarray(smooth_image(40, 56, seed=i)).save(imgs / f"i{i}.png")
+    model, out = tmp_path / "m.pt", tmp_path / "r.json"
+    shutil.copy(tiny_model, model)
+    args = ["eval", str(imgs), "--model", str(model), "--arch", "mbt2018-mean", "--out", str(out), "--quiet",
+            "--resume"]
+    _interrupt_after(monkeypatch, 2)
+    assert main(args) == 130
+    journal = tmp_path / "r.json.partial.jsonl"
+    lines = journal.read_text().splitlines()
+    journal.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # the second row cut by a kill
+    monkeypatch.undo()
+    coded = _interrupt_after(monkeypatch, 99)
+    assert main(args) == 0 and coded == ["i1.png", "i2.png"]
+    _interrupt_after(monkeypatch, 2)
+    assert main(args) == 130
+    shutil.copy(other_tiny_model, model)  # new weights at the same path: no row is reused
+    monkeypatch.undo()
+    coded = _interrupt_after(monkeypatch, 99)
+    assert main(args) == 0 and coded == ["i0.png", "i1.png", "i2.png"]
+    _interrupt_after(monkeypatch, 2)
+    assert main(args) == 130
+    monkeypatch.undo()
+    coded = _interrupt_after(monkeypatch, 99)
+    assert main(args[:-1]) == 0 and coded == ["i0.png", "i1.png", "i2.png"]  # without --resume: none
+
+
+def test_journal_fingerprint_of_a_zoo_point_covers_its_model_and_decoders_only(monkeypatch):
+    from licq.evaluation import journal
+    from licq import zoo
+
+    man = zoo.manifest()
+    prints = {q: journal.weights_fingerprint({"quality": q}) for q in zoo.qualities()}
+    assert len(set(prints.values())) == len(prints)
+    q1 = next(m for m in man["models"] if m.get("quality") == 1 and "base" not in m)
+    dec = next(m for m in man["models"] if m.get("base") == q1["name"])
+    dec["sha256"] = "0" * 64  # a retrained decoder of q1's
+    monkeypatch.setattr(zoo, "manifest", lambda: man)
+    after = {q: journal.weights_fingerprint({"quality": q}) for q in zoo.qualities()}
+    assert after[1] != prints[1] and all(after[q] == prints[q] for q in prints if q != 1)
+    assert journal.weights_fingerprint({"model": q1["name"]}) == after[1]

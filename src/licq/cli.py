@@ -160,6 +160,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
 
 
 def _cmd_eval(a: argparse.Namespace) -> None:
+    from .evaluation.journal import Journal, journal_path
     from .evaluation.rd import evaluate, image_files
     from .evaluation.results import save_results
     from .zoo import qualities as zoo_qualities
@@ -177,9 +178,15 @@ def _cmd_eval(a: argparse.Namespace) -> None:
     else:
         points = [{"model": m, "arch": a.arch, **base} for m in (a.model or [None])]
     name = a.name or f"licq-{a.quantizer}" + (f"{a.states or 8}" if a.quantizer == "tcq" else "")
-    data = evaluate(files, points, name=name, description=a.description, progress=not a.quiet,
-                    msssim=not a.no_msssim)
-    save_results(a.out, data)
+    journal = Journal(journal_path(a.out), resume=a.resume)  # each image's row, as soon as it is done
+    saved = False
+    try:
+        data = evaluate(files, points, name=name, description=a.description, progress=not a.quiet,
+                        msssim=not a.no_msssim, journal=journal)
+        save_results(a.out, data)
+        saved = True
+    finally:
+        journal.close(remove=saved)  # an interrupted run keeps it for --resume
     r = data["results"]
     for i, p in enumerate(points):
         print(f"{p.get('quality') or p.get('model') or 'default'}: {r['bpp'][i]:.4f} bpp, "
@@ -552,6 +559,8 @@ def _add_eval(sub) -> None:
     ev.add_argument("--no-msssim", action="store_true")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.add_argument("--out", required=True, type=path_arg, help="results JSON (CompressAI schema)")
+    ev.add_argument("--resume", action="store_true",
+                    help="keep the images an interrupted run with this --out finished (OUT.partial.jsonl)")
     ev.set_defaults(func=_cmd_eval, check=_check_eval, parser=ev)
 
 
