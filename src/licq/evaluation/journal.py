@@ -26,7 +26,8 @@ def journal_path(out: str | Path) -> Path:
     return out.with_name(out.name + ".partial.jsonl")
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
+    """First 16 hex digits of the file's sha256, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -43,7 +44,7 @@ def weights_fingerprint(point: dict) -> str:
     """
     model = point.get("model")
     if model and Path(model).is_file():
-        return _file_digest(Path(model))
+        return file_digest(Path(model))
     from ..zoo import manifest
 
     man = manifest()
@@ -58,9 +59,9 @@ def weights_fingerprint(point: dict) -> str:
     return hashlib.sha256(json.dumps(related, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def row_key(point: dict, image: Path, weights: str) -> str:
+def row_key(point: dict, image_name: str, image_digest: str, weights: str) -> str:
     """The identity of one coded image: same key, same row (up to timings)."""
-    return json.dumps({"point": point, "image": image.name, "bytes": _file_digest(image),
+    return json.dumps({"point": point, "image": image_name, "bytes": image_digest,
                        "weights": weights, "licq": __version__}, sort_keys=True)
 
 

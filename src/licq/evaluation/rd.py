@@ -16,7 +16,7 @@ from PIL import Image
 
 from ..codec import decode, encode_full
 from ..imageio import list_images, open_image
-from .journal import Journal, row_key, weights_fingerprint
+from .journal import Journal, file_digest, row_key, weights_fingerprint
 from .metrics import ms_ssim_images, psnr_images
 from .results import METRICS
 
@@ -33,14 +33,15 @@ def evaluate(files: Sequence[str | Path], points: Iterable[dict], name: str, des
 
     points = list(points)
     images = [(Path(f), open_image(f)) for f in files]
+    digests = [file_digest(path) for path, _ in images] if journal else []  # once per image, not per point
     res = {m: [] for m in METRICS}
     rows, exact = [], True
     bar = tqdm(total=len(points) * len(images), desc=name, disable=not progress, dynamic_ncols=True)
     for point in points:
         acc = {m: [] for m in METRICS}
         weights = weights_fingerprint(point) if journal else ""
-        for path, img in images:
-            key = row_key(point, path, weights) if journal else ""
+        for i, (path, img) in enumerate(images):
+            key = row_key(point, path.name, digests[i], weights) if journal else ""
             row = journal.get(key) if journal else None
             if row is None:
                 row = _code_image(path.name, img, point, msssim)
