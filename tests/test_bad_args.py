@@ -239,6 +239,7 @@ CASES: list[tuple[list[str], int, str]] = [
     ([*FT, "--train", "encoder"], 2, "--train"),
     ([*FT, "--control", "ste"], 2, "--control"),
     *_num(FT, "--idempotence", "-1", "nan", "1000"),
+    *_num(FT, "--idempotence-generations", "0", "17", "1.5"),
     *_num(FT, "--saturation", "-0.1", "2", "nan"),
     ([*FT, "--idempotence", "1", "--control", "noise"], 1, "--control"),
     ([*FT, "--arch", "nosuch"], 2, "--arch"),

@@ -161,7 +161,27 @@ def test_idempotence_trains_g_s_through_the_frozen_encoder(temp_zoo, data_dir, t
     assert json.loads((tmp_path / "b1" / "decoder.json").read_text())["config"]["idempotence"] == 1.0
 
 
+def test_idempotence_generations_unroll_more_re_encodings(temp_zoo, data_dir, tmp_path, tiny_model):
+    from licq.training.finetune import later_generations_mse, second_generation
+
+    from licq.models import resolve
+
+    net = resolve(tiny_model, arch="mbt2018-mean").net.eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        x2 = second_generation(net, x)
+        x3 = second_generation(net, x2)
+        one, two = later_generations_mse(net, x, x, 1), later_generations_mse(net, x, x, 2)
+    assert torch.allclose(one, torch.mean((x2 - x) ** 2))  # K = 1 is the single re-encoding of before
+    assert torch.allclose(two, (torch.mean((x2 - x) ** 2) + torch.mean((x3 - x) ** 2)) / 2)
+    one_run = torch.load(finetune(_cfg(data_dir, tmp_path / "k1", idempotence=1.0), progress=False), weights_only=True)
+    two_run = torch.load(finetune(_cfg(data_dir, tmp_path / "k2", idempotence=1.0, idempotence_generations=2),
+                                  progress=False), weights_only=True)
+    assert any(not torch.equal(one_run[k], two_run[k]) for k in one_run)
+
+
 @pytest.mark.parametrize("kw,match", [({"idempotence": -1.0}, "idempotence must be"),
+                                      ({"idempotence_generations": 0}, "idempotence-generations must be"),
                                       ({"idempotence": float("nan")}, "idempotence must be"),
                                       ({"idempotence": 1.0, "control": "noise"}, "not with --control")])
 def test_idempotence_bad_values_refused(temp_zoo, data_dir, tmp_path, kw, match):

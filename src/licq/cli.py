@@ -312,7 +312,8 @@ def _cmd_finetune(a: argparse.Namespace) -> None:
                          states=a.states, step=a.step, tcq_lambda=a.tcq_lambda, train=a.train, lmbda=a.lmbda,
                          steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed, threads=a.threads,
                          exclude=exclude, control=a.control, precision=a.precision,
-                         idempotence=a.idempotence, saturation=a.saturation)
+                         idempotence=a.idempotence, idempotence_generations=a.idempotence_generations,
+                         saturation=a.saturation)
     from .training.loop import finish_distributed
 
     decoder = finetune(cfg, resume=a.resume)
@@ -531,6 +532,8 @@ def _add_finetune(sub) -> None:
     f.add_argument("--idempotence", type=float_range(0, 100), default=F.idempotence, metavar="BETA",
                    help="also train on the distortion of the decoded image encoded again, weighted BETA "
                         "(reduces generation loss)")
+    f.add_argument("--idempotence-generations", type=int_range(1, 16), default=F.idempotence_generations,
+                   metavar="K", help="re-encodings the idempotence term unrolls (mean of their distortions)")
     _saturation_opt(f, F.saturation)
     f.add_argument("--resume", action="store_true")
     _precision_opt(f)

@@ -74,6 +74,7 @@ class FinetuneConfig:
     exclude: list[str] = field(default_factory=list)  # image file names held out of training
     saturation: float = 0.0  # probability of a colour-saturation boost per crop (training/data.py)
     idempotence: float = 0.0  # weight of the re-encoded image's distortion (generation loss)
+    idempotence_generations: int = 1  # re-encodings the idempotence term unrolls (its MSE is their mean)
     control: str | None = None  # "noise": g_s on noisy latents instead of the quantizer (control run)
     precision: str = "auto"  # g_s in "bf16" autocast or "fp32"; the quantizing encoder side is always fp32
     extra: dict = field(default_factory=dict)

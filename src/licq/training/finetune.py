@@ -25,7 +25,10 @@ x₂ is what re-encoding the decoded image gives: x̂ clamped and rounded to 8 b
 as a file holds it, coded again by the frozen encoder side with latents rounded
 around the means (straight-through). The frozen g_a passes gradients to its
 input, so g_s learns outputs that survive being encoded again (Kim et al., 2020,
-"Instability of successive deep image compression").
+"Instability of successive deep image compression"). ``idempotence_generations=K``
+unrolls K such re-encodings (x₂ … x_{K+1}, gradients through all of them) and the
+term takes the mean of their MSEs: drift that only runs away after several
+generations is invisible to a single re-encoding.
 
 The result is a *decoder* file: the finetuned tensors only, tied to the base
 model's digest and the quantizer setting they were trained for.
@@ -87,6 +90,16 @@ def second_generation(net: nn.Module, x_hat: torch.Tensor, precision: Precision 
     return surrogate_forward(net, x1, "ste", precision)["x_hat"]
 
 
+def later_generations_mse(net: nn.Module, x_hat: torch.Tensor, x: torch.Tensor, generations: int,
+                          precision: Precision = "fp32") -> torch.Tensor:
+    """Mean over ``generations`` successive re-encodings of ``x_hat`` of their MSE against ``x``."""
+    total, xk = x_hat.new_zeros(()), x_hat
+    for _ in range(generations):
+        xk = second_generation(net, xk, precision)
+        total = total + torch.mean((xk - x) ** 2)
+    return total / generations
+
+
 def finetune(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -> Path:
     """Finetune the decoder side of ``cfg.base``; return the path of the decoder file."""
     return finetune_model(cfg, resume, progress)[0]
@@ -104,6 +117,8 @@ def _check(cfg: FinetuneConfig) -> None:
         raise LicqError(f"--idempotence must be >= 0, got {cfg.idempotence}")
     if cfg.idempotence and cfg.control:
         raise LicqError("--idempotence trains on the real quantizer's output: not with --control")
+    if not (isinstance(cfg.idempotence_generations, int) and 1 <= cfg.idempotence_generations <= 16):
+        raise LicqError(f"--idempotence-generations must be an integer from 1 to 16, got {cfg.idempotence_generations}")
 
 
 def _base_lmbda(cfg: FinetuneConfig, base: LoadedModel) -> float:
@@ -186,7 +201,7 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
         loss = bpp + lmbda * 255 ** 2 * mse
         logged = {}
         if cfg.idempotence:
-            mse2 = torch.mean((second_generation(m.net, o["x_hat"], precision) - x) ** 2)
+            mse2 = later_generations_mse(m.net, o["x_hat"], x, cfg.idempotence_generations, precision)
             loss = loss + cfg.idempotence * lmbda * 255 ** 2 * mse2
             logged["psnr2"] = psnr_db(mse2.item())
         opt.zero_grad(set_to_none=True)

@@ -168,6 +168,8 @@ def describe_finetune(meta: dict) -> str:
     text += f", crop {cfg['crop']}"
     if cfg.get("idempotence"):
         text += f", idempotence term β {cfg['idempotence']:g}"
+        if cfg.get("idempotence_generations", 1) > 1:
+            text += f" over {cfg['idempotence_generations']} generations"
     if cfg.get("saturation"):
         text += f", saturation boost {cfg['saturation']:g}"
     if cfg.get("exclude"):
