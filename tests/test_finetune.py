@@ -217,3 +217,12 @@ def test_export_with_decoder_ships_one_model_with_the_finetuned_g_s(temp_zoo, da
     assert (temp_zoo / "manifest.json").read_text() == before and not (temp_zoo / "cand.pt").exists()
     with pytest.raises(LicqError, match="finetuned from another model"):
         export.write_candidate(ckpt, str(tmp_path / "other"), str(tmp_path / "bad.pt"))
+
+
+def test_decoder_description_names_the_idempotence_generations():
+    base = {"train": "dec", "steps": 600, "quantizer": "sq",
+            "config": {"lr": 2e-5, "lr_drop": 0.8, "crop": 128, "idempotence": 4.0}}
+    assert "idempotence term β 4" in export.describe_finetune(base)
+    assert "generations" not in export.describe_finetune(base)  # K = 1, or files from before the option
+    base["config"]["idempotence_generations"] = 4
+    assert "idempotence term β 4 over 4 generations" in export.describe_finetune(base)
