@@ -242,6 +242,7 @@ CASES: list[tuple[list[str], int, str]] = [
     *_num(FT, "--idempotence-generations", "0", "17", "1.5"),
     *_num(FT, "--saturation", "-0.1", "2", "nan"),
     ([*FT, "--idempotence", "1", "--control", "noise"], 1, "--control"),
+    ([*FT, "--idempotence-generations", "4"], 1, "--idempotence BETA"),
     ([*FT, "--arch", "nosuch"], 2, "--arch"),
     ([*FT, "--precision", "fp16"], 2, "--precision"),
     # eval

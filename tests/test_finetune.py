@@ -162,9 +162,8 @@ def test_idempotence_trains_g_s_through_the_frozen_encoder(temp_zoo, data_dir, t
 
 
 def test_idempotence_generations_unroll_more_re_encodings(temp_zoo, data_dir, tmp_path, tiny_model):
-    from licq.training.finetune import later_generations_mse, second_generation
-
     from licq.models import resolve
+    from licq.training.finetune import later_generations_mse, second_generation
 
     net = resolve(tiny_model, arch="mbt2018-mean").net.eval()
     x = torch.rand(1, 3, 64, 64)
@@ -182,6 +181,7 @@ def test_idempotence_generations_unroll_more_re_encodings(temp_zoo, data_dir, tm
 
 @pytest.mark.parametrize("kw,match", [({"idempotence": -1.0}, "idempotence must be"),
                                       ({"idempotence_generations": 0}, "idempotence-generations must be"),
+                                      ({"idempotence_generations": 4}, "give --idempotence BETA"),
                                       ({"idempotence": float("nan")}, "idempotence must be"),
                                       ({"idempotence": 1.0, "control": "noise"}, "not with --control")])
 def test_idempotence_bad_values_refused(temp_zoo, data_dir, tmp_path, kw, match):

@@ -119,6 +119,8 @@ def _check(cfg: FinetuneConfig) -> None:
         raise LicqError("--idempotence trains on the real quantizer's output: not with --control")
     if not (isinstance(cfg.idempotence_generations, int) and 1 <= cfg.idempotence_generations <= 16):
         raise LicqError(f"--idempotence-generations must be an integer from 1 to 16, got {cfg.idempotence_generations}")
+    if cfg.idempotence_generations > 1 and not cfg.idempotence:
+        raise LicqError("--idempotence-generations unrolls the idempotence term: give --idempotence BETA too")
 
 
 def _base_lmbda(cfg: FinetuneConfig, base: LoadedModel) -> float:
