@@ -21,14 +21,18 @@ if [ "${1:-}" != "--plots-only" ]; then
   for codec in webp jpeg avif; do
     $L baseline "${IMGS[@]}" --codec $codec --out $R/$codec.json --quiet
   done
+  # issue 15's encoder search on these photos, only when asked (EFFORT1=1; --resume keeps finished rows)
+  [ -z "${EFFORT1:-}" ] || $L eval "${IMGS[@]}" --all-qualities --effort 1 --name "licq SQ, effort 1" \
+    --out $R/licq-sq-effort1.json --quiet --resume
 fi
+EFFORTS=$(ls $R/licq-sq-effort[123].json 2>/dev/null || true)  # optional, where measured
 $L plot $R/licq-sq.json $R/licq-tcq8-ft.json $R/webp.json $R/jpeg.json $R/avif.json \
   -o $R/rd.png --xmax 1.5 --title "50 held-out training-pool photos, real bitstreams"
 {
-  $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/jpeg.json $R/avif.json
+  $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/jpeg.json $R/avif.json $EFFORTS
   echo
   $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/avif.json --metric ms-ssim-rgb
   echo
-  $L bdrate $R/licq-sq.json $R/licq-tcq8-ft.json
+  $L bdrate $R/licq-sq.json $R/licq-tcq8-ft.json $EFFORTS
 } | tee $R/bdrate.txt
 $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/jpeg.json $R/avif.json --json > $R/bdrate-vs-webp.json
