@@ -13,17 +13,20 @@ DATA=${DATA:-../shared/data/train}
 L=.venv/bin/licq
 R=results/heldout
 mkdir -p $R
+# rows of the existing results files are reused where image bytes, weights and licq version still match
+# (licq eval --resume: after replacing one zoo model only its images are coded); FRESH=1 codes all
+RESUME=--resume; [ -z "${FRESH:-}" ] || RESUME=
 mapfile -t IMGS < <(sed "s|^|$DATA/|" results/finetune/heldout.txt)
 if [ "${1:-}" != "--plots-only" ]; then
-  $L eval "${IMGS[@]}" --all-qualities --name "licq SQ" --out $R/licq-sq.json --quiet
+  $L eval "${IMGS[@]}" --all-qualities --name "licq SQ" --out $R/licq-sq.json --quiet $RESUME
   $L eval "${IMGS[@]}" --all-qualities --quantizer tcq --states 8 --finetuned auto \
-    --name "licq TCQ-8 + finetuned decoders" --out $R/licq-tcq8-ft.json --quiet
+    --name "licq TCQ-8 + finetuned decoders" --out $R/licq-tcq8-ft.json --quiet $RESUME
   for codec in webp jpeg avif; do
     $L baseline "${IMGS[@]}" --codec $codec --out $R/$codec.json --quiet
   done
   # issue 15's encoder search on these photos, only when asked (EFFORT1=1; --resume keeps finished rows)
   [ -z "${EFFORT1:-}" ] || $L eval "${IMGS[@]}" --all-qualities --effort 1 --name "licq SQ, effort 1" \
-    --out $R/licq-sq-effort1.json --quiet --resume
+    --out $R/licq-sq-effort1.json --quiet $RESUME
 fi
 EFFORTS=$(ls $R/licq-sq-effort[123].json 2>/dev/null || true)  # optional, where measured
 $L plot $R/licq-sq.json $R/licq-tcq8-ft.json $R/webp.json $R/jpeg.json $R/avif.json \

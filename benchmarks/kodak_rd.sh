@@ -11,26 +11,29 @@ L=.venv/bin/licq
 A=results/anchors/kodak
 R=results/kodak
 mkdir -p $R
+# rows of the existing results files are reused where image bytes, weights and licq version still match
+# (licq eval --resume: after replacing one zoo model only its images are coded); FRESH=1 codes all
+RESUME=--resume; [ -z "${FRESH:-}" ] || RESUME=
 if [ "${1:-}" != "--plots-only" ]; then  # --plots-only: redo plot and tables from existing results
-  $L eval "$KODAK" --all-qualities --name "licq SQ" --out $R/licq-sq.json --quiet
-  $L eval "$KODAK" --all-qualities --quantizer tcq --states 4 --name "licq TCQ-4" --out $R/licq-tcq4.json --quiet
-  $L eval "$KODAK" --all-qualities --quantizer tcq --states 8 --name "licq TCQ-8" --out $R/licq-tcq8.json --quiet
+  $L eval "$KODAK" --all-qualities --name "licq SQ" --out $R/licq-sq.json --quiet $RESUME
+  $L eval "$KODAK" --all-qualities --quantizer tcq --states 4 --name "licq TCQ-4" --out $R/licq-tcq4.json --quiet $RESUME
+  $L eval "$KODAK" --all-qualities --quantizer tcq --states 8 --name "licq TCQ-8" --out $R/licq-tcq8.json --quiet $RESUME
   $L eval "$KODAK" --all-qualities --quantizer tcq --states 8 --finetuned auto --name "licq TCQ-8 + finetuned decoders" \
-    --out $R/licq-tcq8-ft.json --quiet
+    --out $R/licq-tcq8-ft.json --quiet $RESUME
   $L eval "$KODAK" --all-qualities --quantizer sq-grid --finetuned auto --name "licq SQ fixed grid" \
-    --out $R/licq-sq-grid.json --quiet
+    --out $R/licq-sq-grid.json --quiet $RESUME
   $L eval "$KODAK" --all-qualities --quantizer rdoq --tcq-lambda 0.01 --name "licq RDOQ (λ 0.01)" \
-    --out $R/licq-rdoq.json --quiet  # λ 0.01: the best of results/tcq/README.md 4d (the default is too large)
+    --out $R/licq-rdoq.json --quiet $RESUME  # λ 0.01: the best of results/tcq/README.md 4d (the default is too large)
   # issue 15's slower encoder (about 25x plain encoding); SKIP_EFFORT=1 leaves the old file
   [ -n "${SKIP_EFFORT:-}" ] || $L eval "$KODAK" --all-qualities --effort 1 --name "licq SQ, effort 1" \
-    --out $R/licq-sq-effort1.json --quiet
+    --out $R/licq-sq-effort1.json --quiet $RESUME
   # effort 2 (about 3x effort 1: 42 min on one shared thread) only when asked: EFFORT2=1
   [ -z "${EFFORT2:-}" ] || $L eval "$KODAK" --all-qualities --effort 2 --name "licq SQ, effort 2" \
-    --out $R/licq-sq-effort2.json --quiet
+    --out $R/licq-sq-effort2.json --quiet $RESUME
   # effort 3 (200 iterations, about 3.3x effort 2) only when asked: EFFORT3=1. It takes hours on this CPU:
   # --resume keeps the images that an interrupted run finished (licq-sq-effort3.json.partial.jsonl)
   [ -z "${EFFORT3:-}" ] || $L eval "$KODAK" --all-qualities --effort 3 --name "licq SQ, effort 3" \
-    --out $R/licq-sq-effort3.json --quiet --resume
+    --out $R/licq-sq-effort3.json --quiet $RESUME
 fi
 EFFORTS=$(ls $R/licq-sq-effort[123].json 2>/dev/null || true)  # optional: issue 15's encoder, where measured
 $L plot $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $A/compressai-mbt2018-mean_mse_cpu.json \

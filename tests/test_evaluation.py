@@ -174,12 +174,14 @@ def test_eval_resume_recodes_rows_of_other_weights_and_cut_lines(tmp_path, tiny_
     monkeypatch.undo()
     coded = _interrupt_after(monkeypatch, 99)
     assert main(args) == 0 and coded == ["i1.png", "i2.png"]
+    out.unlink()  # else --resume would reuse the finished file's rows (the next test)
     _interrupt_after(monkeypatch, 2)
     assert main(args) == 130
     shutil.copy(other_tiny_model, model)  # new weights at the same path: no row is reused
     monkeypatch.undo()
     coded = _interrupt_after(monkeypatch, 99)
     assert main(args) == 0 and coded == ["i0.png", "i1.png", "i2.png"]
+    out.unlink()
     _interrupt_after(monkeypatch, 2)
     assert main(args) == 130
     monkeypatch.undo()
@@ -201,3 +203,37 @@ def test_journal_fingerprint_of_a_zoo_point_covers_its_model_and_decoders_only(m
     after = {q: journal.weights_fingerprint({"quality": q}) for q in zoo.qualities()}
     assert after[1] != prints[1] and all(after[q] == prints[q] for q in prints if q != 1)
     assert journal.weights_fingerprint({"model": q1["name"]}) == after[1]
+
+
+def test_eval_resume_reuses_rows_of_an_earlier_results_file_only_where_they_still_match(
+        tmp_path, tiny_model, other_tiny_model, monkeypatch):
+    """After one zoo model is replaced, rerunning a whole-zoo curve recodes only that model's images."""
+    import shutil
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(2):
+        Image.fromarray(smooth_image(40, 56, seed=i)).save(imgs / f"i{i}.png")
+    model, out = tmp_path / "m.pt", tmp_path / "r.json"
+    shutil.copy(tiny_model, model)
+    args = ["eval", str(imgs), "--model", str(model), "--arch", "mbt2018-mean", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    first = load_results(out)
+    assert all(r["image_digest"] and r["weights_digest"] for r in first["per_image"])
+    coded = _interrupt_after(monkeypatch, 99)
+    assert main(args + ["--resume"]) == 0 and coded == []
+    assert load_results(out)["per_image"] == first["per_image"]
+    assert main(args) == 0 and coded == ["i0.png", "i1.png"]  # without --resume: all coded again
+    data = load_results(out)
+    out.write_text(json.dumps({**data, "licq_version": "0.0.0"}))  # another version's file: not reused
+    coded.clear()
+    assert main(args + ["--resume"]) == 0 and coded == ["i0.png", "i1.png"]
+    Image.fromarray(smooth_image(40, 56, seed=7)).save(imgs / "i1.png")  # new bytes under an old name
+    coded.clear()
+    assert main(args + ["--resume"]) == 0 and coded == ["i1.png"]
+    shutil.copy(other_tiny_model, model)  # new weights at the same path
+    coded.clear()
+    assert main(args + ["--resume"]) == 0 and coded == ["i0.png", "i1.png"]
+    out.write_text("not json")  # a broken earlier file is overwritten, as without --resume
+    coded.clear()
+    assert main(args + ["--resume"]) == 0 and coded == ["i0.png", "i1.png"]

@@ -179,6 +179,11 @@ def _cmd_eval(a: argparse.Namespace) -> None:
         points = [{"model": m, "arch": a.arch, **base} for m in (a.model or [None])]
     name = a.name or f"licq-{a.quantizer}" + (f"{a.states or 8}" if a.quantizer == "tcq" else "")
     journal = Journal(journal_path(a.out), resume=a.resume)  # each image's row, as soon as it is done
+    if a.resume and Path(a.out).is_file():  # an earlier complete run: its rows that still match
+        try:
+            journal.adopt(json.loads(Path(a.out).read_text()))
+        except (OSError, ValueError):
+            pass  # not a results file: it is overwritten, as without --resume
     saved = False
     try:
         data = evaluate(files, points, name=name, description=a.description, progress=not a.quiet,
@@ -563,7 +568,9 @@ def _add_eval(sub) -> None:
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.add_argument("--out", required=True, type=path_arg, help="results JSON (CompressAI schema)")
     ev.add_argument("--resume", action="store_true",
-                    help="keep the images an interrupted run with this --out finished (OUT.partial.jsonl)")
+                    help="keep the images an interrupted run with this --out finished (OUT.partial.jsonl), "
+                         "and the rows of an earlier OUT whose image bytes, weights and licq version still "
+                         "match (after replacing one zoo model, only its images are coded again)")
     ev.set_defaults(func=_cmd_eval, check=_check_eval, parser=ev)
 
 

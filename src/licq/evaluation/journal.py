@@ -7,6 +7,10 @@ appends each finished image's row to ``<out>.partial.jsonl`` as one JSON line;
 reused only under the same key: the rate point's settings, the image's name and
 bytes, the weights it names and the licq version. A line cut short by a kill
 is skipped, and its image coded again.
+
+Rows also carry their image's digest and weights fingerprint, so ``--resume`` reuses the rows of
+an earlier results file at the same ``--out`` under the same rule (:meth:`Journal.adopt`): after
+one zoo model is replaced, a rerun of a whole-zoo curve codes only that model's images.
 """
 
 from __future__ import annotations
@@ -82,6 +86,30 @@ class Journal:
             self._f = open(self.path, "a" if resume else "w", encoding="utf-8")
         except OSError as exc:
             raise LicqError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+    def adopt(self, results: dict) -> int:
+        """Offer the rows of an earlier results file for reuse; return how many could match.
+
+        Only rows written with their ``image_digest`` and ``weights_digest`` (licq eval with a
+        journal does) by the same licq version can be keyed; others are ignored and coded again.
+        """
+        if not isinstance(results, dict) or results.get("licq_version") != __version__:
+            return 0
+        settings = results.get("settings")
+        if not isinstance(settings, list) or not settings or not all(isinstance(p, dict) for p in settings):
+            return 0
+        n = 0
+        for row in results.get("per_image") or []:
+            try:
+                point = {k: row[k] for k in settings[0]}
+                if point not in settings:
+                    continue
+                key = row_key(point, row["image"], row["image_digest"], row["weights_digest"])
+            except (KeyError, TypeError):
+                continue
+            self.rows.setdefault(key, row)
+            n += 1
+        return n
 
     def get(self, key: str) -> dict | None:
         return self.rows.get(key)

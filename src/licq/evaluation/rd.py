@@ -47,6 +47,8 @@ def evaluate(files: Sequence[str | Path], points: Iterable[dict], name: str, des
                 row = _code_image(path.name, img, point, msssim)
                 if journal:
                     journal.add(key, row)
+            if journal:  # what the key was made of, so a later --resume can reuse the results file
+                row = {**row, "image_digest": digests[i], "weights_digest": weights}
             exact &= row["exact"]
             rows.append(row)
             for m in METRICS:
