@@ -151,6 +151,24 @@ def test_second_generation_is_what_the_codec_gives_when_re_encoding(tiny_model):
     assert np.abs(x2 - ref).max() <= 1
 
 
+def test_second_generation_on_the_fixed_grid_is_what_sq_grid_gives_when_re_encoding(tiny_model):
+    """An sq-grid decoder's idempotence term re-encodes as sq-grid does: on Δ·round(y/Δ), not around μ."""
+    from licq.models import resolve
+    from licq.training.finetune import second_generation
+
+    net = resolve(tiny_model, arch="mbt2018-mean").net
+    kw = {"arch": "mbt2018-mean", "quantizer": "sq-grid"}
+    x1 = np.asarray(licq.decode(licq.encode(smooth_image(64, 64, seed=3), tiny_model, **kw), tiny_model,
+                                arch="mbt2018-mean"))
+    t = torch.from_numpy(x1.copy()).permute(2, 0, 1)[None].float() / 255
+    ref = np.asarray(licq.decode(licq.encode(x1, tiny_model, **kw), tiny_model, arch="mbt2018-mean"), dtype=np.float64)
+    with torch.no_grad():
+        grid, around = second_generation(net, t, grid_step=1.0), second_generation(net, t)
+    as_png = [(v.clamp(0, 1) * 255).round()[0].permute(1, 2, 0).numpy() for v in (grid, around)]
+    assert np.abs(as_png[0] - ref).max() <= 1
+    assert not torch.equal(grid, around)  # rounding around μ is another re-encoding
+
+
 def test_idempotence_trains_g_s_through_the_frozen_encoder(temp_zoo, data_dir, tmp_path):
     plain = torch.load(finetune(_cfg(data_dir, tmp_path / "b0"), progress=False), weights_only=True)
     idem = torch.load(finetune(_cfg(data_dir, tmp_path / "b1", idempotence=1.0), progress=False), weights_only=True)

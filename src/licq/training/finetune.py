@@ -23,7 +23,7 @@ from the gain of simply training the decoder longer.
 ``idempotence=β`` (generation loss, issue 15) adds ``β·λ·255²·MSE(x₂, x)``, where
 x₂ is what re-encoding the decoded image gives: x̂ clamped and rounded to 8 bits
 as a file holds it, coded again by the frozen encoder side with latents rounded
-around the means (straight-through). The frozen g_a passes gradients to its
+around the means (straight-through; on the fixed grid for ``sq-grid`` decoders). The frozen g_a passes gradients to its
 input, so g_s learns outputs that survive being encoded again (Kim et al., 2020,
 "Instability of successive deep image compression"). ``idempotence_generations=K``
 unrolls K such re-encodings (x₂ … x_{K+1}, gradients through all of them) and the
@@ -84,18 +84,28 @@ def quantized_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes: tupl
     return out
 
 
-def second_generation(net: nn.Module, x_hat: torch.Tensor, precision: Precision = "fp32") -> torch.Tensor:
-    """The reconstruction of re-encoding ``x_hat``: 8-bit pixels and rounded latents, straight-through."""
+def second_generation(net: nn.Module, x_hat: torch.Tensor, precision: Precision = "fp32",
+                      grid_step: float | None = None) -> torch.Tensor:
+    """The reconstruction of re-encoding ``x_hat``: 8-bit pixels and rounded latents, straight-through.
+
+    Latents are rounded around the means, as SQ (and, approximately, RDOQ and TCQ) does; with
+    ``grid_step`` Δ on the fixed grid ``Δ·round(y/Δ)`` instead, as ``sq-grid`` does, whose
+    reconstruction does not depend on the hyper-latent at all.
+    """
     x1 = ste_round(x_hat.clamp(0, 1) * 255) / 255
-    return surrogate_forward(net, x1, "ste", precision)["x_hat"]
+    if grid_step is None:
+        return surrogate_forward(net, x1, "ste", precision)["x_hat"]
+    run = transform_runner(x1, precision)
+    y = run(net.g_a, x1)
+    return run(net.g_s, ste_round(y / grid_step) * grid_step)
 
 
 def later_generations_mse(net: nn.Module, x_hat: torch.Tensor, x: torch.Tensor, generations: int,
-                          precision: Precision = "fp32") -> torch.Tensor:
+                          precision: Precision = "fp32", grid_step: float | None = None) -> torch.Tensor:
     """Mean over ``generations`` successive re-encodings of ``x_hat`` of their MSE against ``x``."""
     total, xk = x_hat.new_zeros(()), x_hat
     for _ in range(generations):
-        xk = second_generation(net, xk, precision)
+        xk = second_generation(net, xk, precision, grid_step)
         total = total + torch.mean((xk - x) ** 2)
     return total / generations
 
@@ -203,7 +213,8 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
         loss = bpp + lmbda * 255 ** 2 * mse
         logged = {}
         if cfg.idempotence:
-            mse2 = later_generations_mse(m.net, o["x_hat"], x, cfg.idempotence_generations, precision)
+            mse2 = later_generations_mse(m.net, o["x_hat"], x, cfg.idempotence_generations, precision,
+                                         params["step"] if cfg.quantizer == "sq-grid" else None)
             loss = loss + cfg.idempotence * lmbda * 255 ** 2 * mse2
             logged["psnr2"] = psnr_db(mse2.item())
         opt.zero_grad(set_to_none=True)
