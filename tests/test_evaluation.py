@@ -189,20 +189,34 @@ def test_eval_resume_recodes_rows_of_other_weights_and_cut_lines(tmp_path, tiny_
     assert main(args[:-1]) == 0 and coded == ["i0.png", "i1.png", "i2.png"]  # without --resume: none
 
 
-def test_journal_fingerprint_of_a_zoo_point_covers_its_model_and_decoders_only(monkeypatch):
+def test_journal_fingerprint_of_a_zoo_point_covers_its_model_and_the_decoders_it_can_select(monkeypatch):
     from licq.evaluation import journal
     from licq import zoo
 
     man = zoo.manifest()
-    prints = {q: journal.weights_fingerprint({"quality": q}) for q in zoo.qualities()}
-    assert len(set(prints.values())) == len(prints)
+    plain = {q: journal.weights_fingerprint({"quality": q, "quantizer": "sq", "finetuned": None})
+             for q in zoo.qualities()}
+    grid = {q: journal.weights_fingerprint({"quality": q, "quantizer": "sq-grid", "finetuned": "auto"})
+            for q in zoo.qualities()}
+    tcq = {q: journal.weights_fingerprint({"quality": q, "quantizer": "tcq", "finetuned": "auto"})
+           for q in zoo.qualities()}
+    assert len(set(plain.values())) == len(plain)
     q1 = next(m for m in man["models"] if m.get("quality") == 1 and "base" not in m)
-    dec = next(m for m in man["models"] if m.get("base") == q1["name"])
-    dec["sha256"] = "0" * 64  # a retrained decoder of q1's
+    dec = next(m for m in man["models"] if m.get("base") == q1["name"]
+               and m.get("decoder_for", {}).get("quantizer") == "sq-grid")
+    dec["sha256"] = "0" * 64  # a retrained sq-grid decoder of q1's
     monkeypatch.setattr(zoo, "manifest", lambda: man)
-    after = {q: journal.weights_fingerprint({"quality": q}) for q in zoo.qualities()}
-    assert after[1] != prints[1] and all(after[q] == prints[q] for q in prints if q != 1)
-    assert journal.weights_fingerprint({"model": q1["name"]}) == after[1]
+    after_grid = {q: journal.weights_fingerprint({"quality": q, "quantizer": "sq-grid", "finetuned": "auto"})
+                  for q in zoo.qualities()}
+    assert after_grid[1] != grid[1] and all(after_grid[q] == grid[q] for q in grid if q != 1)
+    # rows that cannot decode with that decoder keep their key: plain SQ, and TCQ with its own decoders
+    assert all(journal.weights_fingerprint({"quality": q, "quantizer": "sq", "finetuned": None}) == plain[q]
+               for q in plain)
+    assert journal.weights_fingerprint({"quality": 1, "quantizer": "tcq", "finetuned": "auto"}) == tcq[1]
+    assert journal.weights_fingerprint({"model": q1["name"], "quantizer": "sq", "finetuned": None}) == plain[1]
+    q1["sha256"] = "1" * 64  # the base model itself: every row of it
+    assert journal.weights_fingerprint({"quality": 1, "quantizer": "sq", "finetuned": None}) != plain[1]
+    assert journal.weights_fingerprint({"quality": 1, "quantizer": "tcq", "finetuned": "auto"}) != tcq[1]
 
 
 def test_eval_resume_reuses_rows_of_an_earlier_results_file_only_where_they_still_match(

@@ -41,10 +41,12 @@ def file_digest(path: Path) -> str:
 
 def weights_fingerprint(point: dict) -> str:
     """What decides the weights a point codes with: a weight file's digest, or the manifest entries
-    (each with its file's sha256) of the zoo model it names and of the decoders finetuned on it.
+    (each with its file's sha256) of the zoo model it names and of the finetuned decoders it can
+    select: those for its quantizer, and only when ``finetuned`` asks for one.
 
-    Replacing one zoo model thus invalidates only that model's rows. (A running process keeps
-    the weights it loaded, under the fingerprint taken when the point began.)
+    Replacing one zoo model thus invalidates only that model's rows, and replacing one of its
+    decoders only the rows that could decode with it. (A running process keeps the weights it
+    loaded, under the fingerprint taken when the point began.)
     """
     model = point.get("model")
     if model and Path(model).is_file():
@@ -59,7 +61,11 @@ def weights_fingerprint(point: dict) -> str:
                      if m.get("quality") == point["quality"] and "base" not in m), None)
     else:
         name = man["default"]
-    related = [m for m in man["models"] if name in (m["name"], m.get("base"))] or man
+    uses_decoders = point.get("finetuned") not in (None, "none")
+    quantizer = point.get("quantizer") or "sq"
+    related = [m for m in man["models"] if m["name"] == name or (
+        m.get("base") == name and uses_decoders and (m.get("decoder_for") or {}).get("quantizer") == quantizer)]
+    related = related or man
     return hashlib.sha256(json.dumps(related, sort_keys=True).encode()).hexdigest()[:16]
 
 
