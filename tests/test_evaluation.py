@@ -154,18 +154,25 @@ def test_eval_resume_codes_only_the_images_an_interrupted_run_missed(tmp_path, t
     assert [r["image"] for r in resumed["per_image"]] == ["i0.png", "i1.png", "i2.png"]
 
 
-def test_eval_resume_recodes_rows_of_other_weights_and_cut_lines(tmp_path, tiny_model, other_tiny_model,
-                                                                  monkeypatch):
+def _images_and_model_copy(tmp_path: Path, tiny_model: str, n: int) -> tuple[Path, Path, list[str]]:
+    """n small images in tmp_path/imgs, a copy of the tiny model (to be overwritten), and the eval command."""
     import shutil
 
     imgs = tmp_path / "imgs"
     imgs.mkdir()
-    for i in range(3):
+    for i in range(n):
         Image.fromarray(smooth_image(40, 56, seed=i)).save(imgs / f"i{i}.png")
     model, out = tmp_path / "m.pt", tmp_path / "r.json"
     shutil.copy(tiny_model, model)
-    args = ["eval", str(imgs), "--model", str(model), "--arch", "mbt2018-mean", "--out", str(out), "--quiet",
-            "--resume"]
+    return model, out, ["eval", str(imgs), "--model", str(model), "--arch", "mbt2018-mean", "--out", str(out), "--quiet"]
+
+
+def test_eval_resume_recodes_rows_of_other_weights_and_cut_lines(tmp_path, tiny_model, other_tiny_model,
+                                                                  monkeypatch):
+    import shutil
+
+    model, out, args = _images_and_model_copy(tmp_path, tiny_model, 3)
+    args = args + ["--resume"]
     _interrupt_after(monkeypatch, 2)
     assert main(args) == 130
     journal = tmp_path / "r.json.partial.jsonl"
@@ -224,13 +231,8 @@ def test_eval_resume_reuses_rows_of_an_earlier_results_file_only_where_they_stil
     """After one zoo model is replaced, rerunning a whole-zoo curve recodes only that model's images."""
     import shutil
 
+    model, out, args = _images_and_model_copy(tmp_path, tiny_model, 2)
     imgs = tmp_path / "imgs"
-    imgs.mkdir()
-    for i in range(2):
-        Image.fromarray(smooth_image(40, 56, seed=i)).save(imgs / f"i{i}.png")
-    model, out = tmp_path / "m.pt", tmp_path / "r.json"
-    shutil.copy(tiny_model, model)
-    args = ["eval", str(imgs), "--model", str(model), "--arch", "mbt2018-mean", "--out", str(out), "--quiet"]
     assert main(args) == 0
     first = load_results(out)
     assert all(r["image_digest"] and r["weights_digest"] for r in first["per_image"])
