@@ -23,9 +23,10 @@ from the gain of simply training the decoder longer.
 ``idempotence=β`` (generation loss, issue 15) adds ``β·λ·255²·MSE(x₂, x)``, where
 x₂ is what re-encoding the decoded image gives: x̂ clamped and rounded to 8 bits
 as a file holds it, coded again by the frozen encoder side with latents rounded
-around the means (straight-through; on the fixed grid for ``sq-grid`` decoders). The frozen g_a passes gradients to its
-input, so g_s learns outputs that survive being encoded again (Kim et al., 2020,
-"Instability of successive deep image compression"). ``idempotence_generations=K``
+around the means (straight-through; on the fixed grid for ``sq-grid`` decoders).
+The frozen g_a passes gradients to its input, so g_s learns outputs that survive
+being encoded again (Kim et al., 2020, "Instability of successive deep image
+compression"). ``idempotence_generations=K``
 unrolls K such re-encodings (x₂ … x_{K+1}, gradients through all of them) and the
 term takes the mean of their MSEs: drift that only runs away after several
 generations is invisible to a single re-encoding.
