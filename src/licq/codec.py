@@ -30,7 +30,7 @@ from .quantizers import Quantizer, make_quantizer, quantizer_from_header
 from .quantizers.defaults import quantizer_defaults
 from .quantizers.weighting import encoder_weighting
 from .refine import EFFORT_ITERATIONS, RefineSettings, refine_latents
-from .zoo import find_finetuned_variant, finetuned_variant, load_zoo, model_lambda
+from .zoo import load_zoo, model_lambda, selected_decoder
 
 ImageLike = Image.Image | np.ndarray | str | Path
 
@@ -93,10 +93,7 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
     t0 = time.perf_counter()
     m = resolve(model, quality, arch)
     weights, _ = encoder_weighting(weighting, quantizer, m.name, m.digest)  # λ: the usual defaults
-    if finetuned == "auto":  # the dec decoder where the zoo has one, else the base model
-        variant = find_finetuned_variant(m.name, quantizer, states, "dec")
-    else:
-        variant = finetuned and finetuned_variant(m.name, quantizer, states, finetuned)
+    variant = selected_decoder(m.name, quantizer, states, finetuned)
     if variant:
         m = load_zoo(variant)
     q = make_quantizer(quantizer, **quantizer_defaults(m.name, quantizer, step, states, tcq_lambda),

@@ -41,8 +41,8 @@ def file_digest(path: Path) -> str:
 
 def weights_fingerprint(point: dict) -> str:
     """What decides the weights a point codes with: a weight file's digest, or the manifest entries
-    (each with its file's sha256) of the zoo model it names and of the finetuned decoders it can
-    select: those for its quantizer, and only when ``finetuned`` asks for one.
+    (each with its file's sha256) of the zoo model it names and of the finetuned decoder it codes
+    with (:func:`licq.zoo.selected_decoder`, as ``licq encode`` picks it).
 
     Replacing one zoo model thus invalidates only that model's rows, and replacing one of its
     decoders only the rows that could decode with it. (A running process keeps the weights it
@@ -51,7 +51,7 @@ def weights_fingerprint(point: dict) -> str:
     model = point.get("model")
     if model and Path(model).is_file():
         return file_digest(Path(model))
-    from ..zoo import manifest
+    from ..zoo import manifest, selected_decoder
 
     man = manifest()
     if model:
@@ -61,11 +61,9 @@ def weights_fingerprint(point: dict) -> str:
                      if m.get("quality") == point["quality"] and "base" not in m), None)
     else:
         name = man["default"]
-    uses_decoders = point.get("finetuned") not in (None, "none")
-    quantizer = point.get("quantizer") or "sq"
-    related = [m for m in man["models"] if m["name"] == name or (
-        m.get("base") == name and uses_decoders and (m.get("decoder_for") or {}).get("quantizer") == quantizer)]
-    related = related or man
+    decoder = name and selected_decoder(name, point.get("quantizer") or "sq", point.get("states"),
+                                        point.get("finetuned"))
+    related = [m for m in man["models"] if m["name"] in (name, decoder)] or man
     return hashlib.sha256(json.dumps(related, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -93,18 +91,17 @@ class Journal:
         except OSError as exc:
             raise LicqError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
-    def adopt(self, results: dict) -> int:
-        """Offer the rows of an earlier results file for reuse; return how many could match.
+    def adopt(self, results: dict) -> None:
+        """Offer the rows of an earlier results file for reuse.
 
         Only rows written with their ``image_digest`` and ``weights_digest`` (licq eval with a
         journal does) by the same licq version can be keyed; others are ignored and coded again.
         """
         if not isinstance(results, dict) or results.get("licq_version") != __version__:
-            return 0
+            return
         settings = results.get("settings")
         if not isinstance(settings, list) or not settings or not all(isinstance(p, dict) for p in settings):
-            return 0
-        n = 0
+            return
         for row in results.get("per_image") or []:
             try:
                 point = {k: row[k] for k in settings[0]}
@@ -114,8 +111,6 @@ class Journal:
             except (KeyError, TypeError):
                 continue
             self.rows.setdefault(key, row)
-            n += 1
-        return n
 
     def get(self, key: str) -> dict | None:
         return self.rows.get(key)

@@ -111,5 +111,14 @@ def finetuned_variant(base: str, quantizer: str, states: int | None, train: str)
     return name
 
 
+def selected_decoder(base: str, quantizer: str, states: int | None, finetuned: str | None) -> str | None:
+    """The zoo decoder that coding ``base`` with ``quantizer`` lays over it: for ``finetuned="auto"``
+    the ``dec`` decoder where the zoo has one, for ``dec`` / ``dec+hyperdec`` that one (refused when
+    missing), for None the base model itself (None)."""
+    if finetuned == "auto":
+        return find_finetuned_variant(base, quantizer, states, "dec")
+    return finetuned_variant(base, quantizer, states, finetuned) if finetuned else None
+
+
 __all__ = ["FALLBACK_TCQ", "LoadedModel", "MANIFEST", "ZOO_DIR", "entry", "find_finetuned_variant", "finetuned_variant", "load_file",
-           "load_zoo", "manifest", "model_lambda", "name_for_quality", "qualities", "quantizer_defaults", "resolve"]
+           "load_zoo", "manifest", "model_lambda", "name_for_quality", "qualities", "quantizer_defaults", "resolve", "selected_decoder"]
