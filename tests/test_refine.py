@@ -7,9 +7,10 @@ import pytest
 import torch
 
 import licq
-from licq.codec import image_to_tensor
+from licq.codec import image_to_tensor, refine_settings
 from licq.errors import LicqError
 from licq.models import resolve
+from licq.quantizers import make_quantizer
 from licq.refine import EFFORT_ITERATIONS, EFFORTS, _distortion_grad, sga_round
 
 from .conftest import smooth_image
@@ -58,6 +59,27 @@ def test_refinement_lowers_the_real_objective():
     assert losses[1] < 0.99 * losses[0]
     m = resolve("licq-q3")
     assert all(p.grad is None for p in m.net.parameters())  # the model's own parameters are never trained
+
+
+@pytest.mark.parametrize("quantizer", ["sq", "tcq"])
+def test_refinement_lowers_the_real_objective_of_each_quantizer(quantizer):
+    """With TCQ (its finetuned decoder, zoo Δ and λ) too: effort 1 codes this image at lower rate + λ·distortion."""
+    img = smooth_image(96, 128, seed=5)
+    lmbda = licq.zoo.model_lambda("licq-q3")
+    losses = []
+    for effort in (0, 1):
+        r = licq.encode_full(img, "licq-q3", quantizer=quantizer, effort=effort)
+        mse = np.mean((np.asarray(r.reconstruction, dtype=np.float64) - img) ** 2) / 255 ** 2
+        losses.append(r.bpp + lmbda * 255 ** 2 * mse)
+    assert losses[1] < losses[0]
+
+
+def test_tcq_refines_on_the_union_grid():
+    """TCQ anneals onto Δ·k around μ (Q0 ∪ Q1), the levels its trellis and its decoders know; SQ on its Δ."""
+    m = resolve("licq-q3")
+    s = refine_settings(m, make_quantizer("tcq", step=0.5, states=8, tcq_lambda=0.01), 1, None)
+    assert (s.step, s.fixed_grid) == (0.5, False)
+    assert refine_settings(m, make_quantizer("sq", step=0.75), 1, None).step == 0.75
 
 
 @pytest.mark.parametrize("quantizer", ["sq", "tcq", "rdoq", "sq-grid"])
