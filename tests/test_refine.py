@@ -44,18 +44,20 @@ def test_distortion_gradient_is_the_same_in_tiles(tiny_model):
     torch.testing.assert_close(_distortion_grad(m.net, y, x, 120, 190)[1], whole)
 
 
+def _rd_objective(img: np.ndarray, quantizer: str, effort: int) -> float:
+    """licq-q3's training objective bpp + λ·255²·MSE on this image's real file and decoded pixels."""
+    r = licq.encode_full(img, "licq-q3", quantizer=quantizer, effort=effort)
+    mse = np.mean((np.asarray(r.reconstruction, dtype=np.float64) - img) ** 2) / 255 ** 2
+    return r.bpp + licq.zoo.model_lambda("licq-q3") * 255 ** 2 * mse
+
+
 def test_refinement_lowers_the_real_objective():
     """Real file size and decoded image: effort 2 finds latents of lower rate + λ·distortion than g_a.
 
     (A random tiny model codes everything as level 0 whatever the latents; the zoo model is real.)
     """
     img = smooth_image(96, 128, seed=3)
-    lmbda = licq.zoo.model_lambda("licq-q3")
-    losses = []
-    for effort in (0, 2):
-        r = licq.encode_full(img, "licq-q3", effort=effort)
-        mse = np.mean((np.asarray(r.reconstruction, dtype=np.float64) - img) ** 2) / 255 ** 2
-        losses.append(r.bpp + lmbda * 255 ** 2 * mse)
+    losses = [_rd_objective(img, "sq", effort) for effort in (0, 2)]
     assert losses[1] < 0.99 * losses[0]
     m = resolve("licq-q3")
     assert all(p.grad is None for p in m.net.parameters())  # the model's own parameters are never trained
@@ -65,13 +67,7 @@ def test_refinement_lowers_the_real_objective():
 def test_refinement_lowers_the_real_objective_of_each_quantizer(quantizer):
     """With TCQ (its finetuned decoder, zoo Δ and λ) too: effort 1 codes this image at lower rate + λ·distortion."""
     img = smooth_image(96, 128, seed=5)
-    lmbda = licq.zoo.model_lambda("licq-q3")
-    losses = []
-    for effort in (0, 1):
-        r = licq.encode_full(img, "licq-q3", quantizer=quantizer, effort=effort)
-        mse = np.mean((np.asarray(r.reconstruction, dtype=np.float64) - img) ** 2) / 255 ** 2
-        losses.append(r.bpp + lmbda * 255 ** 2 * mse)
-    assert losses[1] < losses[0]
+    assert _rd_objective(img, quantizer, 1) < _rd_objective(img, quantizer, 0)
 
 
 def test_tcq_refines_on_the_union_grid():

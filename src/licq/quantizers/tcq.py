@@ -161,14 +161,6 @@ class TrellisQuantizer(Quantizer):
         s = self.rate_scales(scales, em)
         return rate_bits(torch.where(qid == 0, cell_probability(levels, 0, s), cell_probability(levels, 1, s)))
 
-    @property
-    def refine_step(self) -> float:
-        """Δ: the union of Q0 and Q1 is the grid Δ·k around μ, the levels the trellis chooses from and
-        the lattice TCQ's finetuned decoders were trained on. Refining on the model's Δ = 1 grid instead
-        made effort 1 with TCQ-8 and its finetuned decoders 3.1 % worse in BD-rate than no refinement
-        on Kodak; on this grid it is 0.5 % better (results/refine/README.md)."""
-        return self.step
-
     def encode(self, y: Tensor, means: Tensor, scales: Tensor, em: GaussianModel) -> QuantizedLatents:
         level, qpos, ladder_idx = self._decide(y, means, scales, em)
         k = torch.where(qpos == 0, index_of_level(level, 0), index_of_level(level, 1)).int()
