@@ -27,6 +27,9 @@ if [ "${1:-}" != "--plots-only" ]; then
   # issue 15's encoder search on these photos, only when asked (EFFORT1=1; --resume keeps finished rows)
   [ -z "${EFFORT1:-}" ] || $L eval "${IMGS[@]}" --all-qualities --effort 1 --name "licq SQ, effort 1" \
     --out $R/licq-sq-effort1.json --quiet $RESUME
+  # effort 2 (about 3x effort 1: 50 photos x 4 models, well over an hour on one thread): EFFORT2=1
+  [ -z "${EFFORT2:-}" ] || $L eval "${IMGS[@]}" --all-qualities --effort 2 --name "licq SQ, effort 2" \
+    --out $R/licq-sq-effort2.json --quiet $RESUME
 fi
 EFFORTS=$(ls $R/licq-sq-effort[123].json 2>/dev/null || true)  # optional, where measured
 $L plot $R/licq-sq.json $R/licq-tcq8-ft.json $R/webp.json $R/jpeg.json $R/avif.json \

@@ -36,18 +36,20 @@ KODAK = ROOT.parent / "shared" / "data" / "kodak"
 OUT = ROOT / "results" / "refine"
 
 
-def encode_row(path: Path, quality: int, effort: int, lr: float | None) -> dict:
-    """Encode ``path`` with refinement at initial learning rate ``lr`` (None: effort 0)."""
+def encode_row(path: Path, quality: int, effort: int, lr: float | None, tau: float | None = None) -> dict:
+    """Encode ``path`` with refinement at initial learning rate ``lr`` (None: effort 0) and
+    initial SGA temperature ``tau`` (None: the default)."""
     plain = codec.refine_settings
     if lr is not None:
-        codec.refine_settings = lambda *a: dataclasses.replace(plain(*a), learning_rate=lr)
+        change = {"learning_rate": lr} if tau is None else {"learning_rate": lr, "tau_start": tau}
+        codec.refine_settings = lambda *a: dataclasses.replace(plain(*a), **change)
     try:
         img = open_image(path)
         r = codec.encode_full(img, quality=quality, effort=effort)
     finally:
         codec.refine_settings = plain
     psnr = psnr_images(img, r.reconstruction)
-    return {"image": path.name, "quality": quality, "effort": effort, "lr": lr, "bpp": r.bpp,
+    return {"image": path.name, "quality": quality, "effort": effort, "lr": lr, "tau": tau, "bpp": r.bpp,
             "psnr-rgb": psnr, "encode_s": r.seconds["encode"]}
 
 
@@ -62,6 +64,8 @@ def main() -> None:
     p.add_argument("--quality", type=int, default=3)
     p.add_argument("--efforts", type=int, nargs="+", default=[1])
     p.add_argument("--lrs", type=float, nargs="+", default=[0.02, 0.05, 0.1, 0.2])
+    p.add_argument("--taus", type=float, nargs="+", default=[None],
+                   help="initial SGA temperatures to try with every learning rate (default: the built-in one)")
     p.add_argument("--tag", required=True)
     p.add_argument("--resume", action="store_true")
     a = p.parse_args()
@@ -72,30 +76,30 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     rows_path = OUT / f"lr-{a.tag}.jsonl"
     rows = load_rows(rows_path, a.resume)
-    have = {(r["image"], r["effort"], r["lr"]) for r in rows}
-    jobs = [(0, None)] + [(e, lr) for e in a.efforts for lr in a.lrs]
+    have = {(r["image"], r["effort"], r["lr"], r.get("tau")) for r in rows}
+    jobs = [(0, None, None)] + [(e, lr, t) for e in a.efforts for lr in a.lrs for t in a.taus]
     for f in files:
-        for effort, lr in jobs:
-            if (f.name, effort, lr) in have:
+        for effort, lr, tau in jobs:
+            if (f.name, effort, lr, tau) in have:
                 continue
-            row = encode_row(f, a.quality, effort, lr)
+            row = encode_row(f, a.quality, effort, lr, tau)
             append_row(rows_path, row)
             rows.append(row)
-            print(f"{f.name} effort {effort} lr {lr}: {row['bpp']:.4f} bpp {row['psnr-rgb']:.3f} dB "
+            print(f"{f.name} effort {effort} lr {lr} tau {tau}: {row['bpp']:.4f} bpp {row['psnr-rgb']:.3f} dB "
                   f"{row['encode_s']:.1f} s", flush=True)
     lmbda = model_lambda(f"licq-q{a.quality}")
     base = {r["image"]: r for r in rows if r["effort"] == 0}
     summary = []
-    for effort, lr in jobs[1:]:
-        sel = [r for r in rows if r["effort"] == effort and r["lr"] == lr and r["image"] in base]
+    for effort, lr, tau in jobs[1:]:
+        sel = [r for r in rows if r["effort"] == effort and r["lr"] == lr and r.get("tau") == tau and r["image"] in base]
         gain = [row_loss(r, lmbda) / row_loss(base[r["image"]], lmbda) - 1 for r in sel]
-        summary.append({"effort": effort, "iterations": EFFORT_ITERATIONS[effort], "lr": lr, "images": len(sel),
+        summary.append({"effort": effort, "iterations": EFFORT_ITERATIONS[effort], "lr": lr, "tau": tau, "images": len(sel),
                         "rd_loss_change": float(np.mean(gain)),
                         "bpp_change": float(np.mean([r["bpp"] / base[r["image"]]["bpp"] - 1 for r in sel])),
                         "psnr_change_db": float(np.mean([r["psnr-rgb"] - base[r["image"]]["psnr-rgb"] for r in sel])),
                         "time_ratio": float(np.mean([r["encode_s"] / base[r["image"]]["encode_s"] for r in sel]))})
         s = summary[-1]
-        print(f"effort {effort} lr {lr}: RD loss {100 * s['rd_loss_change']:+.2f} %, bpp {100 * s['bpp_change']:+.2f} %, "
+        print(f"effort {effort} lr {lr} tau {tau}: RD loss {100 * s['rd_loss_change']:+.2f} %, bpp {100 * s['bpp_change']:+.2f} %, "
               f"PSNR {s['psnr_change_db']:+.3f} dB, {s['time_ratio']:.0f}x")
     save_results(OUT / f"lr-{a.tag}.json", {"quality": a.quality, "lambda": lmbda, "summary": summary, "rows": rows})
 

@@ -47,6 +47,8 @@ class RefineSettings:
     step: float = 1.0  #: Δ of the scalar grid the latents are annealed onto
     fixed_grid: bool = False  #: the grid Δ·k (``--quantizer sq-grid``) instead of μ + Δ·k
     learning_rate: float = LEARNING_RATE  #: Adam's initial step
+    tau_start: float = TAU_START  #: SGA temperature at the first iteration
+    tau_end: float = TAU_END  #: and at the last
 
 
 def sga_round(t: Tensor, tau: float, generator: torch.Generator | None = None) -> Tensor:
@@ -129,7 +131,7 @@ def refine_latents(net: nn.Module, x: Tensor, h: int, w: int, settings: RefineSe
     bf16 = cpu_has_bf16()
     n, step, scale = h * w, settings.step, settings.lmbda * 255.0 ** 2 / (3 * h * w)
     for it in range(settings.iterations):
-        tau = TAU_START * (TAU_END / TAU_START) ** (it / max(1, settings.iterations - 1))
+        tau = settings.tau_start * (settings.tau_end / settings.tau_start) ** (it / max(1, settings.iterations - 1))
         with torch.enable_grad():
             z_tilde = sga_round(z - medians, tau, gen) + medians
             means, scales = net.hyper(z_tilde)
