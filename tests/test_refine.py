@@ -45,10 +45,12 @@ def test_distortion_gradient_is_the_same_in_tiles(tiny_model):
 
 
 def _rd_objective(img: np.ndarray, quantizer: str, effort: int) -> float:
-    """licq-q3's training objective bpp + λ·255²·MSE on this image's real file and decoded pixels."""
+    """The objective refinement minimises, bpp + λ·255²·MSE on this image's real file and decoded
+    pixels: licq-q3's training λ, over Δ² for TCQ at the zoo's Δ = 0.5."""
     r = licq.encode_full(img, "licq-q3", quantizer=quantizer, effort=effort)
     mse = np.mean((np.asarray(r.reconstruction, dtype=np.float64) - img) ** 2) / 255 ** 2
-    return r.bpp + licq.zoo.model_lambda("licq-q3") * 255 ** 2 * mse
+    step = 0.5 if quantizer == "tcq" else 1.0
+    return r.bpp + licq.zoo.model_lambda("licq-q3") / step ** 2 * 255 ** 2 * mse
 
 
 def test_refinement_lowers_the_real_objective():
@@ -76,6 +78,16 @@ def test_tcq_refines_on_the_union_grid():
     s = refine_settings(m, make_quantizer("tcq", step=0.5, states=8, tcq_lambda=0.01), 1, None)
     assert (s.step, s.fixed_grid) == (0.5, False)
     assert refine_settings(m, make_quantizer("sq", step=0.75), 1, None).step == 0.75
+
+
+def test_refinement_lambda_follows_the_step():
+    """λ is the training λ at the model's own Δ = 1 (SQ, RDOQ, sq-grid: unchanged) and λ/Δ² on a finer grid."""
+    m = resolve("licq-q3")
+    lam = licq.zoo.model_lambda("licq-q3")
+    assert refine_settings(m, make_quantizer("sq"), 1, None).lmbda == lam
+    assert refine_settings(m, make_quantizer("sq-grid"), 2, None).lmbda == lam
+    assert refine_settings(m, make_quantizer("tcq", step=0.5, states=8, tcq_lambda=0.01), 1, None).lmbda == pytest.approx(4 * lam)
+    assert refine_settings(m, make_quantizer("sq", step=0.5), 1, 0.001).lmbda == pytest.approx(0.004)
 
 
 @pytest.mark.parametrize("quantizer", ["sq", "tcq", "rdoq", "sq-grid"])

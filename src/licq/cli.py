@@ -418,8 +418,8 @@ def _effort_opts(p: argparse.ArgumentParser) -> None:
                    help="encoder search: 0 one pass of the analysis transform (fast); 1-3 refine the latents "
                    "for this image by gradient steps on rate + λ·distortion (slower, smaller files; "
                    "decoding unchanged)")
-    p.add_argument("--refine-lambda", type=LMBDA, help="λ of the refinement's objective "
-                   "(default: the model's training λ; needed for user model files)")
+    p.add_argument("--refine-lambda", type=LMBDA, help="the model's training λ, which the refinement's "
+                   "objective uses over Δ² (default: the zoo model's; needed for user model files)")
 
 
 def _add_encode(sub, max_pixels: int) -> None:

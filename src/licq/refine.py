@@ -43,7 +43,7 @@ class RefineSettings:
     """How hard to search: iterations, the RD trade-off λ and the quantization step of the surrogate."""
 
     iterations: int
-    lmbda: float  #: the model's training λ: loss = bpp + λ·255²·MSE
+    lmbda: float  #: loss = bpp + λ·255²·MSE: the model's training λ over Δ² (codec.refine_settings)
     step: float = 1.0  #: Δ of the scalar grid the latents are annealed onto
     fixed_grid: bool = False  #: the grid Δ·k (``--quantizer sq-grid``) instead of μ + Δ·k
     learning_rate: float = LEARNING_RATE  #: Adam's initial step
