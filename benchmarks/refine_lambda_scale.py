@@ -29,20 +29,25 @@ from licq.evaluation.bdrate import bd_psnr, bd_rate
 from licq.evaluation.metrics import psnr_images
 from licq.evaluation.results import save_results
 from licq.imageio import open_image
+from licq.quantizers.defaults import quantizer_defaults
 from licq.zoo import model_lambda
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from rows import append_row, load_rows  # noqa: E402
-KODAK = ROOT.parent / "shared" / "data" / "kodak"
+from rows import append_row, kodak_files, row_log  # noqa: E402
 OUT = ROOT / "results" / "refine"
 QUALITIES = (1, 2, 3, 4)
 
 
 def encode_row(path: Path, quality: int, quantizer: str, states: int | None, effort: int,
                scale: float | None) -> dict:
-    """One real file: ``path`` at zoo ``quality``, refined at ``effort`` with λ = scale × training λ."""
-    lmbda = None if scale is None else scale * model_lambda(f"licq-q{quality}")
+    """One real file: ``path`` at zoo ``quality``, refined at ``effort`` with a search λ of
+    scale × training λ. (``refine_lambda`` is the training λ, which the codec divides by Δ²
+    since the seventeenth session: it is passed here as scale × λ × Δ². The rows of
+    ``lambda-scale-tcq8-e1`` were coded before that rule, with ``refine_lambda`` = scale × λ.)"""
+    name = f"licq-q{quality}"
+    step = quantizer_defaults(name, quantizer, None, states, None)["step"]
+    lmbda = None if scale is None else scale * model_lambda(name) * step ** 2
     img = open_image(path)
     r = codec.encode_full(img, quality=quality, quantizer=quantizer, states=states, finetuned="auto",
                           effort=effort, refine_lambda=lmbda)
@@ -71,13 +76,8 @@ def main() -> None:
     p.add_argument("--tag", required=True)
     p.add_argument("--resume", action="store_true")
     a = p.parse_args()
-    files = [KODAK / f"kodim{i:02d}.png" for i in a.images]
-    missing = [f for f in files if not f.exists()]
-    if missing:
-        sys.exit(f"refine_lambda_scale.py: missing {missing[0]} (needs ../shared/data/kodak)")
-    OUT.mkdir(parents=True, exist_ok=True)
-    rows_path = OUT / f"lambda-scale-{a.tag}.jsonl"
-    rows = load_rows(rows_path, a.resume)
+    files = kodak_files(a.images, "refine_lambda_scale.py")
+    rows_path, rows = row_log(OUT, f"lambda-scale-{a.tag}.jsonl", a.resume)
     have = {(r["image"], r["quality"], r["effort"], r["scale"]) for r in rows}
     jobs = [(0, None)] + [(a.effort, s) for s in a.scales]
     for f in files:

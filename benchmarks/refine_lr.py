@@ -31,8 +31,7 @@ from licq.zoo import model_lambda
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from rows import append_row, load_rows  # noqa: E402
-KODAK = ROOT.parent / "shared" / "data" / "kodak"
+from rows import append_row, kodak_files, row_log  # noqa: E402
 OUT = ROOT / "results" / "refine"
 
 
@@ -69,13 +68,8 @@ def main() -> None:
     p.add_argument("--tag", required=True)
     p.add_argument("--resume", action="store_true")
     a = p.parse_args()
-    files = [KODAK / f"kodim{i:02d}.png" for i in a.images]
-    missing = [f for f in files if not f.exists()]
-    if missing:
-        sys.exit(f"refine_lr.py: missing {missing[0]} (needs ../shared/data/kodak)")
-    OUT.mkdir(parents=True, exist_ok=True)
-    rows_path = OUT / f"lr-{a.tag}.jsonl"
-    rows = load_rows(rows_path, a.resume)
+    files = kodak_files(a.images, "refine_lr.py")
+    rows_path, rows = row_log(OUT, f"lr-{a.tag}.jsonl", a.resume)
     have = {(r["image"], r["effort"], r["lr"], r.get("tau")) for r in rows}
     jobs = [(0, None, None)] + [(e, lr, t) for e in a.efforts for lr in a.lrs for t in a.taus]
     for f in files:

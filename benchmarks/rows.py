@@ -1,11 +1,24 @@
 """Row logs of the long benchmarks: one JSON object per line, appended as each measurement
 finishes, so that an interrupted run resumes where it stopped (``--resume``) instead of
-starting again. Shared by refine_rd.py, refine_lr.py and finetune_model_table.py."""
+starting again. Shared by refine_rd.py, refine_lr.py, refine_lambda_scale.py and
+finetune_model_table.py; also the Kodak image list of the refinement sweeps."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+
+KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
+
+
+def kodak_files(indices: list[int], script: str) -> list[Path]:
+    """``kodimNN.png`` for each index; exit with a clear message when ../shared is missing."""
+    files = [KODAK / f"kodim{i:02d}.png" for i in indices]
+    missing = [f for f in files if not f.exists()]
+    if missing:
+        sys.exit(f"{script}: missing {missing[0]} (needs ../shared/data/kodak)")
+    return files
 
 
 def load_rows(path: Path, resume: bool) -> list[dict]:
@@ -14,6 +27,12 @@ def load_rows(path: Path, resume: bool) -> list[dict]:
         path.unlink(missing_ok=True)
         return []
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def row_log(folder: Path, name: str, resume: bool) -> tuple[Path, list[dict]]:
+    """``folder/name`` (the folder created) and the rows it already holds when resuming."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name, load_rows(folder / name, resume)
 
 
 def append_row(path: Path, row: dict) -> None:
