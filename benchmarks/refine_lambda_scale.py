@@ -29,11 +29,11 @@ from licq.evaluation.bdrate import bd_psnr, bd_rate
 from licq.evaluation.metrics import psnr_images
 from licq.evaluation.results import save_results
 from licq.imageio import open_image
-from licq.quantizers.defaults import quantizer_defaults
 from licq.zoo import model_lambda
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from refine_lr import refine_overrides  # noqa: E402
 from rows import append_row, kodak_files, row_log  # noqa: E402
 OUT = ROOT / "results" / "refine"
 QUALITIES = (1, 2, 3, 4)
@@ -41,16 +41,13 @@ QUALITIES = (1, 2, 3, 4)
 
 def encode_row(path: Path, quality: int, quantizer: str, states: int | None, effort: int,
                scale: float | None) -> dict:
-    """One real file: ``path`` at zoo ``quality``, refined at ``effort`` with a search λ of
-    scale × training λ. (``refine_lambda`` is the training λ, which the codec divides by Δ²
-    since the seventeenth session: it is passed here as scale × λ × Δ². The rows of
-    ``lambda-scale-tcq8-e1`` were coded before that rule, with ``refine_lambda`` = scale × λ.)"""
-    name = f"licq-q{quality}"
-    step = quantizer_defaults(name, quantizer, None, states, None)["step"]
-    lmbda = None if scale is None else scale * model_lambda(name) * step ** 2
+    """One real file: ``path`` at zoo ``quality``, refined at ``effort`` with the search's λ set to
+    scale × training λ, whatever rule the codec applies to it (None: effort 0)."""
+    change = {} if scale is None else {"lmbda": scale * model_lambda(f"licq-q{quality}")}
     img = open_image(path)
-    r = codec.encode_full(img, quality=quality, quantizer=quantizer, states=states, finetuned="auto",
-                          effort=effort, refine_lambda=lmbda)
+    with refine_overrides(**change):
+        r = codec.encode_full(img, quality=quality, quantizer=quantizer, states=states, finetuned="auto",
+                              effort=effort)
     return {"image": path.name, "quality": quality, "quantizer": quantizer, "states": states, "effort": effort,
             "scale": scale, "bpp": r.bpp, "psnr-rgb": psnr_images(img, r.reconstruction),
             "encode_s": r.seconds["encode"]}

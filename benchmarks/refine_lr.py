@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -35,18 +36,30 @@ from rows import append_row, kodak_files, row_log  # noqa: E402
 OUT = ROOT / "results" / "refine"
 
 
+@contextmanager
+def refine_overrides(**changes):
+    """Within the block, every refinement the codec runs uses its usual
+    :class:`~licq.refine.RefineSettings` with ``changes`` applied (none: unchanged)."""
+    plain = codec.refine_settings
+    if changes:
+        codec.refine_settings = lambda *a: dataclasses.replace(plain(*a), **changes)
+    try:
+        yield
+    finally:
+        codec.refine_settings = plain
+
+
 def encode_row(path: Path, quality: int, effort: int, lr: float | None, tau: float | None = None) -> dict:
     """Encode ``path`` with refinement at initial learning rate ``lr`` (None: effort 0) and
     initial SGA temperature ``tau`` (None: the default)."""
-    plain = codec.refine_settings
-    if lr is not None:
-        change = {"learning_rate": lr} if tau is None else {"learning_rate": lr, "tau_start": tau}
-        codec.refine_settings = lambda *a: dataclasses.replace(plain(*a), **change)
-    try:
-        img = open_image(path)
+    change = {}
+    if lr is not None:  # effort 0 has nothing to change
+        change["learning_rate"] = lr
+        if tau is not None:
+            change["tau_start"] = tau
+    img = open_image(path)
+    with refine_overrides(**change):
         r = codec.encode_full(img, quality=quality, effort=effort)
-    finally:
-        codec.refine_settings = plain
     psnr = psnr_images(img, r.reconstruction)
     return {"image": path.name, "quality": quality, "effort": effort, "lr": lr, "tau": tau, "bpp": r.bpp,
             "psnr-rgb": psnr, "encode_s": r.seconds["encode"]}
