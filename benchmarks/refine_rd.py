@@ -30,10 +30,9 @@ from licq.evaluation.results import save_results
 from licq.refine import EFFORT_ITERATIONS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rows import append_row, load_rows  # noqa: E402
+from rows import KODAK, append_row, kodak_files, load_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-KODAK = ROOT.parent / "shared" / "data" / "kodak"
 OUT = ROOT / "results" / "refine"
 SETTINGS = {"sq": {"quantizer": "sq"}, "tcq8": {"quantizer": "tcq", "states": 8}}
 
@@ -122,7 +121,7 @@ def main() -> None:
     p.add_argument("--tag", default="kodak")
     p.add_argument("--resume", action="store_true", help="keep the rows already in rows-<tag>.jsonl")
     a = p.parse_args()
-    files = [a.kodak / f"kodim{i:02d}.png" for i in a.images]
+    files = kodak_files(a.images, "refine_rd.py", a.kodak)
     OUT.mkdir(parents=True, exist_ok=True)
     rows = run_rows(files, a.qualities, sorted(set(a.efforts) | {0}), a.quantizers, OUT / f"rows-{a.tag}.jsonl",
                     a.resume)

@@ -12,12 +12,13 @@ from pathlib import Path
 KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
 
 
-def kodak_files(indices: list[int], script: str) -> list[Path]:
-    """``kodimNN.png`` for each index; exit with a clear message when ../shared is missing."""
-    files = [KODAK / f"kodim{i:02d}.png" for i in indices]
+def kodak_files(indices: list[int], script: str, folder: Path = KODAK) -> list[Path]:
+    """``kodimNN.png`` in ``folder`` for each index; exit with a clear message when one is missing
+    (by default ../shared/data/kodak)."""
+    files = [folder / f"kodim{i:02d}.png" for i in indices]
     missing = [f for f in files if not f.exists()]
     if missing:
-        sys.exit(f"{script}: missing {missing[0]} (needs ../shared/data/kodak)")
+        sys.exit(f"{script}: missing {missing[0]} (needs {folder})")
     return files
 
 

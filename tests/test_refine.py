@@ -11,6 +11,7 @@ from licq.codec import image_to_tensor, refine_settings
 from licq.errors import LicqError
 from licq.models import resolve
 from licq.quantizers import make_quantizer
+from licq.quantizers.defaults import quantizer_defaults
 from licq.refine import EFFORT_ITERATIONS, EFFORTS, _distortion_grad, sga_round
 
 from .conftest import smooth_image
@@ -46,10 +47,10 @@ def test_distortion_gradient_is_the_same_in_tiles(tiny_model):
 
 def _rd_objective(img: np.ndarray, quantizer: str, effort: int) -> float:
     """The objective refinement minimises, bpp + λ·255²·MSE on this image's real file and decoded
-    pixels: licq-q3's training λ, over Δ² for TCQ at the zoo's Δ = 0.5."""
+    pixels: licq-q3's training λ, over Δ² for TCQ at the zoo's step for licq-q3 (the manifest's)."""
     r = licq.encode_full(img, "licq-q3", quantizer=quantizer, effort=effort)
     mse = np.mean((np.asarray(r.reconstruction, dtype=np.float64) - img) ** 2) / 255 ** 2
-    step = 0.5 if quantizer == "tcq" else 1.0
+    step = quantizer_defaults("licq-q3", quantizer, None, None, None)["step"]
     return r.bpp + licq.zoo.model_lambda("licq-q3") / step ** 2 * 255 ** 2 * mse
 
 
