@@ -223,6 +223,11 @@ def test_export_with_decoder_ships_one_model_with_the_finetuned_g_s(temp_zoo, da
     assert all(torch.equal(shipped[k].half(), v) for k, v in tensors.items())  # g_s is the finetuned one
     trained = torch.load(ckpt, weights_only=True)["model"]
     assert torch.equal(shipped["g_a.0.weight"].half(), trained["g_a.0.weight"].half())  # the rest is the run's
+    # re-exporting a name keeps its swept TCQ defaults (a retrain is not a re-sweep)
+    export.set_tcq_defaults("tiny-q2", {"8": {"step": 0.5, "tcq_lambda": 0.005}}, "sweep.json")
+    again = export.export(ckpt, "tiny-q2", 2, False, decoder_run=str(tmp_path / "ft"))
+    assert again["tcq"] == {"8": {"step": 0.5, "tcq_lambda": 0.005}} and again["tcq_source"] == "sweep.json"
+    assert "tcq" not in export.export(ckpt, "tiny-q5", 5, False)
     finetune(_cfg(data_dir, tmp_path / "other", base=tiny_model, arch="mbt2018-mean", lmbda=0.01), progress=False)
     with pytest.raises(LicqError, match="finetuned from another model"):
         export.export(ckpt, "tiny-q3", 3, False, decoder_run=str(tmp_path / "other"))

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Ship one retrained zoo model with everything that depends on its weights (one recipe for q1-q4).
+#
+#   bash benchmarks/ship_model.sh zoo q3 CHECKPOINT GS_RUN "NOTES"   # weights, decoders, channel weights
+#   bash benchmarks/ship_model.sh evals q3                          # the zoo's curves, the model's rows recoded
+#
+# Only a candidate that passed benchmarks/adoption_check.py (README, Model zoo) is shipped: CHECKPOINT
+# is its end-to-end training checkpoint and GS_RUN its g_s recipe run (benchmarks/gs_recipe.sh).
+#
+# zoo:   export CHECKPOINT with GS_RUN's g_s laid over it under licq-qN (the manifest keeps the name's
+#        TCQ defaults); finetune the TCQ-8 decoder (2400 steps at the model's TCQ Δ and λ) and the
+#        fixed-grid decoder (1200 steps, idempotence term β 4 over 4 generations, saturation boost)
+#        on the new weights, one thread each and side by side, and export both; re-measure the
+#        model's channel weights (benchmarks/tcq_diagnosis.py --write-weights).
+# evals: on two threads side by side, Kodak (benchmarks/kodak_rd.sh with efforts 1-3, TCQ-8 effort 1)
+#        and the held-out photos (benchmarks/heldout_rd.sh with efforts 1-2, TCQ-8 effort 1), then the
+#        fixed-grid generation loss and the model's own-SQ TCQ curve; finally results/README.md and the
+#        BD-rate sensitivity. `licq eval --resume` keeps the rows of the other models, so only this
+#        model's images are coded (effort 3 is the long part).
+#
+# Run folders go to $LICQ_SHIP/<model> (default /root/licq-ship), outside the work tree; a stage that
+# is cut off is started again with the same command (finished decoders and rows are kept).
+# TCQ8_STEPS and SQGRID_STEPS override the decoders' steps (a smoke test of the script: 4).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+stage=${1:?usage: ship_model.sh zoo|evals q1|q2|q3|q4 ...}; model=${2:?usage: ship_model.sh zoo|evals q1|q2|q3|q4 ...}
+case $model in q1|q2|q3|q4) ;; *) echo "ship_model.sh: unknown model $model" >&2; exit 2 ;; esac
+name=licq-$model; quality=${model#q}
+W=${LICQ_SHIP:-/root/licq-ship}/$model; mkdir -p "$W"
+py=python3; [ -x .venv/bin/python ] && py=.venv/bin/python
+[ -x .venv/bin/licq ] && PATH=$PWD/.venv/bin:$PATH
+export OMP_NUM_THREADS=1
+export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}  # this tree's licq, also from a git worktree beside an editable install
+one() { nice -n "${NICE:-5}" "$@"; }  # every job here is one thread; the campaign may share the machine
+
+# finetune a decoder of $name into $W/$1 unless it is there (exported once both are done: one manifest)
+decoder() {
+  local run=$W/$1; shift
+  if [ -f "$run/decoder.json" ] && ! $py -c 'import json, sys; from licq.zoo import entry
+sys.exit(json.load(open(sys.argv[1]))["base_digest"] != entry(sys.argv[2])["digest"])' "$run/decoder.json" "$name"; then
+    rm -rf "$run"  # made on the weights this model had before
+  fi
+  [ -f "$run/decoder.pt" ] || one licq finetune ../shared/data/train --base "$name" --train dec --lr 5e-5 --crop 128 \
+    --threads 1 --exclude results/finetune/heldout.txt --out "$run" --resume "$@" > "$run.log" 2>&1
+}
+
+# wait for every pid given; fail if one failed
+both() { local rc=0; for p in "$@"; do wait "$p" || rc=1; done; return $rc; }
+
+case $stage in
+zoo)
+  ck=${3:?usage: ship_model.sh zoo qN CHECKPOINT GS_RUN NOTES}; gs=${4:?GS_RUN}; notes=${5:?NOTES}
+  $py -m licq.zoo.export "$ck" --name "$name" --quality "$quality" --with-decoder "$gs" --notes "$notes" > /dev/null
+  read -r step lam < <($py -c "from licq.quantizers.defaults import quantizer_defaults as q; d = q('$name', 'tcq', None, 8, None); print(d['step'], d['tcq_lambda'])")
+  echo "$name exported; TCQ-8 decoder at Δ $step, λ $lam" >&2
+  decoder tcq8-dec --quantizer tcq --states 8 --step "$step" --tcq-lambda "$lam" --steps "${TCQ8_STEPS:-2400}" &
+  p1=$!
+  decoder sqgrid-dec --quantizer sq-grid --steps "${SQGRID_STEPS:-1200}" --idempotence 4 \
+    --idempotence-generations 4 --saturation 0.25 &
+  p2=$!
+  both $p1 $p2
+  $py -m licq.zoo.export "$W/tcq8-dec" --decoder --name "$name-ft-tcq8-dec" > /dev/null
+  $py -m licq.zoo.export "$W/sqgrid-dec" --decoder --name "$name-ft-sqgrid-dec" > /dev/null
+  one $py benchmarks/tcq_diagnosis.py --models "$name" --parts a --write-weights --out "$W/diagnosis" > /dev/null
+  echo "$name: weights, TCQ-8 and fixed-grid decoders, channel weights in the zoo; next: ship_model.sh evals $model" >&2
+  ;;
+evals)
+  mapfile -t IMGS < <(sed "s|^|../shared/data/train/|" results/finetune/heldout.txt)
+  tcq8e1=(--all-qualities --quantizer tcq --states 8 --finetuned auto --effort 1
+          --name "licq TCQ-8 + finetuned decoders, effort 1" --quiet --resume)
+  {
+    EFFORT2=1 EFFORT3=1 one bash benchmarks/kodak_rd.sh
+    one licq eval ../shared/data/kodak "${tcq8e1[@]}" --out results/kodak/licq-tcq8-ft-effort1.json
+  } > "$W/evals-kodak.log" 2>&1 &
+  p1=$!
+  {
+    EFFORT1=1 EFFORT2=1 one bash benchmarks/heldout_rd.sh
+    one licq eval "${IMGS[@]}" "${tcq8e1[@]}" --out results/heldout/licq-tcq8-ft-effort1.json
+    if [ "$model" = q3 ]; then tag=sq-grid; else tag=sq-grid-$model; fi  # q3 is the default model's file
+    one $py benchmarks/recompression.py --quantizers sq-grid --threads 1 --model "$name" --tag "$tag"
+    one $py benchmarks/tcq_weighting_eval.py --own-sq "$name" --own-sq-images 24 --out results/tcq/n128 \
+      --points '[{"quantizer":"tcq","states":8,"finetuned":"dec"},{"quantizer":"tcq","states":8,"finetuned":null}]'
+  } > "$W/evals-heldout.log" 2>&1 &
+  p2=$!
+  both $p1 $p2
+  bash benchmarks/kodak_rd.sh --plots-only > /dev/null  # bdrate.txt with the held-out jobs' files in place too
+  $py benchmarks/results_tables.py > results/README.md
+  $py benchmarks/bdrate_sensitivity.py results/kodak/webp.json results/kodak/licq-sq.json \
+    --anchor-gap ../shared/anchors/kodak/compressai-mbt2018-mean_mse_cpu.json --out results/kodak/bdrate-sensitivity-webp.json
+  echo "$name: evaluations done; logs in $W; the README's tables are still to be written by hand" >&2
+  ;;
+*) echo "ship_model.sh: unknown stage $stage (zoo or evals)" >&2; exit 2 ;;
+esac
