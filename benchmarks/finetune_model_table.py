@@ -44,7 +44,7 @@ from licq.zoo.export import lay_decoder
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from rows import append_row, load_rows  # noqa: E402
+from rows import append_row, row_log  # noqa: E402
 from tcq_sweep import saving_vs_sq  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -98,8 +98,7 @@ def variants(model: str, runs: dict[str, Path], base_file: Path | None = None) -
     return out
 
 
-def measure(sets: dict[str, list[Path]], settings: dict[str, dict], rows_path: Path, resume: bool) -> list[dict]:
-    done = load_rows(rows_path, resume)
+def measure(sets: dict[str, list[Path]], settings: dict[str, dict], rows_path: Path, done: list[dict]) -> list[dict]:
     have = {(r["set"], r["variant"], r["image"]) for r in done}
     jobs = [(s, f"sq@{d}", {**settings["sq"], "step": d}) for s in sets for d in SQ_CURVE]
     jobs += [(s, v, cfg) for s in sets for v, cfg in settings.items() if v != "sq"]
@@ -183,9 +182,8 @@ def main() -> None:
         ap.error(f"--base {a.base}: no such file")
     name = a.name or a.model
     sets = {s: files[:a.images] for s, files in image_sets(a.heldout).items()}
-    a.out.mkdir(parents=True, exist_ok=True)
     settings = variants(a.model, runs, a.base)
-    rows = measure(sets, settings, a.out / f"rows-{name}.jsonl", a.resume)
+    rows = measure(sets, settings, *row_log(a.out, f"rows-{name}.jsonl", a.resume))
     res = table(rows, sets, list(settings))
     runs_meta = {n: json.loads((p / "decoder.json").read_text()) for n, p in runs.items()}
     runs_record = {n: {"folder": str(p), "steps": runs_meta[n].get("steps"), "train": runs_meta[n].get("train"),

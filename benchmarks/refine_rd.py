@@ -30,7 +30,7 @@ from licq.evaluation.results import save_results
 from licq.refine import EFFORT_ITERATIONS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rows import KODAK, append_row, kodak_files, load_rows  # noqa: E402
+from rows import KODAK, append_row, kodak_files, row_log  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "refine"
@@ -38,12 +38,11 @@ SETTINGS = {"sq": {"quantizer": "sq"}, "tcq8": {"quantizer": "tcq", "states": 8}
 
 
 def run_rows(files: list[Path], qualities: list[int], efforts: list[int], quantizers: list[str],
-             rows_path: Path, resume: bool) -> list[dict]:
+             rows_path: Path, done: list[dict]) -> list[dict]:
     """Encode + decode every (quantizer, effort, quality, image) with :func:`licq.evaluation.rd.evaluate`
     (real file size, PSNR of the decoded image, decoder == encoder reconstruction), appending each
-    row to ``rows_path`` (kept from an earlier run with ``resume``); ``quantizer`` is the tag of
-    :data:`SETTINGS` ("tcq8")."""
-    done = load_rows(rows_path, resume)
+    row to ``rows_path`` after the rows ``done`` that an earlier run left there; ``quantizer`` is the
+    tag of :data:`SETTINGS` ("tcq8")."""
     keys = {(r["quantizer"], r["effort"], r["quality"], r["image"]) for r in done}
     for qz in quantizers:
         for effort in efforts:
@@ -122,9 +121,8 @@ def main() -> None:
     p.add_argument("--resume", action="store_true", help="keep the rows already in rows-<tag>.jsonl")
     a = p.parse_args()
     files = kodak_files(a.images, "refine_rd.py", a.kodak)
-    OUT.mkdir(parents=True, exist_ok=True)
-    rows = run_rows(files, a.qualities, sorted(set(a.efforts) | {0}), a.quantizers, OUT / f"rows-{a.tag}.jsonl",
-                    a.resume)
+    rows_path, done = row_log(OUT, f"rows-{a.tag}.jsonl", a.resume)
+    rows = run_rows(files, a.qualities, sorted(set(a.efforts) | {0}), a.quantizers, rows_path, done)
     names = [f.name for f in files]
     curves = summarise(rows, a.qualities, sorted(set(a.efforts) | {0}), a.quantizers, names)
     save_results(OUT / f"kodak-{a.tag}.json", {"images": names, "qualities": a.qualities,

@@ -83,7 +83,6 @@ evals)
   } > "$W/evals-heldout.log" 2>&1 &
   p2=$!
   both $p1 $p2
-  bash benchmarks/kodak_rd.sh --plots-only > /dev/null  # bdrate.txt with the held-out jobs' files in place too
   $py benchmarks/results_tables.py > results/README.md
   $py benchmarks/bdrate_sensitivity.py results/kodak/webp.json results/kodak/licq-sq.json \
     --anchor-gap ../shared/anchors/kodak/compressai-mbt2018-mean_mse_cpu.json --out results/kodak/bdrate-sensitivity-webp.json
