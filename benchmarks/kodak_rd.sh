@@ -14,6 +14,13 @@ mkdir -p $R
 # rows of the existing results files are reused where image bytes, weights and licq version still match
 # (licq eval --resume: after replacing one zoo model only its images are coded); FRESH=1 codes all
 RESUME=--resume; [ -z "${FRESH:-}" ] || RESUME=
+# effort 3 (200 iterations, about 3.3x effort 2) only when asked: EFFORT3=1. It takes hours on this CPU:
+# --resume keeps the images that an interrupted run finished (licq-sq-effort3.json.partial.jsonl).
+# --effort3-only runs just these rows (ship_model.sh starts them as soon as a model's weights are in)
+effort3() {
+  $L eval "$KODAK" --all-qualities --effort 3 --name "licq SQ, effort 3" --out $R/licq-sq-effort3.json --quiet $RESUME
+}
+if [ "${1:-}" = "--effort3-only" ]; then effort3; exit; fi
 if [ "${1:-}" != "--plots-only" ]; then  # --plots-only: redo plot and tables from existing results
   $L eval "$KODAK" --all-qualities --name "licq SQ" --out $R/licq-sq.json --quiet $RESUME
   $L eval "$KODAK" --all-qualities --quantizer tcq --states 4 --name "licq TCQ-4" --out $R/licq-tcq4.json --quiet $RESUME
@@ -30,10 +37,7 @@ if [ "${1:-}" != "--plots-only" ]; then  # --plots-only: redo plot and tables fr
   # effort 2 (about 3x effort 1: 42 min on one shared thread) only when asked: EFFORT2=1
   [ -z "${EFFORT2:-}" ] || $L eval "$KODAK" --all-qualities --effort 2 --name "licq SQ, effort 2" \
     --out $R/licq-sq-effort2.json --quiet $RESUME
-  # effort 3 (200 iterations, about 3.3x effort 2) only when asked: EFFORT3=1. It takes hours on this CPU:
-  # --resume keeps the images that an interrupted run finished (licq-sq-effort3.json.partial.jsonl)
-  [ -z "${EFFORT3:-}" ] || $L eval "$KODAK" --all-qualities --effort 3 --name "licq SQ, effort 3" \
-    --out $R/licq-sq-effort3.json --quiet $RESUME
+  [ -z "${EFFORT3:-}" ] || effort3
 fi
 EFFORTS=$(ls $R/licq-sq-effort[123].json 2>/dev/null || true)  # optional: issue 15's encoder, where measured
 $L plot $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $A/compressai-mbt2018-mean_mse_cpu.json \

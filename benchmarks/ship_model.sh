@@ -13,13 +13,13 @@
 #        on the new weights, one thread each and side by side, and export both; re-measure the
 #        model's channel weights (benchmarks/tcq_diagnosis.py --write-weights). Kodak's effort-3 rows,
 #        which need only the new weights, start right after the export and run on beside both stages
-#        (kodak_rd.sh's own command, in the background; $W/effort3.rc holds its exit status).
+#        (kodak_rd.sh --effort3-only, in the background; $W/effort3.rc holds its exit status).
 # evals: on two threads side by side, Kodak (benchmarks/kodak_rd.sh with efforts 1-3, TCQ-8 effort 1)
 #        and the held-out photos (benchmarks/heldout_rd.sh with efforts 1-2, TCQ-8 effort 1), then the
 #        fixed-grid generation loss and the model's own-SQ TCQ curve; finally results/README.md and the
 #        BD-rate sensitivity. `licq eval --resume` keeps the rows of the other models, so only this
 #        model's images are coded. Effort 3, the long part, is the zoo stage's background job: evals
-#        waits for it, then redraws Kodak's tables (or runs it itself when there is none).
+#        waits for it (or runs it itself when there is none), then redraws Kodak's tables.
 #
 # Run folders go to $LICQ_SHIP/<model> (default /root/licq-ship), outside the work tree; a stage that
 # is cut off is started again with the same command (finished decoders and rows are kept).
@@ -50,12 +50,9 @@ sys.exit(json.load(open(sys.argv[1]))["base_digest"] != entry(sys.argv[2])["dige
 # wait for every pid given; fail if one failed
 both() { local rc=0; for p in "$@"; do wait "$p" || rc=1; done; return $rc; }
 
-# Kodak's effort-3 rows of this model, the same command as kodak_rd.sh's EFFORT3=1 (about 2 h on one
-# shared thread): started by the zoo stage so that it runs beside the decoders and the evaluations
-effort3() {
-  one licq eval ../shared/data/kodak --all-qualities --effort 3 --name "licq SQ, effort 3" \
-    --out results/kodak/licq-sq-effort3.json --quiet --resume
-}
+# Kodak's effort-3 rows of this model (about 2 h on one shared thread): started by the zoo stage so
+# that they run beside the decoders and the evaluations
+effort3() { one bash benchmarks/kodak_rd.sh --effort3-only; }
 # the zoo stage's effort-3 job is still running (its pid, and still this script: not a reused pid)
 effort3_running() {
   [ -f "$W/effort3.pid" ] && ps -o args= -p "$(cat "$W/effort3.pid")" 2> /dev/null | grep -q ship_model.sh
@@ -89,8 +86,9 @@ evals)
           --name "licq TCQ-8 + finetuned decoders, effort 1" --quiet --resume)
   ahead=; [ -f "$W/effort3.pid" ] && ahead=1  # the zoo stage started effort 3
   {
-    if [ -n "$ahead" ]; then EFFORT2=1 one bash benchmarks/kodak_rd.sh; else EFFORT2=1 EFFORT3=1 one bash benchmarks/kodak_rd.sh; fi
+    EFFORT2=1 one bash benchmarks/kodak_rd.sh
     one licq eval ../shared/data/kodak "${tcq8e1[@]}" --out results/kodak/licq-tcq8-ft-effort1.json
+    [ -n "$ahead" ] || effort3  # no zoo stage before: effort 3 here
   } > "$W/evals-kodak.log" 2>&1 &
   p1=$!
   {
@@ -107,8 +105,8 @@ evals)
     while [ ! -f "$W/effort3.rc" ] && effort3_running; do sleep 60; done
     [ "$(cat "$W/effort3.rc" 2> /dev/null)" = 0 ] || effort3 >> "$W/effort3.log" 2>&1  # cut off: resume it here
     rm -f "$W/effort3.pid"
-    bash benchmarks/kodak_rd.sh --plots-only > /dev/null  # the tables again, with the effort-3 rows
   fi
+  bash benchmarks/kodak_rd.sh --plots-only > /dev/null  # the tables again, with the effort-3 rows
   $py benchmarks/results_tables.py > results/README.md
   $py benchmarks/bdrate_sensitivity.py results/kodak/webp.json results/kodak/licq-sq.json \
     --anchor-gap ../shared/anchors/kodak/compressai-mbt2018-mean_mse_cpu.json --out results/kodak/bdrate-sensitivity-webp.json
