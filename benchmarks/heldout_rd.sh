@@ -21,8 +21,16 @@ if [ "${1:-}" != "--plots-only" ]; then
   $L eval "${IMGS[@]}" --all-qualities --name "licq SQ" --out $R/licq-sq.json --quiet $RESUME
   $L eval "${IMGS[@]}" --all-qualities --quantizer tcq --states 8 --finetuned auto \
     --name "licq TCQ-8 + finetuned decoders" --out $R/licq-tcq8-ft.json --quiet $RESUME
+  # a classic codec's file is kept when it records this very command (same photos, default qualities):
+  # recoding it changes only its timings and commit; FRESH=1 codes it again (e.g. after a codec upgrade)
   for codec in webp jpeg avif; do
-    $L baseline "${IMGS[@]}" --codec $codec --out $R/$codec.json --quiet
+    cmd=(baseline "${IMGS[@]}" --codec $codec --out $R/$codec.json --quiet)
+    if [ -z "${FRESH:-}" ] && .venv/bin/python -c 'import json, shlex, sys
+sys.exit(json.load(open(sys.argv[1])).get("command") != shlex.join(["licq", *sys.argv[2:]]))' $R/$codec.json "${cmd[@]}" 2>/dev/null; then
+      echo "$R/$codec.json: kept (made by the same command; FRESH=1 codes it again)"
+    else
+      $L "${cmd[@]}"
+    fi
   done
   # issue 15's encoder search on these photos, only when asked (EFFORT1=1; --resume keeps finished rows)
   [ -z "${EFFORT1:-}" ] || $L eval "${IMGS[@]}" --all-qualities --effort 1 --name "licq SQ, effort 1" \
