@@ -13,7 +13,12 @@ loss, and higher PSNR at every one of 10 recompression generations on Kodak,
     python benchmarks/learning_curve.py /root/licq-campaign/q3 --lmbda 0.0067 --name q3 --reference licq-q3
 
 A run that restarted from shipped weights counts its steps from 0; ``--step-offset`` (the steps
-those weights had) puts its snapshots on the same axis as the run before it.
+those weights had) puts its snapshots on the same axis as the run before it. A run that does not
+continue the main line (e.g. a warm start from a shipped model while the main run's later
+snapshots stay on the plot) gets its own line with ``--series LABEL``:
+
+    python benchmarks/learning_curve.py /root/licq-ws13/camp/q3 --lmbda 0.0067 --name q3 \
+        --reference licq-q3 --step-offset 32100 --series "warm start from the 32,100-step q3"
 """
 
 from __future__ import annotations
@@ -69,26 +74,33 @@ def _sha256(name: str | None) -> str | None:
     return entry(name)["sha256"] if name else None
 
 
-def plot(curve: dict, path: Path) -> None:
+def plot(curve: dict, path: Path, since: int = 0) -> None:
+    """RD loss, PSNR and bpp against steps, one line per series; ``since`` > 0 draws only the
+    snapshots from that step on, where the late points of a flattening curve can be told apart."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pts = sorted(curve["points"], key=lambda p: p["step"])
-    steps = [p["step"] for p in pts]
+    series = list(dict.fromkeys(p.get("series") for p in sorted(curve["points"], key=lambda p: p["step"])))
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, key, label in zip(axes, ("rd_loss", "psnr-rgb", "bpp"),
                               (f"RD loss (bpp + λ·255²·MSE, λ={curve['lmbda']:g})", "PSNR (dB)", "bpp")):
-        ax.plot(steps, [p[key] for p in pts], "o-", label="campaign snapshots")
+        for s in series:
+            pts = sorted((p for p in curve["points"] if p.get("series") == s and p["step"] >= since),
+                         key=lambda p: p["step"])
+            ax.plot([p["step"] for p in pts], [p[key] for p in pts], "o-", ms=4 if s is None else 5,
+                    label=s or "campaign snapshots")
         ref = curve.get("reference")
         if ref:
             ax.axhline(ref[key], color="gray", ls="--", label=f"shipped {ref['model']}")
+        if ref or len(series) > 1:
             ax.legend(fontsize=8)
         ax.set_xlabel("training steps (batch 8, 256x256)")
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
-    fig.suptitle(f"{curve['name']}: Kodak (24 images), real files, SQ Δ=1", fontsize=11)
+    fig.suptitle(f"{curve['name']}: Kodak (24 images), real files, SQ Δ=1"
+                 + (f", from step {since:,}" if since else ""), fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -106,6 +118,10 @@ def main() -> None:
                     help="also measure recompression drift on the first N images (0: skip)")
     ap.add_argument("--step-offset", type=int, default=0, metavar="N",
                     help="add N to the run's step numbers (a run warm-started from an N-step model)")
+    ap.add_argument("--series", metavar="LABEL",
+                    help="draw this run as its own line (default: the main campaign line)")
+    ap.add_argument("--zoom-since", type=int, default=0, metavar="STEP",
+                    help="also plot the snapshots from STEP on alone (learning_curve-NAME-late.png)")
     a = ap.parse_args()
     files = image_files(a.images)
     out_json = a.out / f"learning_curve-{a.name}.json"
@@ -122,19 +138,27 @@ def main() -> None:
                               **evaluate_snapshot(a.reference, files, a.lmbda),
                               **(recompression(a.reference, files[:a.recompression]) if a.recompression else {})}
         print(json.dumps(curve["reference"]), flush=True)
-    done = {p["step"] for p in curve["points"]}
+    done = {(p.get("series"), p["step"]) for p in curve["points"]}
     a.out.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:  # after every point, so an interrupted run keeps what it measured
+        save_results(out_json, {**curve, "images": len(files)})
+        plot(curve, a.out / f"learning_curve-{a.name}.png")
+        if a.zoom_since:
+            plot(curve, a.out / f"learning_curve-{a.name}-late.png", since=a.zoom_since)
+
     for snap in sorted((a.run / "snapshots").glob("step-*.pt")):
         run_step = int(snap.stem.split("-")[1])
         step = run_step + a.step_offset
-        if step in done or run_step % a.every:
+        if (a.series, step) in done or run_step % a.every:
             continue
-        point = {"step": step, "snapshot": str(snap), **evaluate_snapshot(str(snap), files, a.lmbda),
+        point = {"step": step, **({"series": a.series} if a.series else {}), "snapshot": str(snap),
+                 **evaluate_snapshot(str(snap), files, a.lmbda),
                  **(recompression(str(snap), files[:a.recompression]) if a.recompression else {})}
         print(json.dumps(point), flush=True)
-        curve["points"] = sorted([*curve["points"], point], key=lambda p: p["step"])
-        save_results(out_json, {**curve, "images": len(files)})
-        plot(curve, a.out / f"learning_curve-{a.name}.png")
+        curve["points"] = sorted([*curve["points"], point], key=lambda p: (p["step"], p.get("series") or ""))
+        save()
+    save()  # a re-measured reference or a new --zoom-since shows even without new snapshots
 
 
 if __name__ == "__main__":
