@@ -147,6 +147,7 @@ def main() -> None:
         if a.zoom_since:
             plot(curve, a.out / f"learning_curve-{a.name}-late.png", since=a.zoom_since)
 
+    added = False
     for snap in sorted((a.run / "snapshots").glob("step-*.pt")):
         run_step = int(snap.stem.split("-")[1])
         step = run_step + a.step_offset
@@ -158,7 +159,9 @@ def main() -> None:
         print(json.dumps(point), flush=True)
         curve["points"] = sorted([*curve["points"], point], key=lambda p: (p["step"], p.get("series") or ""))
         save()
-    save()  # a re-measured reference or a new --zoom-since shows even without new snapshots
+        added = True
+    if not added:  # a re-measured reference or a new --zoom-since shows even without new snapshots
+        save()
 
 
 if __name__ == "__main__":
