@@ -21,6 +21,9 @@ if [ "${1:-}" != "--plots-only" ]; then
   $L eval "${IMGS[@]}" --all-qualities --name "licq SQ" --out $R/licq-sq.json --quiet $RESUME
   $L eval "${IMGS[@]}" --all-qualities --quantizer tcq --states 8 --finetuned auto \
     --name "licq TCQ-8 + finetuned decoders" --out $R/licq-tcq8-ft.json --quiet $RESUME
+  # issue 13's baseline: RD-optimised rounding at λ 0.01, as in kodak_rd.sh (a few minutes)
+  $L eval "${IMGS[@]}" --all-qualities --quantizer rdoq --tcq-lambda 0.01 --name "licq RDOQ (λ 0.01)" \
+    --out $R/licq-rdoq.json --quiet $RESUME
   # a classic codec's file is kept when it records this very command (same photos, default qualities):
   # recoding it changes only its timings and commit; FRESH=1 codes it again (e.g. after a codec upgrade)
   for codec in webp jpeg avif; do
@@ -40,6 +43,7 @@ sys.exit(json.load(open(sys.argv[1])).get("command") != shlex.join(["licq", *sys
     --out $R/licq-sq-effort2.json --quiet $RESUME
 fi
 EFFORTS=$(ls $R/licq-sq-effort[123].json 2>/dev/null || true)  # optional, where measured
+RDOQ=$(ls $R/licq-rdoq.json 2>/dev/null || true)  # measured since the twenty-third session
 $L plot $R/licq-sq.json $R/licq-tcq8-ft.json $R/webp.json $R/jpeg.json $R/avif.json \
   -o $R/rd.png --xmax 1.5 --title "50 held-out training-pool photos, real bitstreams"
 {
@@ -47,6 +51,7 @@ $L plot $R/licq-sq.json $R/licq-tcq8-ft.json $R/webp.json $R/jpeg.json $R/avif.j
   echo
   $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/avif.json --metric ms-ssim-rgb
   echo
-  $L bdrate $R/licq-sq.json $R/licq-tcq8-ft.json $EFFORTS
+  $L bdrate $R/licq-sq.json $R/licq-tcq8-ft.json $RDOQ $EFFORTS
+  [ -z "$RDOQ" ] || { echo; $L bdrate $RDOQ $R/licq-tcq8-ft.json; }  # issue 13: TCQ against RD-optimised rounding
 } | tee $R/bdrate.txt
 $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/jpeg.json $R/avif.json --json > $R/bdrate-vs-webp.json
