@@ -66,11 +66,11 @@ def test_bad_step_is_a_clear_error(tmp_path, capsys):
 
 def test_console_script_prints_one_line_no_traceback(tmp_path):
     junk = tmp_path / "junk.licq"
-    junk.write_bytes(b"LICQ\x01")
+    junk.write_bytes(b"LICQ\x03")
     r = subprocess.run([sys.executable, "-m", "licq.cli", "decode", str(junk), "-o", str(tmp_path / "o.png")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1
-    assert r.stderr.strip() == f"licq: error: {junk}: truncated file: ends inside the header (version)"
+    assert r.stderr.strip() == f"licq: error: {junk}: truncated file: ends inside the header (writer version)"
     assert not (tmp_path / "o.png").exists()
 
 

@@ -37,7 +37,7 @@ def test_crc_mismatch(stream, tiny_model):
 
 def test_header_bit_flip_in_size_is_caught(stream, tiny_model):
     header, _ = container.unpack(stream)
-    pos = 6 + len(header.model_name) + 8 + 2 + 8  # height field
+    pos = 7 + len(header.writer) + len(header.model_name) + 8 + 2 + 8  # height field
     flipped = bytearray(stream)
     flipped[pos + 3] ^= 0x01
     _expect(bytes(flipped), tiny_model, "CRC mismatch")
@@ -55,7 +55,8 @@ def test_trailing_garbage(stream, tiny_model):
 def test_unknown_zoo_model(stream):
     header, streams = container.unpack(stream)
     header.model_name = "no-such-model"
-    _expect(container.pack(header, streams), None, "unknown model 'no-such-model'")
+    _expect(container.pack(header, streams), None, "needs zoo model no-such-model with digest [0-9a-f]{16}, "
+            r"written by licq 0\.2\.0, and this install's zoo \(licq 0\.2\.0\) does not have it")
 
 
 def test_mismatching_model(stream, other_tiny_model):
@@ -81,7 +82,7 @@ def test_unknown_quantizer_code(stream, tiny_model):
 def test_huge_length_field(stream, tiny_model):
     header, streams = container.unpack(stream)
     data = bytearray(container.pack(header, streams))
-    pos = 6 + len(header.model_name) + 8 + 2 + 8 + 8 + 1 + 4 + 1  # first sub-stream length
+    pos = 7 + len(header.writer) + len(header.model_name) + 8 + 2 + 8 + 8 + 1 + 4 + 1  # first sub-stream length
     data[pos:pos + 4] = struct.pack(">I", 0xFFFFFFF0)
     _expect(bytes(data), tiny_model, "truncated")
 

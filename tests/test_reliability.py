@@ -18,7 +18,7 @@ import licq
 from licq.errors import LicqError
 from licq.evaluation.metrics import psnr_images
 from licq.models import LicqMeanScale
-from licq.models.hyperprior import tiled
+from licq.models.tiling import tiled
 from licq.models import resolve
 
 from .conftest import smooth_image

@@ -120,7 +120,7 @@ def test_tcq_roundtrip_with_trained_model_and_gain_over_plain_rounding():
 def test_eight_state_file_does_not_decode_as_four(tiny_model, image):
     data = bytearray(licq.encode(image, tiny_model, quantizer="tcq", states=8, step=0.6))
     header, _ = container.unpack(bytes(data))
-    pos = 6 + len(header.model_name) + 8 + 1
+    pos = 7 + len(header.writer) + len(header.model_name) + 8 + 1
     assert data[pos] == 8
     data[pos] = 4
     with pytest.raises(LicqError, match="CRC mismatch"):

@@ -11,6 +11,6 @@ from . import container
 from .codec import EncodeResult, decode, encode, encode_full
 from .errors import LicqError
 from .imageio import LicqWarning
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["EncodeResult", "LicqError", "LicqWarning", "decode", "encode", "encode_full", "__version__"]

@@ -30,7 +30,7 @@ from .quantizers import Quantizer, make_quantizer, quantizer_from_header
 from .quantizers.defaults import quantizer_defaults
 from .quantizers.weighting import encoder_weighting
 from .refine import EFFORT_ITERATIONS, RefineSettings, refine_latents
-from .zoo import load_zoo, model_lambda, selected_decoder
+from .zoo import load_zoo, missing_zoo_model, model_lambda, selected_decoder, zoo_has
 
 ImageLike = Image.Image | np.ndarray | str | Path
 
@@ -154,6 +154,20 @@ def encode(image: ImageLike, model: str | None = None, **kwargs) -> bytes:
 def decode(data: bytes, model: str | None = None, *, arch: str | None = None,
            max_pixels: int = container.DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode ``.licq`` bytes. The model is taken from the header unless given."""
+    header, m, y_hat = decode_latents(data, model, arch=arch, max_pixels=max_pixels)
+    with torch.inference_mode():
+        recon = _to_uint8(m.net.synthesis(y_hat), header.height, header.width)
+    return from_rgb_array(recon, header.layout)
+
+
+def decode_latents(data: bytes, model: str | None = None, *, arch: str | None = None,
+                   max_pixels: int = container.DEFAULT_MAX_PIXELS) -> tuple[container.Header, LoadedModel, torch.Tensor]:
+    """The entropy-decoding half of :func:`decode`: header, model and the latents ``ŷ``.
+
+    Everything up to ``ŷ`` is exact arithmetic on integers (the integer hyper-decoder, shipped
+    tables, fixed-point μ), so ``ŷ`` is bit-identical on every machine; only the synthesis
+    transform that follows is floating point.
+    """
     header, streams = container.unpack(data, max_pixels=max_pixels)
     if len(streams) != 2:
         raise LicqError(f"corrupt file: expected 2 sub-streams, found {len(streams)}")
@@ -163,13 +177,12 @@ def decode(data: bytes, model: str | None = None, *, arch: str | None = None,
     with torch.inference_mode():
         means, scales = m.net.hyper(decode_hyper(m.net, [streams[0]], (hp // STRIDE, wp // STRIDE)))
         if index_crc(q, m, means, scales) != header.index_crc:
-            raise LicqError("entropy-model check failed: on this machine the hyper-decoder selects other "
-                            "probability tables (or grid anchors) than the encoder did (floating-point "
-                            "differences between machines or libraries, or a corrupt hyper-latent stream); "
-                            "refusing to decode rather than output a corrupted image")
+            raise LicqError("entropy-model check failed: the hyper-decoder selects other probability tables "
+                            "(or grid anchors) than the encoder did: the hyper-latent stream is corrupt or "
+                            "this install's model or tables differ from the writer's; refusing to decode "
+                            "rather than output a corrupted image")
         y_hat = q.decode(streams[1], means, scales, m.entropy)
-        recon = _to_uint8(m.net.synthesis(y_hat), header.height, header.width)
-    return from_rgb_array(recon, header.layout)
+    return header, m, y_hat
 
 
 def model_for(header: container.Header, model: str | None, arch: str | None) -> LoadedModel:
@@ -179,6 +192,8 @@ def model_for(header: container.Header, model: str | None, arch: str | None) -> 
             raise LicqError(f"this file was encoded with a user model file ({header.model_name[1:]}, "
                             f"digest {header.model_digest.hex()}); pass it with --model PATH "
                             f"--arch {header.model_name[1:]}")
+        if not zoo_has(header.model_name, header.model_digest):
+            raise LicqError(missing_zoo_model(header.model_name, header.model_digest.hex(), header.writer))
         m = resolve(header.model_name)
     else:
         if arch is None and header.model_name.startswith("@"):

@@ -4,10 +4,12 @@ Layout (all integers big-endian)::
 
     offset  size  field
     0       4     magic  b"LICQ"
-    4       1     format version (2)
-    5       1     n = length of the model name
-    6       n     model name (ASCII): a zoo name, or "@<arch>" for a user's weight file
-    6+n     8     model digest: first 8 bytes of the sha256 of its parameters
+    4       1     format version (3)
+    5       1     v = length of the writer's version
+    6       v     the licq release that wrote the file (ASCII, e.g. "0.2.0")
+    ..      1     n = length of the model name
+    ..      n     model name (ASCII): a zoo name, or "@<arch>" for a user's weight file
+    ..      8     model digest: first 8 bytes of the sha256 of its parameters
     ..      1     quantizer code (0 = SQ, 1 = TCQ row scan, 2 = TCQ raster scan, 3 = RDOQ; the registry
                   licq.quantizers.spec.KINDS)
     ..      1     trellis states (0 for SQ and RDOQ)
@@ -17,6 +19,7 @@ Layout (all integers big-endian)::
     ..      4     image width
     ..      1     channel layout (0 = RGB, 1 = grayscale)
     ..      4     entropy-model check: CRC32 of the probability-table index of every latent
+                  (and of a fixed grid's anchors)
     ..      1     k = number of sub-streams
     ..      4k    length of each sub-stream
     ..      4     CRC32 of every byte before it and of the payload
@@ -25,12 +28,14 @@ Layout (all integers big-endian)::
 Every field is checked before anything is allocated from it; any violation
 raises :class:`~licq.errors.LicqError` naming the problem.
 
-The entropy-model check exists because the table indexes come from the
-hyper-decoder's floating-point output: another machine (CPU, BLAS, thread
-count, GPU) may compute a σ a hair across a table boundary, and the rANS
-decoder would then silently desynchronise (CompressAI issues #279, #320).
-The decoder recomputes the CRC from its own indexes and refuses to decode when
-it differs, so a mismatch is an error, never a corrupted image.
+Format 3 files decode on any machine: the table indexes come from the integer
+hyper-decoder (:mod:`licq.models.integer`) and shipped integer tables, the same
+everywhere. The entropy-model check stays as a guard: the decoder recomputes the
+CRC from its own indexes and refuses to decode when it differs (a corrupt
+hyper-latent stream, a damaged install), so a mismatch is an error, never a
+corrupted image. Formats 1 and 2 (licq 0.1.0) took the indexes from a
+floating-point hyper-decoder, which on another machine type could pick other
+tables; they are refused with the release that reads them.
 """
 
 from __future__ import annotations
@@ -41,12 +46,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import LicqError
+from .version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     from .quantizers.spec import QuantizerSpec
 
 MAGIC = b"LICQ"
-VERSION = 2
+VERSION = 3
+#: earlier format versions and the release that reads them
+RETIRED_FORMATS = {1: "licq 0.1.0 (files before 2026-11-25)", 2: "licq 0.1.0"}
 LAYOUTS = {0: "RGB", 1: "L"}
 #: Refuse images above this many pixels (4096 x 4096) unless the caller raises the bound.
 #: Transforms run in tiles, so memory grows slowly with size (under 2 GiB peak for 4096 x 4096),
@@ -68,6 +76,7 @@ class Header:
     layout: int = 0
     index_crc: int = 0
     lengths: list[int] = field(default_factory=list)
+    writer: str = __version__  #: the licq release that wrote the file
 
     def quantizer_spec(self) -> "QuantizerSpec":
         """The quantizer fields as a checked spec (the registry knows the codes)."""
@@ -79,7 +88,7 @@ class Header:
         """JSON-friendly view for ``licq info``."""
         spec = self.quantizer_spec()
         return {
-            "format_version": VERSION, "model": self.model_name, "model_digest": self.model_digest.hex(),
+            "format_version": VERSION, "written_by": f"licq {self.writer}", "model": self.model_name, "model_digest": self.model_digest.hex(),
             "quantizer": spec.name, "scan": spec.scan, "states": self.states,
             "step": float(f"{self.step:.7g}"), "tcq_lambda": float(f"{self.tcq_lambda:.7g}"), "height": self.height,
             "width": self.width, "layout": LAYOUTS[self.layout], "index_crc": f"{self.index_crc:08x}",
@@ -90,12 +99,14 @@ class Header:
 def pack(header: Header, streams: list[bytes]) -> bytes:
     """Serialise a header and its sub-streams into one ``.licq`` byte string."""
     name = header.model_name.encode("ascii")
-    if not 0 < len(name) < 256:
-        raise ValueError("model name must be 1..255 ASCII bytes")
+    writer = header.writer.encode("ascii")
+    if not 0 < len(name) < 256 or not 0 < len(writer) < 256:
+        raise ValueError("model name and writer version must be 1..255 ASCII bytes")
     if len(header.model_digest) != 8:
         raise ValueError("model digest must be 8 bytes")
     head = b"".join([
-        MAGIC, struct.pack(">BB", VERSION, len(name)), name, header.model_digest,
+        MAGIC, struct.pack(">BB", VERSION, len(writer)), writer, struct.pack(">B", len(name)), name,
+        header.model_digest,
         struct.pack(">BBffIIBIB", header.quantizer, header.states, header.step, header.tcq_lambda,
                     header.height, header.width, header.layout, header.index_crc, len(streams)),
         b"".join(struct.pack(">I", len(s)) for s in streams),
@@ -130,23 +141,37 @@ def _check_quantizer(code: int, states: int, step: float, lam: float) -> None:
         raise LicqError(f"corrupt header: {exc}") from None
 
 
+def _text(r: _Reader, what: str) -> str:
+    """A length-prefixed printable ASCII field."""
+    (n,) = r.unpack(">B", what)
+    if n == 0:
+        raise LicqError(f"corrupt header: empty {what}")
+    raw = r.take(n, what)
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise LicqError(f"corrupt header: {what} is not ASCII") from None
+    if not text.isprintable():
+        raise LicqError(f"corrupt header: {what} has control characters")
+    return text
+
+
 def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, list[bytes]]:
     """Parse and validate a ``.licq`` byte string; return its header and sub-streams."""
     r = _Reader(bytes(data))
     if r.take(4, "magic") != MAGIC:
         raise LicqError("not a licq file (wrong magic bytes)")
-    version, name_len = r.unpack(">BB", "version")
+    (version,) = r.unpack(">B", "version")
+    if version in RETIRED_FORMATS:
+        raise LicqError(f"format version {version} was written by {RETIRED_FORMATS[version]}, whose "
+                        f"floating-point hyper-decoder made files that decode only on the machine type "
+                        f"that wrote them; decode it with {RETIRED_FORMATS[version]} there "
+                        f"(this is licq {__version__}, format {VERSION})")
     if version != VERSION:
-        raise LicqError(f"unsupported format version {version} (this licq reads version {VERSION})")
-    if name_len == 0:
-        raise LicqError("corrupt header: empty model name")
-    raw_name = r.take(name_len, "model name")
-    try:
-        name = raw_name.decode("ascii")
-    except UnicodeDecodeError:
-        raise LicqError("corrupt header: model name is not ASCII") from None
-    if not name.isprintable():
-        raise LicqError("corrupt header: model name has control characters")
+        raise LicqError(f"unsupported format version {version} (this licq {__version__} reads version {VERSION}; "
+                        "a newer licq wrote it?)")
+    writer = _text(r, "writer version")
+    name = _text(r, "model name")
     digest = r.take(8, "model digest")
     quant, states, step, lam, height, width, layout, index_crc, k = r.unpack(">BBffIIBIB", "parameters")
     _check_quantizer(quant, states, step, lam)
@@ -174,5 +199,5 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, l
     for n in lengths:
         streams.append(payload[pos:pos + n])
         pos += n
-    header = Header(name, digest, quant, states, step, lam, height, width, layout, index_crc, lengths)
+    header = Header(name, digest, quant, states, step, lam, height, width, layout, index_crc, lengths, writer)
     return header, streams

@@ -24,7 +24,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from .models.hyperprior import LATENT_STRIDE, tile_boxes
+from .models.hyperprior import LATENT_STRIDE
+from .models.tiling import tile_boxes
 from .quantizers.base import dequantize, level_centres
 from .quantizers.cells import rate_bits, sq_cell_probability
 from .training.precision import cpu_has_bf16

@@ -24,6 +24,7 @@ from torch import Tensor
 from .._compressai import RansDecoder, RansEncoder
 
 from ..errors import LicqError
+from ..fixed_point import ladder_indexes
 
 
 def ints_to_tensor(values: list[int]) -> Tensor:
@@ -101,23 +102,14 @@ class GaussianModel:
     """Gaussian entropy model: CDF tables for a ladder of scales and the rule picking one.
 
     ``indexes`` is CompressAI's ``build_indexes`` (the table of the smallest
-    ladder scale >= σ) written as one ``bucketize`` call.
+    ladder scale >= σ/Δ) in exact integer arithmetic (:func:`licq.fixed_point.ladder_indexes`):
+    σ is a fixed-point number, and every machine picks the same table.
     """
 
     tables: CdfTables
     scale_table: Tensor
     scale_bound: float
 
-    def indexes(self, scales: Tensor) -> Tensor:
-        scales = scales.clamp_min(self.scale_bound)
-        return torch.bucketize(scales, self.scale_table[:-1].to(scales.dtype)).int()
-
-
-def gaussian_model(gaussian_conditional) -> GaussianModel:
-    """Tables and scale ladder of an updated CompressAI ``GaussianConditional``."""
-    gc = gaussian_conditional
-    lengths = gc._cdf_length.reshape(-1).int().tolist()
-    # rows trimmed to their length: the coder converts every table on each call
-    cdfs = [row[:n] for row, n in zip(gc._quantized_cdf.tolist(), lengths)]
-    tables = CdfTables(cdfs, lengths, gc._offset.reshape(-1).int().tolist())
-    return GaussianModel(tables, gc.scale_table.clone(), float(gc.lower_bound_scale.bound))
+    def indexes(self, scales: Tensor, step: float = 1.0) -> Tensor:
+        """The table of each latent of scale σ (``scales``) coded in units of ``step`` Δ."""
+        return ladder_indexes(scales, self.scale_table.tolist(), step)

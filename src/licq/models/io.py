@@ -2,8 +2,9 @@
 
 Weights are loaded with ``torch.load(weights_only=True)``: a model file can
 never execute code. The CDF tables that CompressAI derives from the weights are
-not stored; they are rebuilt by ``update()`` after loading so that files stay
-small and the tables always match the weights.
+not stored in licq's weight files: the hyper-latent's come from the store shipped
+beside the zoo (:mod:`licq.zoo.tables`), or from a CompressAI file's own buffers,
+and only where neither has them are they rebuilt by ``update()`` on this machine.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_torch_save
+from ..entropy import CdfTables
 from ..errors import LicqError
 from .hyperprior import ARCHITECTURES
 
@@ -125,12 +127,57 @@ def load_params(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
                         f"missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}")
 
 
-def load_weights(arch: str, state: dict[str, torch.Tensor]) -> nn.Module:
-    """Build ``arch`` sized from ``state``, load it in float32 and build its CDF tables."""
+_HYPER = "entropy_bottleneck."
+
+
+def hyperlatent_digest(state: dict[str, torch.Tensor]) -> str:
+    """:func:`model_digest` of the hyper-latent's entropy bottleneck alone: the key of its stored tables
+    (a finetuned decoder shares its base's)."""
+    return model_digest({k: v for k, v in state.items() if k.startswith(_HYPER)})[:16]
+
+
+def hyperlatent_tables(model: nn.Module) -> CdfTables:
+    """The quantized CDFs the model's entropy bottleneck codes ẑ with (one per channel)."""
+    eb = model.entropy_bottleneck
+    lengths = eb._cdf_length.reshape(-1).int().tolist()
+    cdfs = [row[:n] for row, n in zip(eb._quantized_cdf.tolist(), lengths)]
+    return CdfTables(cdfs, lengths, eb._offset.reshape(-1).int().tolist())
+
+
+def set_hyperlatent_tables(model: nn.Module, tables: CdfTables) -> None:
+    """Code ẑ with ``tables`` (one per channel) instead of the ones ``update()`` built."""
+    eb = model.entropy_bottleneck
+    if len(tables) != eb._offset.numel():
+        raise LicqError(f"stored hyper-latent tables for {len(tables)} channels, the model has {eb._offset.numel()}")
+    width = max(tables.lengths)
+    cdf = torch.zeros(len(tables), width, dtype=torch.int32)
+    for i, row in enumerate(tables.cdfs):
+        cdf[i, :len(row)] = torch.tensor(row, dtype=torch.int32)
+    eb._quantized_cdf = cdf
+    eb._cdf_length = torch.tensor(tables.lengths, dtype=torch.int32)
+    eb._offset = torch.tensor(tables.offsets, dtype=torch.int32)
+
+
+def _file_tables(state: dict[str, torch.Tensor]) -> CdfTables | None:
+    """A CompressAI file's own hyper-latent tables (saved after its ``update()``), if it has them."""
+    keys = [_HYPER + k for k in ("_quantized_cdf", "_cdf_length", "_offset")]
+    if not all(k in state and state[k].numel() for k in keys):
+        return None
+    cdf, lengths, offsets = (state[k].to(torch.int64) for k in keys)
+    lengths = lengths.reshape(-1).tolist()
+    return CdfTables([row[:n] for row, n in zip(cdf.tolist(), lengths)], lengths, offsets.reshape(-1).tolist())
+
+
+def load_weights(arch: str, state: dict[str, torch.Tensor], tables: CdfTables | None = None) -> nn.Module:
+    """Build ``arch`` sized from ``state``, load it in float32 and give it its CDF tables: ``tables``
+    for the hyper-latent where given (the zoo's stored ones), else the file's own, else built here."""
     N, M = infer_sizes(state)
     model = build_model(arch, N, M)
     load_params(model, state)
     model.update(force=True)
+    tables = tables or _file_tables(state)
+    if tables is not None:
+        set_hyperlatent_tables(model, tables)
     model.eval()
     model.prepare_inference()
     for p in model.parameters():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from torch import nn
 
-from ..entropy import GaussianModel, gaussian_model
+from ..entropy import CdfTables, GaussianModel, gaussian_model
 from ..errors import LicqError
 from .io import load_weights, model_digest, state_dict_from_file
 
@@ -28,10 +28,11 @@ class LoadedModel:
     entropy: GaussianModel
 
 
-def prepare(name: str, arch: str, state: dict) -> LoadedModel:
-    """Build ``arch`` from a state dict and wrap it with its header identity and entropy model."""
+def prepare(name: str, arch: str, state: dict, tables: CdfTables | None = None) -> LoadedModel:
+    """Build ``arch`` from a state dict and wrap it with its header identity and entropy model
+    (``tables``: the hyper-latent's stored CDFs, see :func:`~licq.models.io.load_weights`)."""
     digest = bytes.fromhex(model_digest(state))[:8]
-    net = load_weights(arch, state)
+    net = load_weights(arch, state, tables)
     return LoadedModel(name, digest, net, gaussian_model(net.gaussian_conditional))
 
 

@@ -23,6 +23,7 @@ from torch import Tensor
 
 from ..entropy import GaussianModel
 from ..errors import LicqError
+from ..fixed_point import grid_anchor
 from .spec import QuantizerSpec
 
 
@@ -57,8 +58,8 @@ def dequantize(means: Tensor, step: float, levels: Tensor) -> Tensor:
 def grid_index(means: Tensor, step: float) -> Tensor:
     """``round(μ/Δ)``: the index k of the fixed grid's point ``Δ·k`` nearest μ, the anchor of a
     fixed-grid quantizer (:mod:`.sq_grid`). Levels are coded relative to it, so ``ŷ`` is a multiple
-    of Δ whatever μ is."""
-    return torch.round(means / step)
+    of Δ whatever μ is. Exact (:func:`licq.fixed_point.grid_anchor`): the anchor decides symbols."""
+    return grid_anchor(means, step)[0].to(means.dtype)
 
 
 def level_centres(means: Tensor, step: float, fixed_grid: bool) -> Tensor:
@@ -103,7 +104,7 @@ class Quantizer(ABC):
         The single place this choice is made: the quantizers code with it and the
         container's entropy-model check hashes it.
         """
-        return em.indexes(scales / self.step)
+        return em.indexes(scales, self.step)
 
     def rate_scales(self, scales: Tensor, em: GaussianModel) -> Tensor:
         """σ/Δ as the coder sees it: the ladder scale of its table, with the gradient of σ/Δ.

@@ -14,8 +14,8 @@ lies off-centre from μ by ``o = (a − μ)/Δ`` ∈ [−½, ½]; the zero-centr
 would ignore that and cost about 0.5 % more latent rate on Kodak (2.6 % on its flattest
 image, where σ is small; benchmarks/sq_grid_tables.py). The coder therefore uses tables per offset bin and
 ladder scale, each the Gaussian mass of the cells shifted by its bin's centre
-(:data:`OFFSET_BINS` bins of width Δ/8). Anchors and bins come from float μ, so the
-entropy-model check hashes both with the tables.
+(:data:`OFFSET_BINS` bins of width Δ/8). Anchors and bins are computed exactly from the
+fixed-point μ (:mod:`licq.fixed_point`); the entropy-model check hashes both with the tables.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import functools
 import torch
 from torch import Tensor
 
-from ..entropy import CdfTables, GaussianModel, tables_from_cells
+from ..entropy import CdfTables, GaussianModel, ladder_tables, tables_from_cells
+from ..fixed_point import grid_offset_bins
 from .base import grid_index
 from .cells import rate_bits, upper_tail
 from .sq import ScalarQuantizer
@@ -35,9 +36,8 @@ OFFSET_BINS = 8
 
 
 def offset_bins(means: Tensor, step: float) -> Tensor:
-    """Bin of ``o = round(μ/Δ) − μ/Δ`` ∈ [−½, ½] of each latent, 0..OFFSET_BINS−1 (int32)."""
-    o = grid_index(means, step) - means / step
-    return torch.floor((o + 0.5) * OFFSET_BINS).clamp(0, OFFSET_BINS - 1).int()
+    """Bin of ``o = round(μ/Δ) − μ/Δ`` ∈ [−½, ½] of each latent, 0..OFFSET_BINS−1 (int32), exactly."""
+    return grid_offset_bins(means, step, OFFSET_BINS)[1].int()
 
 
 def bin_offsets(bins: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -55,7 +55,13 @@ def shifted_cell_probability(v: Tensor, o: Tensor, s: Tensor) -> Tensor:
 
 
 @functools.lru_cache(maxsize=4)
-def grid_tables(ladder: tuple[float, ...], tail_mass: float = 1e-9, precision: int = 16) -> CdfTables:
+def grid_tables(ladder: tuple[float, ...]) -> CdfTables:
+    """Tables per offset bin and ladder scale: the shipped ones (:mod:`licq.entropy.stored`), or built
+    here (:func:`build_grid_tables`) for a ladder none shipped."""
+    return ladder_tables("sq-grid", ladder, lambda: build_grid_tables(ladder))
+
+
+def build_grid_tables(ladder: tuple[float, ...], tail_mass: float = 1e-9, precision: int = 16) -> CdfTables:
     """Table ``bin·n + i`` codes levels at ladder scale ``i`` (σ/Δ, n scales) around an anchor in offset ``bin``.
 
     One symbol more on each side than SQ's tables: the cells are shifted by up to ½."""

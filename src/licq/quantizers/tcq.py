@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from .._compressai import RansDecoder
-from ..entropy import CdfTables, GaussianModel, tables_from_cells
+from ..entropy import CdfTables, GaussianModel, ladder_tables, tables_from_cells
 from ..errors import LicqError
 from .base import QuantizedLatents, Quantizer, checked_lambda, checked_step
 from .cells import interval_probability, rate_bits, rd_cost
@@ -52,7 +52,13 @@ def cell_probability(v: Tensor, q: int, s: Tensor) -> Tensor:
 
 
 @functools.lru_cache(maxsize=4)
-def tcq_tables(ladder: tuple[float, ...], tail_mass: float = 1e-9, precision: int = 16) -> CdfTables:
+def tcq_tables(ladder: tuple[float, ...]) -> CdfTables:
+    """Tables 0..n-1 for Q0 and n..2n-1 for Q1, one per ladder scale (σ/Δ): the shipped ones (see
+    :mod:`licq.entropy.stored`), or built here (:func:`build_tcq_tables`) for a ladder none shipped."""
+    return ladder_tables("tcq", ladder, lambda: build_tcq_tables(ladder))
+
+
+def build_tcq_tables(ladder: tuple[float, ...], tail_mass: float = 1e-9, precision: int = 16) -> CdfTables:
     """Tables 0..n-1 for Q0 and n..2n-1 for Q1, one per ladder scale (σ/Δ); indices k are 2Δ apart."""
     def cells(q: int):
         return lambda k, s: cell_probability(level_of(k, torch.tensor(float(q), dtype=torch.float64)), q,

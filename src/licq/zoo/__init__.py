@@ -15,10 +15,12 @@ import numbers
 from pathlib import Path
 
 from ..errors import LicqError
+from ..version import __version__
 from ..models import state_dict_from_file
 # thin re-exports of the old import paths (model resolution and quantizer defaults live elsewhere now)
 from ..models.resolve import LoadedModel, load_file, prepare, resolve
 from ..quantizers.defaults import FALLBACK_TCQ, quantizer_defaults
+from .tables import stored_hyperlatent_tables
 
 ZOO_DIR = Path(__file__).resolve().parent
 MANIFEST = ZOO_DIR / "manifest.json"
@@ -79,7 +81,30 @@ def load_zoo(name: str) -> LoadedModel:
             raise LicqError(f"zoo decoder {name!r} was finetuned on another version of {base['name']!r}; "
                             "finetune it again on the shipped weights")
         state = {**_checked_state(base), **state}
-    return prepare(name, e["arch"], state)
+    return prepare(name, e["arch"], state, stored_hyperlatent_tables(state))
+
+
+RETIRED = ZOO_DIR / "retired.json"
+
+
+def zoo_has(name: str, digest: bytes) -> bool:
+    """Whether this install's zoo has model ``name`` with these weights (digest from a file's header).
+
+    A finetuned decoder's digest is known only once loaded; base models' are in the manifest."""
+    try:
+        e = entry(name)
+    except LicqError:
+        return False
+    return e["digest"] == digest.hex() if "digest" in e else load_zoo(name).digest == digest
+
+
+def missing_zoo_model(name: str, digest: str, writer: str) -> str:
+    """The one-line message for a file whose model this zoo lacks: which release has it."""
+    retired = json.loads(RETIRED.read_text())["models"].get(digest)
+    where = (f"it ships with licq {retired['release']}" if retired
+             else f"decode it with the licq that wrote it ({writer}) or a release whose `licq models` lists it")
+    return (f"the file needs zoo model {name} with digest {digest}, written by licq {writer}, and this "
+            f"install's zoo (licq {__version__}) does not have it; {where}")
 
 
 def model_lambda(name: str) -> float | None:
@@ -121,4 +146,4 @@ def selected_decoder(base: str, quantizer: str, states: int | None, finetuned: s
 
 
 __all__ = ["FALLBACK_TCQ", "LoadedModel", "MANIFEST", "ZOO_DIR", "entry", "find_finetuned_variant", "finetuned_variant", "load_file",
-           "load_zoo", "manifest", "model_lambda", "name_for_quality", "qualities", "quantizer_defaults", "resolve", "selected_decoder"]
+           "load_zoo", "manifest", "missing_zoo_model", "model_lambda", "name_for_quality", "qualities", "quantizer_defaults", "resolve", "selected_decoder", "zoo_has"]
