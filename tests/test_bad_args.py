@@ -163,6 +163,9 @@ CASES: list[tuple[list[str], int, str]] = [
     (["decode", "{licq}", "-o", "{out}/x.png", "--model", "licq-q3"], 1, "{licq}"),  # model mismatch
     (["decode", "{licq}", "-o", "{nodir}/x.png", "--model", "{model}"], 1, "{nodir}"),
     (["decode", "{licq}", "-o", "{out}", "--model", "{model}"], 1, "{out}"),
+    (["decode", "{licq}", "-o", "{out}/x.jpg", "--model", "{model}"], 2, "--allow-lossy"),
+    (["decode", "{licq}", "-o", "{out}/x.xyz", "--model", "{model}"], 2, "unknown image suffix '.xyz'"),
+    (["decode", "{licq}", "-o", "{out}/x", "--model", "{model}"], 2, "unknown image suffix '(none)'"),
     (["decode", "{licq}", "-o", "", "--model", "{model}"], 2, "-o/--output"),
     ([*DEC, "--arch", "nosuch"], 2, "--arch"),
     *_num(DEC, "--max-pixels", "0", "nan", "x"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 import warnings
@@ -25,7 +26,7 @@ from .cli_args import (Parser, arch_name, check_images, check_output_dir, check_
                        int_range, one_line, path_arg, zoo_quality)
 from .errors import LicqError
 from .quantizers.spec import ALL_SCANS, ALL_STATES, BY_NAME, KINDS, NAMES as QUANTIZERS
-from .training.config import SATURATION_RANGE, FinetuneConfig, TrainConfig
+from .training.config import SATURATION_RANGE, SURROGATES, FinetuneConfig, TrainConfig
 
 # Value ranges of the numeric options, shared by the subcommands that take them.
 STEP = float_range(0.001, 64)  # the quantizers' own bounds (quantizers.base.checked_step)
@@ -58,17 +59,28 @@ def _cmd_encode(a: argparse.Namespace) -> None:
         res = encode_full(image, a.model, quality=a.quality, arch=a.arch, quantizer=a.quantizer,
                           step=a.step, states=a.states, tcq_lambda=a.tcq_lambda, scan=a.scan,
                           max_pixels=a.max_pixels, finetuned=None if a.finetuned == "none" else a.finetuned,
-                          weighting=a.weighting,
+                          weighting=a.weighting, strip=a.strip,
                           effort=a.effort, refine_lambda=a.refine_lambda, progress=bar.update)
     atomic_write_bytes(a.output, res.data)
     w, h = image.size
-    print(f"{a.output}: {len(res.data)} bytes, {res.bpp:.4f} bpp ({w}x{h})")
+    out = _status_stream(a.output)
+    print(f"{_shown(a.output)}: {len(res.data)} bytes, {res.bpp:.4f} bpp ({w}x{h})", file=out)
     if a.verbose:
         mp = w * h / 1e6
         print(f"PSNR {psnr_images(image, res.reconstruction):.3f} dB; model load "
               f"{res.seconds['load']:.3f} s, encode {res.seconds['encode']:.3f} s "
               f"({res.seconds['encode'] / mp:.2f} s/MP, effort {a.effort}), "
-              f"reconstruction {res.seconds['reconstruct']:.3f} s")
+              f"reconstruction {res.seconds['reconstruct']:.3f} s", file=out)
+
+
+def _status_stream(output: str):
+    """Where a command's status lines go: stdout, or stderr when stdout carries the output (``-o -``)."""
+    return sys.stderr if output == "-" else sys.stdout
+
+
+def _shown(path: str) -> str:
+    """An output's name in messages (``-`` is standard output)."""
+    return "(stdout)" if path == "-" else path
 
 
 def _refine_bar(effort: int):
@@ -83,7 +95,7 @@ def _refine_bar(effort: int):
 
 def _cmd_decode(a: argparse.Namespace) -> None:
     from .codec import decode
-    from .imageio import save_image
+    from .imageio import output_format, save_image
 
     check_output_file(a.output)
     t = time.perf_counter()
@@ -92,11 +104,14 @@ def _cmd_decode(a: argparse.Namespace) -> None:
         image = decode(data, a.model, arch=a.arch, max_pixels=a.max_pixels)
     except LicqError as exc:  # "CRC mismatch" alone would not say which file
         raise LicqError(f"{a.input}: {exc}") from None
-    save_image(image, a.output)
+    fmt, params = output_format(a.output, a.allow_lossy)
+    save_image(image, a.output, fmt, **params)
+    out = _status_stream(a.output)
     if a.verbose:
-        print(f"{a.output}: {image.size[0]}x{image.size[1]}, decoded in {time.perf_counter() - t:.3f} s")
+        print(f"{_shown(a.output)}: {image.size[0]}x{image.size[1]}, decoded in {time.perf_counter() - t:.3f} s",
+              file=out)
     else:
-        print(a.output)
+        print(_shown(a.output), file=out)
 
 
 def _cmd_info(a: argparse.Namespace) -> None:
@@ -108,7 +123,7 @@ def _cmd_info(a: argparse.Namespace) -> None:
     except LicqError as exc:
         raise LicqError(f"{a.input}: {exc}") from None
     info = header.as_dict()
-    info["bytes"] = Path(a.input).stat().st_size
+    info["bytes"] = len(data)
     info["bpp"] = 8 * info["bytes"] / (header.height * header.width)
     if a.json:
         print(json.dumps(info, indent=2))
@@ -237,7 +252,10 @@ def _cmd_bdrate(a: argparse.Namespace) -> None:
                 raise LicqError(f"{a.results[0]} vs {path}: {exc}") from None
             row["bd_rate_percent"], row["note"] = None, str(exc)
         try:
-            row["bd_psnr_db"] = bd_psnr(*args)
+            row["bd_quality"] = bd_psnr(*args)  # the bjontegaard "BD-PSNR" of any quality metric
+            row["bd_quality_unit"] = _quality_label(a.metric)[1].strip() or "metric units"
+            if a.metric.startswith("psnr"):
+                row["bd_psnr_db"] = row["bd_quality"]
         except LicqError as exc:
             raise LicqError(f"{a.results[0]} vs {path}: {exc}") from None
         rows.append(row)
@@ -246,10 +264,20 @@ def _cmd_bdrate(a: argparse.Namespace) -> None:
 
         print(json.dumps({**provenance(), "comparisons": rows}, indent=2))
         return
+    name, unit = _quality_label(a.metric)
     print(f"anchor: {anchor['name']} ({a.metric}, {a.method} interpolation)")
     for r in rows:
         rate = f"{r['bd_rate_percent']:+7.2f} %" if r["bd_rate_percent"] is not None else "    n/a  "
-        print(f"{r['test']:40s} BD-rate {rate}   BD-PSNR {r['bd_psnr_db']:+.3f} dB  {r.get('note', '')}")
+        print(f"{r['test']:40s} BD-rate {rate}   {name} {r['bd_quality']:+.4f}{unit}  {r.get('note', '')}")
+
+
+def _quality_label(metric: str) -> tuple[str, str]:
+    """How the quality difference of a metric is named and in which unit: PSNR in dB, MS-SSIM unitless."""
+    if metric.startswith("psnr"):
+        return "BD-PSNR", " dB"
+    if "db" in metric:
+        return f"BD-{metric}", " dB"
+    return f"BD-{metric.upper().removesuffix('-RGB')}", ""
 
 
 def _is_number(v: object, none_ok: bool) -> bool:
@@ -338,6 +366,9 @@ def _names(list_file: str) -> list[str]:
 
 
 def _read(path: str) -> bytes:
+    """A whole input file; ``-`` is standard input."""
+    if path == "-":
+        return sys.stdin.buffer.read()
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
@@ -395,6 +426,19 @@ def _check_baseline(a: argparse.Namespace) -> str | None:
     return None
 
 
+def _check_decode(a: argparse.Namespace) -> str | None:
+    """An output format that would silently lose quality, or that licq does not know, is refused."""
+    from .imageio import output_format
+
+    if Path(a.output).is_dir():
+        return None  # refused with its own message when the command runs
+    try:
+        output_format(a.output, a.allow_lossy)
+    except LicqError as exc:
+        return str(exc)
+    return None
+
+
 def _check_bdrate(a: argparse.Namespace) -> str | None:
     if len(a.results) < 2:
         return "argument results: give at least two results files, the anchor first"
@@ -446,20 +490,31 @@ def _add_encode(sub, max_pixels: int) -> None:
                    help="TCQ/RDOQ distortion per channel: none (latent MSE) or channel (weighted by the "
                    "synthesis transform's sensitivity; encoder only)")
     _effort_opts(e)
-    e.add_argument("--max-pixels", type=MAX_PIXELS, default=max_pixels,
-                   help="refuse larger images (default 4096x4096)")
+    e.add_argument("--max-pixels", type=MAX_PIXELS, default=None,
+                   help="refuse images of more pixels (default: no limit; decoders refuse files above "
+                   f"{max_pixels} pixels, 8192x8192, unless their --max-pixels says otherwise)")
+    e.add_argument("--strip", action="store_true",
+                   help="leave out the image's ICC profile and EXIF block (by default the file carries them "
+                   "and decoding writes them back)")
     e.add_argument("-v", "--verbose", action="store_true", help="print PSNR and timings")
     e.set_defaults(func=_cmd_encode, check=_check_encode, parser=e)
 
 
 def _add_decode_info_models(sub, max_pixels: int) -> None:
     d = sub.add_parser("decode", help="decode a .licq file into an image (PNG unless the suffix says otherwise)")
-    d.add_argument("input", type=path_arg)
-    d.add_argument("-o", "--output", required=True, type=path_arg)
+    d.add_argument("input", type=path_arg, help=".licq file to decode; - reads standard input")
+    d.add_argument("-o", "--output", required=True, type=path_arg,
+                   help="image to write, its format from the suffix: .png (lossless), .ppm, .bmp, .tif; "
+                   "lossy ones (.jpg, .webp) only with --allow-lossy; - writes PNG to standard output")
     _model_opts(d)
-    d.add_argument("--max-pixels", type=MAX_PIXELS, default=max_pixels)
-    d.add_argument("-v", "--verbose", action="store_true")
-    d.set_defaults(func=_cmd_decode)
+    d.add_argument("--allow-lossy", action="store_true",
+                   help="allow a lossy output format (JPEG at quality 95 without chroma subsampling, lossy "
+                   "WebP at 95): the decoded image is compressed once more")
+    d.add_argument("--max-pixels", type=MAX_PIXELS, default=max_pixels,
+                   help=f"refuse files of more pixels (default {max_pixels}, 8192x8192): a guard against "
+                   "untrusted files")
+    d.add_argument("-v", "--verbose", action="store_true", help="print the size and the decoding time")
+    d.set_defaults(func=_cmd_decode, check=_check_decode, parser=d)
 
     i = sub.add_parser("info", help="print the header of a .licq file")
     i.add_argument("input", type=path_arg)
@@ -603,7 +658,6 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser; its errors, and those of every subcommand, are one line (:class:`~licq.cli_args.Parser`)."""
     from . import __version__
     from .container import DEFAULT_MAX_PIXELS
-    from .training.surrogates import SURROGATES
 
     p = Parser(prog="licq", description="learned image codec with real quantization")
     p.add_argument("--version", action="version", version=f"licq {__version__}")
@@ -640,6 +694,8 @@ def main(argv: list[str] | None = None) -> int:
     except LicqError as exc:
         print(f"licq: error: {one_line(exc)}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        return _closed_pipe()
     except OSError as exc:  # a race after the checks: unreadable input, full disk, ...
         where = f": {exc.filename}" if exc.filename else ""
         print(f"licq: error: {one_line(exc.strerror or exc)}{where}", file=sys.stderr)
@@ -647,7 +703,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("licq: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _closed_pipe()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _closed_pipe()
     return 0
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (``licq models | head -3``): exit quietly, as SIGPIPE would."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    return 141
 
 
 if __name__ == "__main__":

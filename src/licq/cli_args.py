@@ -117,9 +117,11 @@ def arch_name(text: str) -> str:
 def check_output_file(path: str) -> None:
     """Refuse an output file that cannot be created, before any work is done (LicqError)."""
     p = Path(path)
+    if path == "-":
+        return
     if p.is_dir():
         raise LicqError(f"cannot write {path}: is a directory")
-    if not p.parent.is_dir():
+    if not p.resolve().parent.is_dir():
         raise LicqError(f"cannot write {path}: folder {p.parent} does not exist")
 
 

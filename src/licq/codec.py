@@ -72,9 +72,9 @@ def index_crc(q: Quantizer, m: LoadedModel, means: torch.Tensor, scales: torch.T
 def encode_full(image: ImageLike, model: str | None = None, *, quality: int | None = None,
                 arch: str | None = None, quantizer: str = "sq", step: float | None = None,
                 states: int | None = None, tcq_lambda: float | None = None,
-                scan: str | None = None, max_pixels: int = container.DEFAULT_MAX_PIXELS,
+                scan: str | None = None, max_pixels: int | None = None,
                 finetuned: str | None = None, weighting: str = "none", effort: int = 0,
-                refine_lambda: float | None = None,
+                refine_lambda: float | None = None, strip: bool = False,
                 progress: Callable[[int], None] | None = None) -> EncodeResult:
     """Encode an image; also return the reconstruction the decoder will produce, bpp and timings.
 
@@ -100,9 +100,10 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
                        scan=scan, weights=weights)
     if isinstance(image, (str, Path)):
         image = open_image(image)
+    source = image
     arr, layout = to_rgb_array(image)
     h, w = arr.shape[:2]
-    if h * w > max_pixels:
+    if max_pixels is not None and h * w > max_pixels:
         raise LicqError(f"image of {w}x{h} pixels exceeds the limit of {max_pixels} pixels "
                         "(raise it with --max-pixels)")
     if h == 0 or w == 0:
@@ -121,10 +122,23 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
         t2 = time.perf_counter()
         recon = _to_uint8(m.net.synthesis(ql.y_hat), h, w)
     header = container.Header(m.name, m.digest, *q.spec().to_header(), h, w, layout, crc)
-    data = container.pack(header, [z_string, ql.data])
+    meta = {} if strip or not isinstance(source, Image.Image) else image_metadata(source)
+    data = container.pack(header, [z_string, ql.data] + ([container.pack_metadata(meta)] if meta else []))
     t3 = time.perf_counter()
-    return EncodeResult(data, from_rgb_array(recon, layout), 8 * len(data) / (h * w),
+    return EncodeResult(data, with_metadata(from_rgb_array(recon, layout), meta), 8 * len(data) / (h * w),
                         {"load": t1 - t0, "encode": t2 - t1, "reconstruct": t3 - t2})
+
+
+def image_metadata(image: Image.Image) -> dict[str, bytes]:
+    """The metadata a file carries for ``image``: its ICC profile and EXIF block, where it has them."""
+    return {key: bytes(image.info[key]) for key in container.METADATA_TAGS.values()
+            if isinstance(image.info.get(key), (bytes, bytearray)) and image.info[key]}
+
+
+def with_metadata(image: Image.Image, metadata: dict[str, bytes]) -> Image.Image:
+    """``image`` with the metadata a file carried in its ``info``, as Pillow's savers read it."""
+    image.info.update(metadata)
+    return image
 
 
 def refine_settings(m: LoadedModel, q: Quantizer, effort: int, lmbda: float | None) -> RefineSettings:
@@ -151,16 +165,33 @@ def encode(image: ImageLike, model: str | None = None, **kwargs) -> bytes:
     return encode_full(image, model, **kwargs).data
 
 
-def decode(data: bytes, model: str | None = None, *, arch: str | None = None,
+def decode(data: bytes | str | Path, model: str | None = None, *, arch: str | None = None,
            max_pixels: int = container.DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Decode ``.licq`` bytes. The model is taken from the header unless given."""
+    """Decode ``.licq`` bytes or a ``.licq`` file. The model is taken from the header unless given."""
+    data = read_stream(data)
     header, m, y_hat = decode_latents(data, model, arch=arch, max_pixels=max_pixels)
     with torch.inference_mode():
         recon = _to_uint8(m.net.synthesis(y_hat), header.height, header.width)
-    return from_rgb_array(recon, header.layout)
+    streams = container.unpack(data, max_pixels=max_pixels)[1]
+    meta = container.unpack_metadata(streams[2]) if len(streams) == 3 else {}
+    return with_metadata(from_rgb_array(recon, header.layout), meta)
 
 
-def decode_latents(data: bytes, model: str | None = None, *, arch: str | None = None,
+def read_stream(data: bytes | bytearray | memoryview | str | Path) -> bytes:
+    """The bytes of a ``.licq`` stream given as bytes or as a path; anything else is a LicqError."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    if isinstance(data, (str, Path)):
+        try:
+            return Path(data).read_bytes()
+        except FileNotFoundError:
+            raise LicqError(f"file not found: {data}") from None
+        except OSError as exc:
+            raise LicqError(f"cannot read {data}: {exc.strerror or exc}") from None
+    raise LicqError(f"expected .licq bytes or a path, got {type(data).__name__}")
+
+
+def decode_latents(data: bytes | str | Path, model: str | None = None, *, arch: str | None = None,
                    max_pixels: int = container.DEFAULT_MAX_PIXELS) -> tuple[container.Header, LoadedModel, torch.Tensor]:
     """The entropy-decoding half of :func:`decode`: header, model and the latents ``ŷ``.
 
@@ -168,9 +199,11 @@ def decode_latents(data: bytes, model: str | None = None, *, arch: str | None = 
     tables, fixed-point μ), so ``ŷ`` is bit-identical on every machine; only the synthesis
     transform that follows is floating point.
     """
-    header, streams = container.unpack(data, max_pixels=max_pixels)
-    if len(streams) != 2:
-        raise LicqError(f"corrupt file: expected 2 sub-streams, found {len(streams)}")
+    header, streams = container.unpack(read_stream(data), max_pixels=max_pixels)
+    if len(streams) not in (2, 3):
+        raise LicqError(f"corrupt file: expected 2 or 3 sub-streams, found {len(streams)}")
+    if len(streams) == 3:
+        container.unpack_metadata(streams[2])  # a malformed record is refused before any decoding
     m = model_for(header, model, arch)
     q = quantizer_from_header(header.quantizer, header.states, header.step, header.tcq_lambda)
     hp, wp = -(-header.height // STRIDE) * STRIDE, -(-header.width // STRIDE) * STRIDE

@@ -23,7 +23,9 @@ Layout (all integers big-endian)::
     ..      1     k = number of sub-streams
     ..      4k    length of each sub-stream
     ..      4     CRC32 of every byte before it and of the payload
-    ..            payload: the k sub-streams back to back (hyper-latent z first, then latents)
+    ..            payload: the k sub-streams back to back: hyper-latent z, latents y, and (k = 3)
+                  the image's metadata: records of a 4-byte tag (b"ICCP" ICC profile, b"EXIF"
+                  EXIF block), a u32 length and the bytes, carried through unchanged
 
 Every field is checked before anything is allocated from it; any violation
 raises :class:`~licq.errors.LicqError` naming the problem.
@@ -56,10 +58,10 @@ VERSION = 3
 #: earlier format versions and the release that reads them
 RETIRED_FORMATS = {1: "licq 0.1.0 (files before 2026-11-25)", 2: "licq 0.1.0"}
 LAYOUTS = {0: "RGB", 1: "L"}
-#: Refuse images above this many pixels (4096 x 4096) unless the caller raises the bound.
-#: Transforms run in tiles, so memory grows slowly with size (under 2 GiB peak for 4096 x 4096),
-#: but time does not: the bound protects services that decode untrusted files.
-DEFAULT_MAX_PIXELS = 1 << 24
+#: Decoders refuse files of more pixels than this (8192 x 8192: camera photos of 24-50 MP decode
+#: without a flag) unless the caller raises the bound. Transforms run in tiles, so memory grows
+#: slowly with size, but time does not: the bound protects services that decode untrusted files.
+DEFAULT_MAX_PIXELS = 1 << 26
 MAX_STREAMS = 16
 
 
@@ -114,6 +116,30 @@ def pack(header: Header, streams: list[bytes]) -> bytes:
     payload = b"".join(streams)
     crc = zlib.crc32(payload, zlib.crc32(head))
     return head + struct.pack(">I", crc) + payload
+
+
+#: metadata records a file may carry: tag → the PIL ``info`` key it comes from and goes back to
+METADATA_TAGS = {b"ICCP": "icc_profile", b"EXIF": "exif"}
+
+
+def pack_metadata(metadata: dict[str, bytes]) -> bytes:
+    """The metadata sub-stream of ``metadata`` (PIL ``info`` keys of :data:`METADATA_TAGS`; others ignored)."""
+    return b"".join(tag + struct.pack(">I", len(metadata[key])) + metadata[key]
+                    for tag, key in METADATA_TAGS.items() if metadata.get(key))
+
+
+def unpack_metadata(data: bytes) -> dict[str, bytes]:
+    """Inverse of :func:`pack_metadata`; a malformed record is a :class:`LicqError`."""
+    out, r = {}, _Reader(data)
+    while r.pos < len(data):
+        if r.pos + 8 > len(data) or r.pos + 8 + struct.unpack(">I", data[r.pos + 4:r.pos + 8])[0] > len(data):
+            raise LicqError("corrupt metadata: a record is cut short")
+        tag = r.take(4, "metadata tag")
+        (n,) = r.unpack(">I", "metadata length")
+        if tag not in METADATA_TAGS or METADATA_TAGS[tag] in out:
+            raise LicqError(f"corrupt metadata: unknown or repeated record {tag!r}")
+        out[METADATA_TAGS[tag]] = r.take(n, "metadata record")
+    return out
 
 
 class _Reader:

@@ -12,14 +12,16 @@ licq codes 8-bit RGB. Other inputs are converted, each with a warning
 
 from __future__ import annotations
 
+import io
+import sys
 import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .atomic import atomic_path
+from .atomic import atomic_write_bytes
 from .errors import LicqError
 
 GRAY_MODES = {"L", "I;16", "I;16B", "I;16L", "I", "F", "1", "LA"}
@@ -43,11 +45,16 @@ def list_images(folders: Sequence[str | Path]) -> list[Path]:
 
 
 def open_image(path: str | Path) -> Image.Image:
-    """Open and fully decode an image file; errors become :class:`LicqError`."""
+    """Open and fully decode an image file (``-``: standard input) as it is meant to be seen: its EXIF
+    orientation applied. An animated image gives its first frame and 16-bit samples are cut to 8 bits,
+    each with a :class:`LicqWarning`. Errors become :class:`LicqError`."""
+    source = io.BytesIO(sys.stdin.buffer.read()) if str(path) == "-" else path
     try:
-        with Image.open(path) as im:
+        with Image.open(source) as im:
+            frames = getattr(im, "n_frames", 1)
+            deep = any(isinstance(t[3], str) and ";16" in t[3] for t in (im.tile or []) if len(t) > 3)
             im.load()
-            return im
+            image = ImageOps.exif_transpose(im) or im
     except FileNotFoundError:
         raise LicqError(f"image not found: {path}") from None
     except IsADirectoryError:
@@ -56,6 +63,12 @@ def open_image(path: str | Path) -> Image.Image:
         raise LicqError(f"cannot read image {path}: not an image file Pillow knows") from None
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise LicqError(f"cannot read image {path}: {' '.join(str(exc).split())}") from None
+    if frames > 1:
+        warnings.warn(f"{path}: animated image of {frames} frames: only the first is coded", LicqWarning,
+                      stacklevel=2)
+    if deep and image.mode in ("RGB", "RGBA"):
+        warnings.warn(f"{path}: 16-bit samples reduced to 8 bits", LicqWarning, stacklevel=2)
+    return image
 
 
 def to_rgb_array(image: Image.Image | np.ndarray) -> tuple[np.ndarray, int]:
@@ -103,14 +116,43 @@ def from_rgb_array(arr: np.ndarray, layout: int) -> Image.Image:
     return Image.fromarray(arr, mode="RGB")
 
 
-def save_image(image: Image.Image, path: str | Path) -> None:
-    """Save atomically; the format follows the suffix (PNG if none is recognised)."""
-    path = Path(path)
-    fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
-    with atomic_path(path) as tmp:
-        try:
-            image.save(tmp, format=fmt)
-        except OSError as exc:  # its message would name the temporary file
-            raise LicqError(f"cannot write {path}: {exc.strerror or exc}") from None
-        except (ValueError, KeyError) as exc:
-            raise LicqError(f"cannot write {path}: {exc}") from None
+#: image formats decode writes: lossless ones, and lossy ones (with their settings) behind --allow-lossy
+LOSSLESS_FORMATS = {".png": "PNG", ".ppm": "PPM", ".pnm": "PPM", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+LOSSY_FORMATS = {".jpg": ("JPEG", {"quality": 95, "subsampling": 0}), ".jpeg": ("JPEG", {"quality": 95, "subsampling": 0}),
+                 ".webp": ("WEBP", {"quality": 95})}
+
+
+def output_format(path: str | Path, allow_lossy: bool = False) -> tuple[str, dict]:
+    """The format (and its save settings) of a decoded image written to ``path``: from the suffix; PNG for
+    ``-`` and special files. A lossy format without ``allow_lossy`` and an unknown suffix are refused."""
+    from .atomic import is_special
+
+    suffix = Path(str(path)).suffix.lower()
+    if suffix in LOSSLESS_FORMATS:
+        return LOSSLESS_FORMATS[suffix], {}
+    if suffix in LOSSY_FORMATS:
+        if not allow_lossy:
+            raise LicqError(f"{path}: {LOSSY_FORMATS[suffix][0]} would compress the decoded image again, lossily; "
+                            "write .png, or pass --allow-lossy")
+        return LOSSY_FORMATS[suffix]
+    if is_special(path):
+        return "PNG", {}
+    raise LicqError(f"{path}: unknown image suffix {suffix or '(none)'!r}; use one of "
+                    f"{', '.join(sorted(LOSSLESS_FORMATS))} (or {', '.join(sorted(LOSSY_FORMATS))} with --allow-lossy)")
+
+
+def save_image(image: Image.Image, path: str | Path, fmt: str | None = None, **params) -> None:
+    """Save in ``fmt`` (default: the suffix's format, PNG if none is recognised), atomically, or
+    in place for ``-`` and special files (:func:`licq.atomic.atomic_write_bytes`)."""
+    fmt = fmt or Image.registered_extensions().get(Path(path).suffix.lower(), "PNG")
+    for key in ("icc_profile", "exif"):  # the metadata the file carried
+        if image.info.get(key):
+            params.setdefault(key, image.info[key])
+    buf = io.BytesIO()
+    try:
+        image.save(buf, format=fmt, **params)
+    except OSError as exc:
+        raise LicqError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except (ValueError, KeyError) as exc:
+        raise LicqError(f"cannot write {path}: {exc}") from None
+    atomic_write_bytes(path, buf.getvalue())

@@ -6,14 +6,27 @@ Their header codes, trellis states and scans are in one registry, :data:`.spec.K
 
 from __future__ import annotations
 
-from typing import Sequence
+import importlib
+from typing import TYPE_CHECKING, Sequence
 
-from .base import QuantizedLatents, Quantizer, dequantize
-from .rdoq import RdoqQuantizer
 from .spec import BY_CODE, KINDS, NAMES, QuantizerSpec
-from .sq import ScalarQuantizer
-from .sq_grid import FixedGridQuantizer
-from .tcq import SCANS, TrellisQuantizer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .base import Quantizer
+
+#: the quantizer classes and helpers, imported (with PyTorch) on first access: the command line's
+#: parser needs only the registry (:mod:`.spec`)
+_LAZY = {"QuantizedLatents": "base", "Quantizer": "base", "dequantize": "base", "RdoqQuantizer": "rdoq",
+         "ScalarQuantizer": "sq", "FixedGridQuantizer": "sq_grid", "SCANS": "tcq", "TrellisQuantizer": "tcq"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 #: header code -> (name, scan), read from the registry
 QUANTIZER_CODES: dict[int, tuple[str, str | None]] = {c: (k.name, s) for c, (k, s) in BY_CODE.items()}

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: the quantization surrogates of end-to-end training (:mod:`.surrogates`); here, free of PyTorch, for the parser
+SURROGATES: tuple[str, ...] = ("noise", "ste", "mixed")
+
 #: colour-saturation factors of the optional boost (``--saturation``; training/data.py draws from it)
 SATURATION_RANGE = (1.5, 2.5)
 

@@ -19,10 +19,10 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from .config import SURROGATES
 from .precision import Precision, transform_runner
 
 Surrogate = Literal["noise", "ste", "mixed"]
-SURROGATES: tuple[str, ...] = ("noise", "ste", "mixed")
 
 
 def ste_round(x: Tensor) -> Tensor:

@@ -13,14 +13,13 @@ import hashlib
 import json
 import numbers
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import LicqError
 from ..version import __version__
-from ..models import state_dict_from_file
-# thin re-exports of the old import paths (model resolution and quantizer defaults live elsewhere now)
-from ..models.resolve import LoadedModel, load_file, prepare, resolve
-from ..quantizers.defaults import FALLBACK_TCQ, quantizer_defaults
-from .tables import stored_hyperlatent_tables
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..models.resolve import LoadedModel
 
 ZOO_DIR = Path(__file__).resolve().parent
 MANIFEST = ZOO_DIR / "manifest.json"
@@ -54,6 +53,8 @@ def name_for_quality(quality: int) -> str:
 
 
 def _checked_state(e: dict) -> dict:
+    from ..models.io import state_dict_from_file  # PyTorch: only when weights are loaded
+
     path = ZOO_DIR / e["file"]
     try:
         data = path.read_bytes()
@@ -65,7 +66,7 @@ def _checked_state(e: dict) -> dict:
 
 
 @functools.lru_cache(maxsize=16)
-def load_zoo(name: str) -> LoadedModel:
+def load_zoo(name: str) -> "LoadedModel":
     """Load a zoo model after checking its file's sha256 against the manifest.
 
     A finetuned decoder (entry with ``base``) is its base model with the
@@ -81,6 +82,9 @@ def load_zoo(name: str) -> LoadedModel:
             raise LicqError(f"zoo decoder {name!r} was finetuned on another version of {base['name']!r}; "
                             "finetune it again on the shipped weights")
         state = {**_checked_state(base), **state}
+    from ..models.resolve import prepare
+    from .tables import stored_hyperlatent_tables
+
     return prepare(name, e["arch"], state, stored_hyperlatent_tables(state))
 
 
@@ -145,5 +149,5 @@ def selected_decoder(base: str, quantizer: str, states: int | None, finetuned: s
     return finetuned_variant(base, quantizer, states, finetuned) if finetuned else None
 
 
-__all__ = ["FALLBACK_TCQ", "LoadedModel", "MANIFEST", "ZOO_DIR", "entry", "find_finetuned_variant", "finetuned_variant", "load_file",
-           "load_zoo", "manifest", "missing_zoo_model", "model_lambda", "name_for_quality", "qualities", "quantizer_defaults", "resolve", "selected_decoder", "zoo_has"]
+__all__ = ["MANIFEST", "RETIRED", "ZOO_DIR", "entry", "find_finetuned_variant", "finetuned_variant", "load_zoo",
+           "manifest", "missing_zoo_model", "model_lambda", "name_for_quality", "qualities", "selected_decoder", "zoo_has"]
