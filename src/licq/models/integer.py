@@ -74,13 +74,13 @@ class IntegerLayer:
             acc = F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding)
         else:
             acc = F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
-        out = torch.floor(acc * 2.0 ** -self.shift + 0.5)
+        out = acc.mul_(2.0 ** -self.shift).add_(0.5).floor_()  # in place: the accumulator is not needed again
         if self.activation == "relu":
-            out = out.clamp_min(0)
+            out.clamp_min_(0)
         elif self.activation == "leaky_relu":
-            scaled = torch.div(out.to(torch.int64) + LEAKY_DIVISOR // 2, LEAKY_DIVISOR,
-                               rounding_mode="floor").to(out.dtype)  # rounded half up, unbiased
-            out = torch.where(out < 0, scaled, out)
+            neg = out < 0
+            scaled = torch.div(out[neg].to(torch.int64) + LEAKY_DIVISOR // 2, LEAKY_DIVISOR, rounding_mode="floor")
+            out[neg] = scaled.to(out.dtype)  # rounded half up, unbiased
         return out
 
     def to(self, device: torch.device) -> "IntegerLayer":
