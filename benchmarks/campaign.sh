@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The zoo's training campaign: one long run per model that survives session ends.
+# The zoo's training campaign: one long run per model that survives interruptions.
 #
 #   nohup bash benchmarks/campaign.sh q3 > /root/licq-campaign/q3.log 2>&1 &
 #
 # Live state (checkpoint with optimizer, scheduler and RNG state, half-precision
 # snapshots for the learning curve) lives in $LICQ_CAMPAIGN/<model>, outside the
-# work tree, so the next session on this machine resumes it with the same command.
+# work tree, so running the same command again on this machine resumes it.
 # When that folder is gone (a fresh machine), the run restarts warm from the
 # shipped zoo weights of the same model if they have the campaign's size, else
 # from scratch. Every leg is the same `licq train` command with --resume.

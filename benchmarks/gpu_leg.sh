@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU leg of the training campaign, for a session that is lent a device (15 minutes in all).
+# One GPU leg of the training campaign, for a machine lent a GPU for a short time (15 minutes in all).
 #
 # Here, before the call (CPU machine, repo root):
 #   bash benchmarks/gpu_leg.sh prepare          # fills .gpu/ (git-ignored): wheels, training pack, init weights

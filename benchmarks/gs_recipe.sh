@@ -8,7 +8,7 @@
 #
 # Work goes to $LICQ_GS (default /root/licq-gs): ft/TAG (the run), TAG-merged.pt (the candidate for
 # benchmarks/recompression.py, synthetic_drift.py and adoption_check.py), TAG-sq.json (licq eval).
-# The twelfth session's screening on q2 and q3 is in results/finetune/gs-recipe/ (README, Training).
+# The screening on q2 and q3 (2026-11-27) is in results/finetune/gs-recipe/ (docs/training.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tag=${1:?usage: gs_recipe.sh TAG CHECKPOINT LAMBDA [finetune options]}; base=${2:?}; lmbda=${3:?}; shift 3

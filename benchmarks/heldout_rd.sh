@@ -43,7 +43,7 @@ sys.exit(json.load(open(sys.argv[1])).get("command") != shlex.join(["licq", *sys
     --out $R/licq-sq-effort2.json --quiet $RESUME
 fi
 EFFORTS=$(ls $R/licq-sq-effort[123].json 2>/dev/null || true)  # optional, where measured
-RDOQ=$(ls $R/licq-rdoq.json 2>/dev/null || true)  # measured since the twenty-third session
+RDOQ=$(ls $R/licq-rdoq.json 2>/dev/null || true)  # measured since 2026-11-28
 $L plot $R/licq-sq.json $R/licq-tcq8-ft.json $R/webp.json $R/jpeg.json $R/avif.json \
   -o $R/rd.png --xmax 1.5 --title "50 held-out training-pool photos, real bitstreams"
 {

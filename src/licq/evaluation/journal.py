@@ -1,7 +1,7 @@
 """A per-image journal for long evaluations, so an interrupted ``licq eval`` resumes where it stopped.
 
 An ``--effort 3`` curve over Kodak codes 96 images at about two minutes each on
-one thread of this project's CPU: hours, longer than a session. :func:`licq.evaluation.rd.evaluate`
+one thread of a 2-core CPU: hours, longer than many machines stay up. :func:`licq.evaluation.rd.evaluate`
 appends each finished image's row to ``<out>.partial.jsonl`` as one JSON line;
 ``licq eval --resume`` reads them back and codes only what is missing. A row is
 reused only under the same key: the rate point's settings, the image's name and
