@@ -21,7 +21,7 @@ from licq.codec import encode_full
 from licq.evaluation.results import save_results
 from licq.imageio import open_image
 from licq.refine import EFFORT_ITERATIONS
-from licq.training.precision import cpu_has_bf16
+from licq.hardware import cpu_has_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"

@@ -28,7 +28,7 @@ from .models.hyperprior import LATENT_STRIDE
 from .models.tiling import tile_boxes
 from .quantizers.base import dequantize, level_centres
 from .quantizers.cells import rate_bits, sq_cell_probability
-from .training.precision import cpu_has_bf16
+from .hardware import cpu_has_bf16
 
 #: --effort level -> refinement iterations (0: the single forward pass of g_a)
 EFFORT_ITERATIONS: dict[int, int] = {0: 0, 1: 20, 2: 60, 3: 200}

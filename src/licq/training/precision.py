@@ -11,25 +11,15 @@ With channels-last memory, oneDNN's bf16 kernels make a training step about
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Callable, Literal
 
 import torch
 from torch import Tensor, nn
 
+from ..hardware import cpu_has_bf16
+
 Precision = Literal["fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
-
-
-@lru_cache(maxsize=None)
-def cpu_has_bf16() -> bool:
-    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX-BF16)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 def default_precision(device: torch.device) -> Precision:
