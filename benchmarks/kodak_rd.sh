@@ -24,7 +24,7 @@ if [ "${1:-}" = "--effort3-only" ]; then effort3; exit; fi
 if [ "${1:-}" != "--plots-only" ]; then  # --plots-only: redo plot and tables from existing results
   $L eval "$KODAK" --all-qualities --name "licq SQ" --out $R/licq-sq.json --quiet $RESUME
   $L eval "$KODAK" --all-qualities --quantizer tcq --states 4 --name "licq TCQ-4" --out $R/licq-tcq4.json --quiet $RESUME
-  $L eval "$KODAK" --all-qualities --quantizer tcq --states 8 --name "licq TCQ-8" --out $R/licq-tcq8.json --quiet $RESUME
+  $L eval "$KODAK" --all-qualities --quantizer tcq --states 8 --finetuned none --name "licq TCQ-8" --out $R/licq-tcq8.json --quiet $RESUME
   $L eval "$KODAK" --all-qualities --quantizer tcq --states 8 --finetuned auto --name "licq TCQ-8 + finetuned decoders" \
     --out $R/licq-tcq8-ft.json --quiet $RESUME
   $L eval "$KODAK" --all-qualities --quantizer sq-grid --finetuned auto --name "licq SQ fixed grid" \

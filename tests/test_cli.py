@@ -93,12 +93,12 @@ def test_eval_finetuned_auto_measures_what_encode_writes(tmp_path, capsys):
     src = _png(tmp_path)
     arr = np.asarray(Image.open(src).convert("RGB"))
     out = tmp_path / "r.json"
-    for extra in ([], ["--finetuned", "auto"]):
+    for extra in (["--finetuned", "none"], [], ["--finetuned", "auto"]):  # auto is the default
         assert main(["eval", str(src), "--quality", "3", "--quantizer", "tcq", "--quiet", "--no-msssim",
                      "--out", str(out), *extra]) == 0
         capsys.readouterr()
         bpp = json.loads(out.read_text())["results"]["bpp"][0]
-        ref = licq.encode_full(arr, quality=3, quantizer="tcq", finetuned="auto" if extra else None)
+        ref = licq.encode_full(arr, quality=3, quantizer="tcq", finetuned=None if "none" in extra else "auto")
         assert bpp == ref.bpp
     # a zoo model named with --model: the file names the finetuned decoder, and eval decodes with it
     assert main(["eval", str(src), "--model", "licq-q3", "--quantizer", "sq-grid", "--finetuned", "dec", "--quiet",

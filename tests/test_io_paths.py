@@ -182,3 +182,17 @@ def test_corrupt_metadata_is_one_error(tmp_path, tiny_model):
     bad = container.pack(header, [*streams, b"ICCP\x00\x00\x10\x00ab"])
     with pytest.raises(LicqError, match="corrupt metadata: a record is cut short"):
         licq.decode(bad, tiny_model)
+
+
+def test_eval_reports_an_unreadable_image_and_measures_the_others(tmp_path, tiny_model, capsys):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.fromarray(smooth_image(64, 64)).save(folder / "good.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    out = tmp_path / "r.json"
+    assert main(["eval", str(folder), "--model", tiny_model, "--arch", "mbt2018-mean", "--quiet", "--no-msssim", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "broken.png" in err and "1 of 2 images could not be read" in err
+    import json
+    data = json.loads(out.read_text())
+    assert [r["image"] for r in data["per_image"]] == ["good.png"] and len(data["skipped"]) == 1

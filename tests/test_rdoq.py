@@ -127,11 +127,10 @@ def test_make_quantizer_checks():
 
 
 def test_default_lambda_follows_the_step():
-    assert LAMBDA_PER_STEP2 == pytest.approx(math.log(2) / 6)
+    assert LAMBDA_PER_STEP2 == 0.01  # the sweep's (results/tcq/README.md, 4d)
     d = quantizer_defaults("@mbt2018-mean", "rdoq", None, None, None)
-    assert d == {"step": 1.0, "states": 0, "tcq_lambda": pytest.approx(math.log(2) / 6)}
-    assert quantizer_defaults("@mbt2018-mean", "rdoq", 0.5, None, None)["tcq_lambda"] == pytest.approx(
-        math.log(2) / 24)
+    assert d == {"step": 1.0, "states": 0, "tcq_lambda": pytest.approx(0.01)}
+    assert quantizer_defaults("@mbt2018-mean", "rdoq", 0.5, None, None)["tcq_lambda"] == pytest.approx(0.0025)
     assert quantizer_defaults("@mbt2018-mean", "rdoq", 0.5, None, 0.07)["tcq_lambda"] == 0.07
 
 
@@ -152,7 +151,7 @@ def test_cli_encode_info_and_finetune(tmp_path, tiny_model, capsys):
                  "--steps", "2", "--batch", "1", "--crop", "64", "--threads", "1"]) == 0
     meta = json.loads((tmp_path / "ft" / "decoder.json").read_text())
     assert meta["quantizer"] == "rdoq" and meta["steps"] == 2
-    assert meta["tcq_lambda"] == pytest.approx(math.log(2) / 6)
+    assert meta["tcq_lambda"] == pytest.approx(0.01)
 
 
 def test_weighted_decision_is_the_cheapest_weighted_candidate():

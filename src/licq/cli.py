@@ -186,7 +186,8 @@ def _cmd_eval(a: argparse.Namespace) -> None:
         raise LicqError(f"no images found in {' '.join(a.inputs)}")
     qualities = zoo_qualities() if a.all_qualities else (a.quality or [])
     base = {"quantizer": a.quantizer, "step": a.step, "states": a.states, "tcq_lambda": a.tcq_lambda,
-            "scan": a.scan, "finetuned": a.finetuned, "weighting": a.weighting, "effort": a.effort,
+            "scan": a.scan, "finetuned": None if a.finetuned == "none" else a.finetuned,
+            "weighting": a.weighting, "effort": a.effort,
             "refine_lambda": a.refine_lambda}
     if qualities:
         points = [{"quality": q, **base} for q in qualities]
@@ -211,8 +212,13 @@ def _cmd_eval(a: argparse.Namespace) -> None:
     for i, p in enumerate(points):
         print(f"{p.get('quality') or p.get('model') or 'default'}: {r['bpp'][i]:.4f} bpp, "
               f"{r['psnr-rgb'][i]:.3f} dB")
-    print(f"{a.out}: {len(files)} images, decoder output {'==' if data['exact'] else '!='} "
-          "encoder reconstruction")
+    print(f"{a.out}: {len(files) - len(data['skipped'])} images, decoder output "
+          f"{'==' if data['exact'] else '!='} encoder reconstruction")
+    if data["skipped"]:
+        for s in data["skipped"]:
+            print(f"licq: skipped: {one_line(s['error'])}", file=sys.stderr)
+        raise LicqError(f"{len(data['skipped'])} of {len(files)} images could not be read (listed above); "
+                        f"{a.out} holds the others")
     if not data["exact"]:
         raise LicqError("decoded images differ from the encoder's reconstruction")
 
@@ -479,7 +485,7 @@ def _add_encode(sub, max_pixels: int) -> None:
                    "(SQ default 1.0; TCQ default per model)")
     e.add_argument("--states", type=int, choices=ALL_STATES, help="TCQ trellis states (default 8)")
     e.add_argument("--tcq-lambda", type=TCQ_LAMBDA, help="TCQ/RDOQ rate weight λ in [0, 1000] "
-                   "(TCQ default per model; RDOQ default (ln 2/6)·Δ²)")
+                   "(TCQ default per model; RDOQ default 0.01·Δ², from the sweep)")
     e.add_argument("--scan", choices=ALL_SCANS, help="TCQ scan: a trellis per channel row "
                    "(default, parallel decoding) or per channel (raster, slow decoding)")
     e.add_argument("--finetuned", choices=["auto", "none", "dec", "dec+hyperdec"], default="auto",
@@ -612,9 +618,9 @@ def _add_eval(sub) -> None:
     ev.add_argument("--states", type=int, choices=ALL_STATES)
     ev.add_argument("--tcq-lambda", type=TCQ_LAMBDA)
     ev.add_argument("--scan", choices=ALL_SCANS)
-    ev.add_argument("--finetuned", choices=["auto", "dec", "dec+hyperdec"],
-                    help="zoo decoders finetuned for the quantizer; auto: the 'dec' decoder where the zoo has "
-                         "one, else the base model (what licq encode does; default: the base models)")
+    ev.add_argument("--finetuned", choices=["auto", "none", "dec", "dec+hyperdec"], default="auto",
+                    help="zoo decoders finetuned for the quantizer; auto (default, what licq encode writes): the "
+                         "'dec' decoder where the zoo has one, else the base model; none: the base models")
     ev.add_argument("--weighting", choices=WEIGHTINGS, default="none", help="TCQ/RDOQ channel weighting")
     _effort_opts(ev)
     ev.add_argument("--name", help="curve name in the results file")

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from ..codec import decode, encode_full
+from ..errors import LicqError
 from ..imageio import list_images, open_image
 from .journal import Journal, file_digest, row_key, weights_fingerprint
 from .metrics import ms_ssim_images, psnr_images
@@ -26,13 +27,21 @@ def evaluate(files: Sequence[str | Path], points: Iterable[dict], name: str, des
     """Evaluate rate points (each a dict of :func:`licq.encode_full` keyword arguments) on images.
 
     Returns a results dict in CompressAI's schema, with ``per_image`` rows and
-    the settings of each point. With a ``journal``, each image's row is saved as
+    the settings of each point; an image that cannot be read is listed under ``skipped`` and left
+    out (a LicqError only when none can be read). With a ``journal``, each image's row is saved as
     soon as it is done, and rows the journal already holds are not coded again.
     """
     from tqdm import tqdm
 
     points = list(points)
-    images = [(Path(f), open_image(f)) for f in files]
+    images, skipped = [], []
+    for f in files:  # an unreadable file is reported and left out; the others are measured
+        try:
+            images.append((Path(f), open_image(f)))
+        except LicqError as exc:
+            skipped.append({"image": str(f), "error": str(exc)})
+    if not images:
+        raise LicqError(f"none of the {len(files)} images could be read: {skipped[0]['error']}")
     digests = [file_digest(path) for path, _ in images] if journal else []  # once per image, not per point
     res = {m: [] for m in METRICS}
     rows, exact = [], True
@@ -60,7 +69,7 @@ def evaluate(files: Sequence[str | Path], points: Iterable[dict], name: str, des
             res[m].append(float(np.mean(vals)) if vals else None)
     bar.close()
     return {"name": name, "description": description, "results": res, "exact": exact,
-            "settings": points, "per_image": rows}
+            "settings": points, "per_image": rows, "skipped": skipped}
 
 
 def _code_image(fname: str, img: Image.Image, point: dict, msssim: bool) -> dict:

@@ -1,6 +1,6 @@
 """The quantizer parameters a command gets when it leaves them out.
 
-SQ uses Δ = 1; RDOQ Δ = 1 and λ = (ln 2 / 6)·Δ²; TCQ the Δ and λ measured for
+SQ uses Δ = 1; RDOQ Δ = 1 and λ = 0.01·Δ² (its sweep); TCQ the Δ and λ measured for
 each zoo model by ``benchmarks/tcq_sweep.py`` and recorded in the zoo manifest.
 A finetuned decoder accepts only the setting it was trained for.
 """
@@ -31,7 +31,7 @@ def _finetuned_setting(name: str, quantizer: str, given: dict) -> dict | None:
 
 def quantizer_defaults(name: str, quantizer: str, step: float | None, states: int | None,
                        tcq_lambda: float | None) -> dict:
-    """Fill unset quantizer parameters: SQ Δ=1; RDOQ Δ=1, λ=(ln 2/6)·Δ²; TCQ from the model's sweep (manifest)."""
+    """Fill unset quantizer parameters: SQ Δ=1; RDOQ Δ=1, λ=0.01·Δ²; TCQ from the model's sweep (manifest)."""
     fixed = _finetuned_setting(name, quantizer, {"step": step, "states": states, "tcq_lambda": tcq_lambda})
     if fixed is not None:
         return fixed
