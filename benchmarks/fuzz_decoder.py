@@ -61,8 +61,9 @@ for line in sys.stdin:
 
 def header_len(data: bytes) -> tuple[int, int, int]:
     """(end of header incl. CRC, offset of the length fields, number of sub-streams)."""
-    n = data[5]
-    pos = 6 + n + 8 + 1 + 1 + 4 + 4 + 4 + 4 + 1 + 4  # ... layout, index CRC
+    v = data[5]  # the writer's version, then the model name (format 3)
+    n = data[6 + v]
+    pos = 7 + v + n + 8 + 1 + 1 + 4 + 4 + 4 + 4 + 1 + 4  # ... layout, index CRC
     k = data[pos]
     return pos + 1 + 4 * k + 4, pos + 1, k
 
@@ -166,8 +167,13 @@ def main() -> None:
 
     rng = np.random.default_rng(a.seed)
     img = (rng.random((40, 56, 3)) * 255).astype(np.uint8)
+    from PIL import Image
+
+    tagged = Image.fromarray(img)
+    tagged.info.update(icc_profile=bytes(range(200)), exif=b"Exif\x00\x00" + bytes(64))  # a metadata sub-stream
     seeds = {"sq": licq.encode(img), "rdoq": licq.encode(img, quantizer="rdoq"),
-             "tcq4": licq.encode(img, quantizer="tcq", states=4), "tcq8": licq.encode(img, quantizer="tcq", states=8)}
+             "tcq4": licq.encode(img, quantizer="tcq", states=4), "tcq8": licq.encode(img, quantizer="tcq", states=8),
+             "sq-grid": licq.encode(img, quantizer="sq-grid"), "sq+metadata": licq.encode(tagged)}
     counts: dict[str, int] = {}
     failures = {"crash": [], "hang": [], "output_for_invalid_input": []}
     r = random.Random(a.seed)

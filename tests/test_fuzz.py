@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import licq
+from PIL import Image
 from licq.errors import LicqError
 
 from .conftest import smooth_image
@@ -22,6 +23,9 @@ def test_mutants_give_licq_error_or_decode_only_when_well_formed(tiny_model):
     seeds = {"sq": licq.encode(img, tiny_model), "tcq": licq.encode(img, tiny_model, quantizer="tcq", states=8),
              "rdoq": licq.encode(img, tiny_model, quantizer="rdoq", tcq_lambda=0.3),
              "sq-grid": licq.encode(img, tiny_model, quantizer="sq-grid")}
+    tagged = Image.fromarray(img)
+    tagged.info.update(icc_profile=bytes(range(100)), exif=b"Exif\x00\x00" + bytes(32))
+    seeds["sq+metadata"] = licq.encode(tagged, tiny_model)
     outcomes = {"error": 0, "decoded": 0}
     for i, (kind, fixed, data) in enumerate(fuzz.mutants(seeds, 400, random.Random(1))):
         if i >= 400:
