@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
 import dataclasses
 from pathlib import Path
@@ -35,3 +36,16 @@ def test_config_module_imports_no_torch():
     imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not {m.split(".")[0] for m in imported} & {"torch", "numpy"}
+
+
+def test_every_argument_has_help_and_defaults_are_shown(capsys):
+    from licq.cli import build_parser, main
+
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, sp in subs.items():
+        for action in sp._actions:
+            assert action.dest == "help" or action.help, f"licq {name} {action.option_strings or action.dest}"
+    assert main(["train", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: 128)" in out and "(default: mixed)" in out and "(default: 0)" in out  # --N, --surrogate, --seed

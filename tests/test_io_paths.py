@@ -196,3 +196,28 @@ def test_eval_reports_an_unreadable_image_and_measures_the_others(tmp_path, tiny
     import json
     data = json.loads(out.read_text())
     assert [r["image"] for r in data["per_image"]] == ["good.png"] and len(data["skipped"]) == 1
+
+
+def test_batch_encode_and_decode_report_a_bad_file_and_do_the_rest(tmp_path, tiny_model, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(2):
+        Image.fromarray(smooth_image(64, 64, seed=i)).save(src / f"img{i}.png")
+    (src / "broken.png").write_bytes(b"not an image")
+    assert main(["encode", str(src), "--out-dir", str(tmp_path / "enc"), "--model", tiny_model]) == 1
+    cap = capsys.readouterr()
+    assert "broken.png" in cap.err and "encoded 2 of 3 files" in cap.out
+    assert sorted(p.name for p in (tmp_path / "enc").iterdir()) == ["img0.licq", "img1.licq"]
+    assert main(["decode", *map(str, sorted((tmp_path / "enc").iterdir())), "--out-dir", str(tmp_path / "dec"),
+                 "--model", tiny_model, "--arch", "mbt2018-mean"]) == 0
+    assert "decoded 2 of 2 files" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "dec").iterdir()) == ["img0.png", "img1.png"]
+
+
+def test_batch_refuses_two_inputs_with_one_output_name(tmp_path, tiny_model, capsys):
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        Image.fromarray(smooth_image(64, 64)).save(tmp_path / d / "same.png")
+    assert main(["encode", str(tmp_path / "a" / "same.png"), str(tmp_path / "b" / "same.png"),
+                 "--out-dir", str(tmp_path / "o"), "--model", tiny_model]) == 1
+    assert "would both be written to" in capsys.readouterr().err

@@ -48,23 +48,29 @@ EFFORTS = (0, 1, 2, 3)
 
 
 def _cmd_encode(a: argparse.Namespace) -> None:
+    _run_jobs(a, _encode_one, "encoded")
+
+
+def _encode_one(a: argparse.Namespace, source: str, output: str, quiet: bool) -> None:
     from .atomic import atomic_write_bytes
     from .codec import encode_full
     from .evaluation.metrics import psnr_images
     from .imageio import open_image
 
-    check_output_file(a.output)
-    image = open_image(a.input)
-    with _refine_bar(a.effort) as bar:
+    check_output_file(output)
+    image = open_image(source)
+    with _refine_bar(a.effort if not quiet else 0) as bar:
         res = encode_full(image, a.model, quality=a.quality, arch=a.arch, quantizer=a.quantizer,
                           step=a.step, states=a.states, tcq_lambda=a.tcq_lambda, scan=a.scan,
                           max_pixels=a.max_pixels, finetuned=None if a.finetuned == "none" else a.finetuned,
                           weighting=a.weighting, strip=a.strip,
                           effort=a.effort, refine_lambda=a.refine_lambda, progress=bar.update)
-    atomic_write_bytes(a.output, res.data)
+    atomic_write_bytes(output, res.data)
     w, h = image.size
-    out = _status_stream(a.output)
-    print(f"{_shown(a.output)}: {len(res.data)} bytes, {res.bpp:.4f} bpp ({w}x{h})", file=out)
+    out = _status_stream(output)
+    if quiet and not a.verbose:
+        return
+    print(f"{_shown(output)}: {len(res.data)} bytes, {res.bpp:.4f} bpp ({w}x{h})", file=out)
     if a.verbose:
         mp = w * h / 1e6
         print(f"PSNR {psnr_images(image, res.reconstruction):.3f} dB; model load "
@@ -73,14 +79,87 @@ def _cmd_encode(a: argparse.Namespace) -> None:
               f"reconstruction {res.seconds['reconstruct']:.3f} s", file=out)
 
 
+def _run_jobs(a: argparse.Namespace, one, done: str) -> None:
+    """Run ``one(a, input, output, quiet)`` for each job of the command line (:func:`_jobs`): one file,
+    or a batch with a progress bar and a summary, where a failed file is reported and the rest done."""
+    from tqdm import tqdm
+
+    jobs = _jobs(a)
+    if len(jobs) == 1 and a.output is not None:
+        source, output = jobs[0]
+        try:
+            one(a, source, output, False)
+        except LicqError as exc:
+            raise LicqError(_naming(source, exc)) from None
+        return
+    failed = 0
+    for source, output in tqdm(jobs, desc=done.removesuffix("d") + "ing", unit="file", disable=None,
+                               leave=False, dynamic_ncols=True):
+        try:
+            one(a, source, output, True)
+        except LicqError as exc:
+            failed += 1
+            print(f"licq: error: {one_line(_naming(source, exc))}", file=sys.stderr)
+    print(f"{done} {len(jobs) - failed} of {len(jobs)} files into {a.out_dir}")
+    if failed:
+        raise LicqError(f"{failed} of {len(jobs)} files failed (listed above)")
+
+
+def _naming(source: str, exc: Exception) -> str:
+    """An error message that says which input it is about ("CRC mismatch" alone would not)."""
+    msg = str(exc)
+    return msg if source != "-" and source in msg else f"{_shown(source, 'in')}: {msg}"
+
+
+def _jobs(a: argparse.Namespace) -> list[tuple[str, str]]:
+    """(input, output) pairs: one input with ``-o``, or files and folders with ``--out-dir``, each output
+    named after its input (``kodim01.png`` → ``DIR/kodim01.licq``)."""
+    from .imageio import list_images
+
+    if a.out_dir is None:
+        return [(a.inputs[0], a.output)]
+    files: list[str] = []
+    for src in a.inputs:
+        p = Path(src)
+        if p.is_dir():
+            files += [str(f) for f in (list_images([p]) if a.command == "encode" else sorted(p.rglob("*.licq")))]
+        else:
+            files.append(src)
+    if not files:
+        raise LicqError(f"no input files found in {' '.join(a.inputs)}")
+    Path(a.out_dir).mkdir(parents=True, exist_ok=True)
+    suffix = ".licq" if a.command == "encode" else a.suffix
+    jobs = [(f, str(Path(a.out_dir) / (Path(f).stem + suffix))) for f in files]
+    seen: dict[str, str] = {}
+    for src, out in jobs:
+        if out in seen:
+            raise LicqError(f"{seen[out]} and {src} would both be written to {out}")
+        seen[out] = src
+    return jobs
+
+
+def _check_batch(a: argparse.Namespace) -> str | None:
+    """One input with ``-o``, or any inputs with ``--out-dir``; ``-`` only alone."""
+    if a.output is not None and a.out_dir is not None:
+        return "argument --out-dir: not allowed with -o/--output"
+    if a.out_dir is None:
+        if a.output is None:
+            return "argument -o/--output: give an output file (or --out-dir DIR for several inputs)"
+        if len(a.inputs) > 1 or Path(a.inputs[0]).is_dir():
+            return "argument -o/--output: several inputs or a folder need --out-dir DIR"
+    elif "-" in a.inputs:
+        return "argument inputs: - (standard input) needs -o, not --out-dir"
+    return None
+
+
 def _status_stream(output: str):
     """Where a command's status lines go: stdout, or stderr when stdout carries the output (``-o -``)."""
     return sys.stderr if output == "-" else sys.stdout
 
 
-def _shown(path: str) -> str:
-    """An output's name in messages (``-`` is standard output)."""
-    return "(stdout)" if path == "-" else path
+def _shown(path: str, role: str = "out") -> str:
+    """A file's name in messages (``-`` is standard output, or input)."""
+    return ("(stdout)" if role == "out" else "(stdin)") if path == "-" else path
 
 
 def _refine_bar(effort: int):
@@ -94,24 +173,24 @@ def _refine_bar(effort: int):
 
 
 def _cmd_decode(a: argparse.Namespace) -> None:
+    _run_jobs(a, _decode_one, "decoded")
+
+
+def _decode_one(a: argparse.Namespace, source: str, output: str, quiet: bool) -> None:
     from .codec import decode
     from .imageio import output_format, save_image
 
-    check_output_file(a.output)
+    check_output_file(output)
     t = time.perf_counter()
-    data = _read(a.input)
-    try:
-        image = decode(data, a.model, arch=a.arch, max_pixels=a.max_pixels)
-    except LicqError as exc:  # "CRC mismatch" alone would not say which file
-        raise LicqError(f"{a.input}: {exc}") from None
-    fmt, params = output_format(a.output, a.allow_lossy)
-    save_image(image, a.output, fmt, **params)
-    out = _status_stream(a.output)
+    image = decode(_read(source), a.model, arch=a.arch, max_pixels=a.max_pixels)
+    fmt, params = output_format(output, a.allow_lossy)
+    save_image(image, output, fmt, **params)
+    out = _status_stream(output)
     if a.verbose:
-        print(f"{_shown(a.output)}: {image.size[0]}x{image.size[1]}, decoded in {time.perf_counter() - t:.3f} s",
+        print(f"{_shown(output)}: {image.size[0]}x{image.size[1]}, decoded in {time.perf_counter() - t:.3f} s",
               file=out)
-    else:
-        print(_shown(a.output), file=out)
+    elif not quiet:
+        print(_shown(output), file=out)
 
 
 def _cmd_info(a: argparse.Namespace) -> None:
@@ -413,7 +492,7 @@ def _check_effort(a: argparse.Namespace) -> str | None:
 def _check_encode(a: argparse.Namespace) -> str | None:
     if a.model is not None and a.quality is not None:
         return "argument --quality: not allowed with --model (a quality names a zoo model)"
-    return _check_quantizer_opts(a) or _check_effort(a)
+    return _check_batch(a) or _check_quantizer_opts(a) or _check_effort(a)
 
 
 def _check_eval(a: argparse.Namespace) -> str | None:
@@ -436,10 +515,14 @@ def _check_decode(a: argparse.Namespace) -> str | None:
     """An output format that would silently lose quality, or that licq does not know, is refused."""
     from .imageio import output_format
 
-    if Path(a.output).is_dir():
+    problem = _check_batch(a)
+    if problem:
+        return problem
+    output = a.output if a.out_dir is None else f"x{a.suffix}"
+    if Path(output).is_dir():
         return None  # refused with its own message when the command runs
     try:
-        output_format(a.output, a.allow_lossy)
+        output_format(output, a.allow_lossy)
     except LicqError as exc:
         return str(exc)
     return None
@@ -473,9 +556,15 @@ def _effort_opts(p: argparse.ArgumentParser) -> None:
 
 
 def _add_encode(sub, max_pixels: int) -> None:
-    e = sub.add_parser("encode", help="compress an image into a .licq file")
-    e.add_argument("input", type=path_arg)
-    e.add_argument("-o", "--output", required=True, type=path_arg)
+    e = sub.add_parser("encode", help="compress images into .licq files")
+    e.add_argument("inputs", nargs="+", type=path_arg, metavar="input",
+                   help="image to compress (anything Pillow reads; - reads standard input), or several "
+                   "images and folders with --out-dir")
+    e.add_argument("-o", "--output", type=path_arg,
+                   help=".licq file to write (- writes standard output; a FIFO or device is written in place)")
+    e.add_argument("--out-dir", type=path_arg,
+                   help="folder for the outputs of several inputs, each named after its input (NAME.licq); "
+                   "a file that fails is reported and the others are done")
     _model_opts(e)
     e.add_argument("--quality", type=zoo_quality, help="zoo quality level (instead of --model)")
     e.add_argument("--quantizer", default="sq", choices=QUANTIZERS,
@@ -508,8 +597,12 @@ def _add_encode(sub, max_pixels: int) -> None:
 
 def _add_decode_info_models(sub, max_pixels: int) -> None:
     d = sub.add_parser("decode", help="decode a .licq file into an image (PNG unless the suffix says otherwise)")
-    d.add_argument("input", type=path_arg, help=".licq file to decode; - reads standard input")
-    d.add_argument("-o", "--output", required=True, type=path_arg,
+    d.add_argument("inputs", nargs="+", type=path_arg, metavar="input",
+                   help=".licq file to decode (- reads standard input), or several files and folders with --out-dir")
+    d.add_argument("--out-dir", type=path_arg,
+                   help="folder for the images of several inputs, each named after its input (NAME.png, see --suffix)")
+    d.add_argument("--suffix", default=".png", help="the outputs' format with --out-dir (default .png)")
+    d.add_argument("-o", "--output", type=path_arg,
                    help="image to write, its format from the suffix: .png (lossless), .ppm, .bmp, .tif; "
                    "lossy ones (.jpg, .webp) only with --allow-lossy; - writes PNG to standard output")
     _model_opts(d)
@@ -523,13 +616,13 @@ def _add_decode_info_models(sub, max_pixels: int) -> None:
     d.set_defaults(func=_cmd_decode, check=_check_decode, parser=d)
 
     i = sub.add_parser("info", help="print the header of a .licq file")
-    i.add_argument("input", type=path_arg)
-    i.add_argument("--json", action="store_true")
-    i.add_argument("--max-pixels", type=MAX_PIXELS, default=max_pixels)
+    i.add_argument("input", type=path_arg, help=".licq file (- reads standard input)")
+    i.add_argument("--json", action="store_true", help="print the fields as JSON")
+    i.add_argument("--max-pixels", type=MAX_PIXELS, default=max_pixels, help="refuse files of more pixels")
     i.set_defaults(func=_cmd_info)
 
     m = sub.add_parser("models", help="list the model zoo")
-    m.add_argument("--json", action="store_true")
+    m.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
     m.set_defaults(func=_cmd_models)
 
 
@@ -540,17 +633,18 @@ def _add_train(sub, surrogates: tuple[str, ...]) -> None:
     T = TrainConfig  # the defaults live there
     t.add_argument("--arch", "--arch-name", dest="arch", default=T.arch, type=arch_name,
                    help="architecture to train: mbt2018-mean or bmshj2018-hyperprior (--arch-name: old spelling)")
-    t.add_argument("--N", type=CHANNELS, default=T.N)
-    t.add_argument("--M", type=CHANNELS, default=T.M)
+    t.add_argument("--N", type=CHANNELS, default=T.N, help="channels of the hyper-latent z and the transforms (1-1024)")
+    t.add_argument("--M", type=CHANNELS, default=T.M, help="channels of the latent y (1-1024)")
     t.add_argument("--lmbda", type=LMBDA, default=T.lmbda, help="rate-distortion weight λ in (0, 10]")
-    t.add_argument("--surrogate", default=T.surrogate, choices=surrogates)
-    t.add_argument("--steps", type=STEPS, default=T.steps)
-    t.add_argument("--batch", type=BATCH, default=T.batch)
+    t.add_argument("--surrogate", default=T.surrogate, choices=surrogates,
+                   help="stand-in for rounding: noise, ste (straight-through) or mixed (noise for the rate, STE into g_s)")
+    t.add_argument("--steps", type=STEPS, default=T.steps, help="optimizer steps in all (1-10^9)")
+    t.add_argument("--batch", type=BATCH, default=T.batch, help="crops per step (1-4096)")
     t.add_argument("--crop", type=CROP, default=T.crop, help="crop size, a multiple of 64")
-    t.add_argument("--lr", type=LR, default=T.lr)
-    t.add_argument("--seed", type=SEED, default=T.seed)
-    t.add_argument("--threads", type=THREADS, default=T.threads)
-    t.add_argument("--checkpoint-every", type=EVERY, default=T.checkpoint_every)
+    t.add_argument("--lr", type=LR, default=T.lr, help="learning rate in (0, 1]")
+    t.add_argument("--seed", type=SEED, default=T.seed, help="random seed (crops, noise)")
+    t.add_argument("--threads", type=THREADS, default=T.threads, help="CPU threads")
+    t.add_argument("--checkpoint-every", type=EVERY, default=T.checkpoint_every, help="steps between checkpoints")
     t.add_argument("--snapshot-every", type=int_range(0), default=T.snapshot_every,
                    help="also keep half-precision weights every N steps in OUT/snapshots (learning curves)")
     t.add_argument("--max-minutes", type=float_range(0, lo_open=True),
@@ -559,7 +653,7 @@ def _add_train(sub, surrogates: tuple[str, ...]) -> None:
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--val", nargs="+", type=path_arg,
                    help="held-out image folder(s) for periodic validation (val.csv)")
-    t.add_argument("--val-every", type=EVERY, default=T.val_every)
+    t.add_argument("--val-every", type=EVERY, default=T.val_every, help="steps between validations on --val")
     t.add_argument("--workers", type=int_range(0, 256), default=T.workers, help="DataLoader worker processes")
     _saturation_opt(t, T.saturation)
     _precision_opt(t)
@@ -578,20 +672,20 @@ def _add_finetune(sub) -> None:
     f.add_argument("--base", required=True, type=path_arg,
                    help="zoo name or weight file of the end-to-end trained model")
     f.add_argument("--arch", type=arch_name, help="architecture of a weight file")
-    f.add_argument("--out", required=True, type=path_arg)
+    f.add_argument("--out", required=True, type=path_arg, help="run folder (decoder.pt, decoder.json, log.csv)")
     F = FinetuneConfig  # the defaults live there
-    f.add_argument("--quantizer", default=F.quantizer, choices=QUANTIZERS)
-    f.add_argument("--states", type=int, choices=ALL_STATES)
-    f.add_argument("--step", type=STEP)
-    f.add_argument("--tcq-lambda", type=TCQ_LAMBDA)
-    f.add_argument("--train", default=F.train, choices=["dec", "dec+hyperdec"])
+    f.add_argument("--quantizer", default=F.quantizer, choices=QUANTIZERS, help="the quantizer whose real latents the decoder learns")
+    f.add_argument("--states", type=int, choices=ALL_STATES, help="TCQ trellis states (default 8)")
+    f.add_argument("--step", type=STEP, help="quantization step Δ in [0.001, 64] (default: the model's)")
+    f.add_argument("--tcq-lambda", type=TCQ_LAMBDA, help="TCQ/RDOQ rate weight λ in [0, 1000] (default: the model's)")
+    f.add_argument("--train", default=F.train, choices=["dec", "dec+hyperdec"], help="what is trained: g_s, or g_s and h_s")
     f.add_argument("--lmbda", type=LMBDA, help="default: the base model's λ")
-    f.add_argument("--steps", type=STEPS, default=F.steps)
-    f.add_argument("--batch", type=BATCH, default=F.batch)
-    f.add_argument("--crop", type=CROP, default=F.crop)
-    f.add_argument("--lr", type=LR, default=F.lr)
-    f.add_argument("--seed", type=SEED, default=F.seed)
-    f.add_argument("--threads", type=THREADS, default=F.threads)
+    f.add_argument("--steps", type=STEPS, default=F.steps, help="optimizer steps (1-10^9)")
+    f.add_argument("--batch", type=BATCH, default=F.batch, help="crops per step (1-4096)")
+    f.add_argument("--crop", type=CROP, default=F.crop, help="crop size, a multiple of 64")
+    f.add_argument("--lr", type=LR, default=F.lr, help="learning rate in (0, 1]")
+    f.add_argument("--seed", type=SEED, default=F.seed, help="random seed")
+    f.add_argument("--threads", type=THREADS, default=F.threads, help="CPU threads")
     f.add_argument("--exclude", metavar="LIST", type=path_arg, help="text file of image names to hold out of training")
     f.add_argument("--control", choices=["noise"],
                    help="control run: train g_s on noisy latents (the surrogate) instead of the quantizer")
@@ -601,7 +695,7 @@ def _add_finetune(sub) -> None:
     f.add_argument("--idempotence-generations", type=int_range(1, 16), default=F.idempotence_generations,
                    metavar="K", help="re-encodings the idempotence term unrolls (mean of their distortions)")
     _saturation_opt(f, F.saturation)
-    f.add_argument("--resume", action="store_true")
+    f.add_argument("--resume", action="store_true", help="continue the run in --out")
     _precision_opt(f)
     f.set_defaults(func=_cmd_finetune, check=_check_quantizer_opts, parser=f)
 
@@ -613,19 +707,19 @@ def _add_eval(sub) -> None:
     ev.add_argument("--arch", type=arch_name, help="architecture of weight files")
     ev.add_argument("--quality", type=zoo_quality, nargs="+", help="zoo qualities")
     ev.add_argument("--all-qualities", action="store_true", help="every quality in the zoo")
-    ev.add_argument("--quantizer", default="sq", choices=QUANTIZERS)
-    ev.add_argument("--step", type=STEP)
-    ev.add_argument("--states", type=int, choices=ALL_STATES)
-    ev.add_argument("--tcq-lambda", type=TCQ_LAMBDA)
-    ev.add_argument("--scan", choices=ALL_SCANS)
+    ev.add_argument("--quantizer", default="sq", choices=QUANTIZERS, help="as for licq encode")
+    ev.add_argument("--step", type=STEP, help="quantization step Δ in [0.001, 64] (default: the model's)")
+    ev.add_argument("--states", type=int, choices=ALL_STATES, help="TCQ trellis states (default 8)")
+    ev.add_argument("--tcq-lambda", type=TCQ_LAMBDA, help="TCQ/RDOQ rate weight λ in [0, 1000] (default: the model's)")
+    ev.add_argument("--scan", choices=ALL_SCANS, help="TCQ scan (default rows)")
     ev.add_argument("--finetuned", choices=["auto", "none", "dec", "dec+hyperdec"], default="auto",
                     help="zoo decoders finetuned for the quantizer; auto (default, what licq encode writes): the "
                          "'dec' decoder where the zoo has one, else the base model; none: the base models")
     ev.add_argument("--weighting", choices=WEIGHTINGS, default="none", help="TCQ/RDOQ channel weighting")
     _effort_opts(ev)
     ev.add_argument("--name", help="curve name in the results file")
-    ev.add_argument("--description", default="")
-    ev.add_argument("--no-msssim", action="store_true")
+    ev.add_argument("--description", default="", help="description stored in the results file")
+    ev.add_argument("--no-msssim", action="store_true", help="skip MS-SSIM (faster)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.add_argument("--out", required=True, type=path_arg, help="results JSON (CompressAI schema)")
     ev.add_argument("--resume", action="store_true",
@@ -637,25 +731,25 @@ def _add_eval(sub) -> None:
 
 def _add_results_cmds(sub) -> None:
     bd = sub.add_parser("bdrate", help="BD-rate / BD-PSNR of results files against the first")
-    bd.add_argument("results", nargs="+", type=path_arg)
-    bd.add_argument("--metric", default="psnr-rgb")
-    bd.add_argument("--method", default="akima", choices=["akima", "pchip", "cubic"])
-    bd.add_argument("--json", action="store_true")
+    bd.add_argument("results", nargs="+", type=path_arg, help="results files (CompressAI schema), the anchor first")
+    bd.add_argument("--metric", default="psnr-rgb", help="quality metric of the files (psnr-rgb, ms-ssim-rgb, ...)")
+    bd.add_argument("--method", default="akima", choices=["akima", "pchip", "cubic"], help="interpolation of the curves")
+    bd.add_argument("--json", action="store_true", help="print the comparisons as JSON (with provenance)")
     bd.set_defaults(func=_cmd_bdrate, check=_check_bdrate, parser=bd)
 
     bl = sub.add_parser("baseline", help="classic codec (jpeg, webp, avif, jxl, hevc) on the same images")
-    bl.add_argument("inputs", nargs="+", type=path_arg)
-    bl.add_argument("--codec", required=True, choices=["jpeg", "webp", "avif", "jxl", "hevc"])
+    bl.add_argument("inputs", nargs="+", type=path_arg, help="image files or folders")
+    bl.add_argument("--codec", required=True, choices=["jpeg", "webp", "avif", "jxl", "hevc"], help="classic codec to measure")
     bl.add_argument("--qualities", type=int, nargs="+",
                     help="codec-native qualities: 0-100 (x265: QP 0-51)")
-    bl.add_argument("--quiet", action="store_true")
-    bl.add_argument("--out", required=True, type=path_arg)
+    bl.add_argument("--quiet", action="store_true", help="no progress bar")
+    bl.add_argument("--out", required=True, type=path_arg, help="results JSON (CompressAI schema)")
     bl.set_defaults(func=_cmd_baseline, check=_check_baseline, parser=bl)
 
     pl = sub.add_parser("plot", help="RD curves of results files")
-    pl.add_argument("results", nargs="+", type=path_arg)
-    pl.add_argument("-o", "--output", required=True, type=path_arg)
-    pl.add_argument("--title", default="")
+    pl.add_argument("results", nargs="+", type=path_arg, help="results files (CompressAI schema)")
+    pl.add_argument("-o", "--output", required=True, type=path_arg, help="image to write (PNG, or PDF/SVG by suffix)")
+    pl.add_argument("--title", default="", help="plot title")
     pl.add_argument("--xmax", type=float_range(0, lo_open=True), help="right end of the bpp axis (> 0)")
     pl.set_defaults(func=_cmd_plot)
 
@@ -674,7 +768,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_finetune(sub)
     _add_eval(sub)
     _add_results_cmds(sub)
+    for sp in sub.choices.values():
+        sp.formatter_class = DefaultsHelp
     return p
+
+
+class DefaultsHelp(argparse.HelpFormatter):
+    """Help that ends each option's text with its default, where it has one and the text does not say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        shown = not (default is None or default is False or default == "" or default is argparse.SUPPRESS)
+        if action.option_strings and shown and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
