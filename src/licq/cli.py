@@ -638,12 +638,7 @@ def _add_train(sub, surrogates: tuple[str, ...]) -> None:
     t.add_argument("--lmbda", type=LMBDA, default=T.lmbda, help="rate-distortion weight λ in (0, 10]")
     t.add_argument("--surrogate", default=T.surrogate, choices=surrogates,
                    help="stand-in for rounding: noise, ste (straight-through) or mixed (noise for the rate, STE into g_s)")
-    t.add_argument("--steps", type=STEPS, default=T.steps, help="optimizer steps in all (1-10^9)")
-    t.add_argument("--batch", type=BATCH, default=T.batch, help="crops per step (1-4096)")
-    t.add_argument("--crop", type=CROP, default=T.crop, help="crop size, a multiple of 64")
-    t.add_argument("--lr", type=LR, default=T.lr, help="learning rate in (0, 1]")
-    t.add_argument("--seed", type=SEED, default=T.seed, help="random seed (crops, noise)")
-    t.add_argument("--threads", type=THREADS, default=T.threads, help="CPU threads")
+    _run_opts(t, T)
     t.add_argument("--checkpoint-every", type=EVERY, default=T.checkpoint_every, help="steps between checkpoints")
     t.add_argument("--snapshot-every", type=int_range(0), default=T.snapshot_every,
                    help="also keep half-precision weights every N steps in OUT/snapshots (learning curves)")
@@ -658,6 +653,16 @@ def _add_train(sub, surrogates: tuple[str, ...]) -> None:
     _saturation_opt(t, T.saturation)
     _precision_opt(t)
     t.set_defaults(func=_cmd_train)
+
+
+def _run_opts(p: argparse.ArgumentParser, cfg) -> None:
+    """The options of a training run, train's and finetune's alike, with the defaults of ``cfg``."""
+    p.add_argument("--steps", type=STEPS, default=cfg.steps, help="optimizer steps in all (1-10^9)")
+    p.add_argument("--batch", type=BATCH, default=cfg.batch, help="crops per step (1-4096)")
+    p.add_argument("--crop", type=CROP, default=cfg.crop, help="crop size, a multiple of 64")
+    p.add_argument("--lr", type=LR, default=cfg.lr, help="learning rate in (0, 1]")
+    p.add_argument("--seed", type=SEED, default=cfg.seed, help="random seed (crops, noise)")
+    p.add_argument("--threads", type=THREADS, default=cfg.threads, help="CPU threads")
 
 
 def _saturation_opt(p: argparse.ArgumentParser, default: float) -> None:
@@ -680,12 +685,7 @@ def _add_finetune(sub) -> None:
     f.add_argument("--tcq-lambda", type=TCQ_LAMBDA, help="TCQ/RDOQ rate weight λ in [0, 1000] (default: the model's)")
     f.add_argument("--train", default=F.train, choices=["dec", "dec+hyperdec"], help="what is trained: g_s, or g_s and h_s")
     f.add_argument("--lmbda", type=LMBDA, help="default: the base model's λ")
-    f.add_argument("--steps", type=STEPS, default=F.steps, help="optimizer steps (1-10^9)")
-    f.add_argument("--batch", type=BATCH, default=F.batch, help="crops per step (1-4096)")
-    f.add_argument("--crop", type=CROP, default=F.crop, help="crop size, a multiple of 64")
-    f.add_argument("--lr", type=LR, default=F.lr, help="learning rate in (0, 1]")
-    f.add_argument("--seed", type=SEED, default=F.seed, help="random seed")
-    f.add_argument("--threads", type=THREADS, default=F.threads, help="CPU threads")
+    _run_opts(f, F)
     f.add_argument("--exclude", metavar="LIST", type=path_arg, help="text file of image names to hold out of training")
     f.add_argument("--control", choices=["noise"],
                    help="control run: train g_s on noisy latents (the surrogate) instead of the quantizer")
