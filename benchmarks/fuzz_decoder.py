@@ -30,7 +30,7 @@ import time
 import zlib
 from pathlib import Path
 
-from licq.atomic import atomic_write_bytes
+from licq.evaluation.results import save_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -205,7 +205,7 @@ def main() -> None:
               "failures": {k: len(v) for k, v in failures.items()}, "outcomes": dict(sorted(counts.items())),
               "examples": {k: v[:5] for k, v in failures.items()},
               "command": f"python benchmarks/fuzz_decoder.py --count {a.count}"}
-    atomic_write_bytes(Path(a.out), json.dumps(result, indent=2).encode())
+    save_results(a.out, result)  # with its command, commit and licq version
     print(json.dumps({k: result[k] for k in ("mutants", "seconds", "failures")}, indent=2))
 
 
