@@ -221,3 +221,21 @@ def test_batch_refuses_two_inputs_with_one_output_name(tmp_path, tiny_model, cap
     assert main(["encode", str(tmp_path / "a" / "same.png"), str(tmp_path / "b" / "same.png"),
                  "--out-dir", str(tmp_path / "o"), "--model", tiny_model]) == 1
     assert "would both be written to" in capsys.readouterr().err
+
+
+def test_bdrate_names_the_unit_of_each_metric(capsys):
+    results = Path(__file__).resolve().parents[1] / "results" / "kodak"
+    args = ["bdrate", str(results / "webp.json"), str(results / "licq-sq.json")]
+    assert main([*args, "--metric", "ms-ssim-rgb"]) == 0
+    out = capsys.readouterr().out
+    assert "BD-MS-SSIM" in out and "BD-PSNR" not in out and " dB" not in out
+    assert main(args) == 0
+    assert "BD-PSNR" in capsys.readouterr().out
+
+
+def test_encoding_has_no_pixel_limit_and_decoding_guards_one():
+    from licq.cli import parse_args
+    from licq.container import DEFAULT_MAX_PIXELS
+
+    assert parse_args(["encode", "big.png", "-o", "big.licq"]).max_pixels is None
+    assert parse_args(["decode", "big.licq", "-o", "big.png"]).max_pixels == DEFAULT_MAX_PIXELS == 8192 * 8192
