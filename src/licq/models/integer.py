@@ -78,9 +78,10 @@ class IntegerLayer:
         if self.activation == "relu":
             out.clamp_min_(0)
         elif self.activation == "leaky_relu":
-            neg = out < 0
-            scaled = torch.div(out[neg].to(torch.int64) + LEAKY_DIVISOR // 2, LEAKY_DIVISOR, rounding_mode="floor")
-            out[neg] = scaled.to(out.dtype)  # rounded half up, unbiased
+            # floor((x + 50) / 100), rounded half up (unbiased): a floor division of integers held in
+            # float64, exact on every device (PyTorch rounds the quotient of x − fmod(x, 100) to nearest)
+            scaled = torch.div(out + LEAKY_DIVISOR // 2, LEAKY_DIVISOR, rounding_mode="floor")
+            out = torch.where(out < 0, scaled, out)
         return out
 
     def to(self, device: torch.device) -> "IntegerLayer":
