@@ -11,8 +11,8 @@ from pathlib import Path
 from ..cli_args import check_output_file, one_line, path_arg, zoo_quality
 from ..errors import LicqError
 from ..quantizers.spec import ALL_SCANS, ALL_STATES, NAMES as QUANTIZERS
-from .options import (MAX_PIXELS, STEP, TCQ_LAMBDA, WEIGHTINGS, check_effort, check_quantizer_opts, effort_opts,
-                      model_opts, read_input, zoo_range)
+from .options import (LAMBDA_HELP, MAX_PIXELS, STEP, STEP_HELP, TCQ_LAMBDA, WEIGHTINGS, check_effort,
+                      check_quantizer_opts, effort_opts, model_opts, read_input, zoo_range)
 
 
 def _cmd_encode(a: argparse.Namespace) -> None:
@@ -236,10 +236,10 @@ def add_encode(sub, max_pixels: int) -> None:
     e.add_argument("--quantizer", default="sq", choices=QUANTIZERS,
                    help="sq: scalar; tcq: trellis-coded (entropy-constrained Viterbi); "
                    "rdoq: scalar with a D + λ·R choice per latent (decodes as SQ)")
-    e.add_argument("--step", type=STEP, help="quantization step Δ in [0.001, 64] "
+    e.add_argument("--step", type=STEP, help=f"{STEP_HELP} "
                    "(SQ default 1.0; TCQ default per model)")
     e.add_argument("--states", type=int, choices=ALL_STATES, help="TCQ trellis states (default 8)")
-    e.add_argument("--tcq-lambda", type=TCQ_LAMBDA, help="TCQ/RDOQ rate weight λ in [0, 1000] "
+    e.add_argument("--tcq-lambda", type=TCQ_LAMBDA, help=f"{LAMBDA_HELP} "
                    "(TCQ default per model; RDOQ default 0.01·Δ², from the sweep)")
     e.add_argument("--scan", choices=ALL_SCANS, help="TCQ scan: a trellis per channel row "
                    "(default, parallel decoding) or per channel (raster, slow decoding)")

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from ..cli_args import arch_name, float_range, int_range, path_arg
 from ..errors import LicqError
-from ..quantizers.spec import BY_NAME, KINDS
+from ..quantizers.spec import BY_NAME, KINDS, LAMBDA_RANGE, STEP_RANGE
 from ..training.config import SATURATION_RANGE
 
 # Value ranges of the numeric options, shared by the subcommands that take them.
-STEP = float_range(0.001, 64)  # the quantizers' own bounds (quantizers.base.checked_step)
-TCQ_LAMBDA = float_range(0, 1000)  # TrellisQuantizer's bounds
+STEP = float_range(*STEP_RANGE)  # the quantizers' own bounds (the registry's)
+TCQ_LAMBDA = float_range(*LAMBDA_RANGE)
 MAX_PIXELS = int_range(1)
 LMBDA = float_range(0, 10, lo_open=True)  # CompressAI's qualities 1-8 use 0.0018 ... 0.0483
 LR = float_range(0, 1, lo_open=True)
@@ -28,6 +28,11 @@ EVERY = int_range(1)
 WEIGHTINGS = ("none", "channel")
 #: licq.refine.EFFORTS, spelled out for the same reason (tests check they agree)
 EFFORTS = (0, 1, 2, 3)
+
+
+#: the ranges as the help texts say them
+STEP_HELP = f"quantization step Δ in [{STEP_RANGE[0]:g}, {STEP_RANGE[1]:g}]"
+LAMBDA_HELP = f"TCQ/RDOQ rate weight λ in [{LAMBDA_RANGE[0]:g}, {LAMBDA_RANGE[1]:g}]"
 
 
 def zoo_range() -> str:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from ..cli_args import arch_name, check_output_file, float_range, one_line, path_arg, zoo_quality
 from ..errors import LicqError
-from ..quantizers.spec import ALL_SCANS, ALL_STATES, NAMES as QUANTIZERS
-from .options import (STEP, TCQ_LAMBDA, WEIGHTINGS, check_effort, check_quantizer_opts, effort_opts,
-                      zoo_range)
+from ..quantizers.spec import ALL_SCANS, ALL_STATES, BY_NAME, NAMES as QUANTIZERS
+from .options import (LAMBDA_HELP, STEP, STEP_HELP, TCQ_LAMBDA, WEIGHTINGS, check_effort, check_quantizer_opts,
+                      effort_opts, zoo_range)
 
 
 def _cmd_eval(a: argparse.Namespace) -> None:
@@ -34,7 +34,8 @@ def _cmd_eval(a: argparse.Namespace) -> None:
         points = [{"quality": q, **base} for q in qualities]
     else:
         points = [{"model": m, "arch": a.arch, **base} for m in (a.model or [None])]
-    name = a.name or f"licq-{a.quantizer}" + (f"{a.states or 8}" if a.quantizer == "tcq" else "")
+    kind = BY_NAME[a.quantizer]
+    name = a.name or f"licq-{a.quantizer}" + (f"{a.states or kind.default_states}" if kind.has_trellis else "")
     journal = Journal(journal_path(a.out), resume=a.resume)  # each image's row, as soon as it is done
     if a.resume and Path(a.out).is_file():  # an earlier complete run: its rows that still match
         try:
@@ -212,9 +213,9 @@ def add_eval(sub) -> None:
     ev.add_argument("--quality", type=zoo_quality, nargs="+", help=f"zoo qualities, {zoo_range()}")
     ev.add_argument("--all-qualities", action="store_true", help="every quality in the zoo")
     ev.add_argument("--quantizer", default="sq", choices=QUANTIZERS, help="as for licq encode")
-    ev.add_argument("--step", type=STEP, help="quantization step Δ in [0.001, 64] (default: the model's)")
+    ev.add_argument("--step", type=STEP, help=f"{STEP_HELP} (default: the model's)")
     ev.add_argument("--states", type=int, choices=ALL_STATES, help="TCQ trellis states (default 8)")
-    ev.add_argument("--tcq-lambda", type=TCQ_LAMBDA, help="TCQ/RDOQ rate weight λ in [0, 1000] (default: the model's)")
+    ev.add_argument("--tcq-lambda", type=TCQ_LAMBDA, help=f"{LAMBDA_HELP} (default: the model's)")
     ev.add_argument("--scan", choices=ALL_SCANS, help="TCQ scan (default rows)")
     ev.add_argument("--finetuned", choices=["auto", "none", "dec", "dec+hyperdec"], default="auto",
                     help="zoo decoders finetuned for the quantizer; auto (default, what licq encode writes): the "

@@ -9,8 +9,8 @@ from ..cli_args import arch_name, check_images, check_output_dir, float_range, i
 from ..errors import LicqError
 from ..quantizers.spec import ALL_STATES, NAMES as QUANTIZERS
 from ..training.config import FinetuneConfig, TrainConfig
-from .options import (CHANNELS, EVERY, LMBDA, STEP, TCQ_LAMBDA, check_quantizer_opts, precision_opt, run_opts,
-                      saturation_opt)
+from .options import (CHANNELS, EVERY, LAMBDA_HELP, LMBDA, STEP, STEP_HELP, TCQ_LAMBDA, check_quantizer_opts,
+                      precision_opt, run_opts, saturation_opt)
 
 
 def _cmd_train(a: argparse.Namespace) -> None:
@@ -105,8 +105,8 @@ def add_finetune(sub) -> None:
     F = FinetuneConfig  # the defaults live there
     f.add_argument("--quantizer", default=F.quantizer, choices=QUANTIZERS, help="the quantizer whose real latents the decoder learns")
     f.add_argument("--states", type=int, choices=ALL_STATES, help="TCQ trellis states (default 8)")
-    f.add_argument("--step", type=STEP, help="quantization step Δ in [0.001, 64] (default: the model's)")
-    f.add_argument("--tcq-lambda", type=TCQ_LAMBDA, help="TCQ/RDOQ rate weight λ in [0, 1000] (default: the model's)")
+    f.add_argument("--step", type=STEP, help=f"{STEP_HELP} (default: the model's)")
+    f.add_argument("--tcq-lambda", type=TCQ_LAMBDA, help=f"{LAMBDA_HELP} (default: the model's)")
     f.add_argument("--train", default=F.train, choices=["dec", "dec+hyperdec"], help="what is trained: g_s, or g_s and h_s")
     f.add_argument("--lmbda", type=LMBDA, help="default: the base model's λ")
     run_opts(f, F)

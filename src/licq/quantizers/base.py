@@ -17,14 +17,12 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-
-import torch
 from torch import Tensor
 
 from ..entropy import GaussianModel
 from ..errors import LicqError
 from ..fixed_point import grid_anchor
-from .spec import QuantizerSpec
+from .spec import LAMBDA_RANGE, STEP_RANGE, QuantizerSpec
 
 
 def header_float(value: float) -> float:
@@ -34,15 +32,17 @@ def header_float(value: float) -> float:
 
 def checked_step(step: float) -> float:
     """A valid quantization step, rounded to header precision."""
-    if not (math.isfinite(step) and 1e-3 <= step <= 64):
-        raise LicqError(f"step must be in [0.001, 64], got {step}")
+    lo, hi = STEP_RANGE
+    if not (math.isfinite(step) and lo <= step <= hi):
+        raise LicqError(f"step must be in [{lo:g}, {hi:g}], got {step}")
     return header_float(step)
 
 
 def checked_lambda(lam: float) -> float:
     """A valid rate weight λ (TCQ, RDOQ), rounded to header precision: encoder and header agree."""
-    if not (math.isfinite(lam) and 0 <= lam <= 1e3):
-        raise LicqError(f"tcq-lambda must be in [0, 1000], got {lam}")
+    lo, hi = LAMBDA_RANGE
+    if not (math.isfinite(lam) and lo <= lam <= hi):
+        raise LicqError(f"tcq-lambda must be in [{lo:g}, {hi:g}], got {lam}")
     return header_float(lam)
 
 

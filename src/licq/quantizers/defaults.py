@@ -8,6 +8,7 @@ A finetuned decoder accepts only the setting it was trained for.
 from __future__ import annotations
 
 from ..errors import LicqError
+from .spec import BY_NAME
 from .rdoq import default_lambda
 
 #: Used where a model has no measured TCQ defaults (user weight files, new models).
@@ -44,7 +45,7 @@ def quantizer_defaults(name: str, quantizer: str, step: float | None, states: in
                 "tcq_lambda": tcq_lambda or 0.0}
     from ..zoo import entry
 
-    states = states or 8
+    states = states or BY_NAME["tcq"].default_states
     table = FALLBACK_TCQ if name.startswith("@") else entry(name).get("tcq", FALLBACK_TCQ)
     d = table.get(str(states), FALLBACK_TCQ["8"])
     return {"step": d["step"] if step is None else step, "states": states,

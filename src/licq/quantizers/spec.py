@@ -47,6 +47,16 @@ class QuantizerKind:
         """Whether ``--scan`` applies."""
         return self.scans != (None,)
 
+    @property
+    def default_states(self) -> int:
+        """Trellis states when none are given: the largest allowed (0 without a trellis)."""
+        return max(self.states)
+
+
+#: the quantization step Δ every quantizer accepts, and the rate weight λ of TCQ and RDOQ (closed ranges)
+STEP_RANGE: tuple[float, float] = (0.001, 64.0)
+LAMBDA_RANGE: tuple[float, float] = (0.0, 1000.0)
+
 
 #: The registry: every quantizer the codec knows. Codes are written into files: never reuse or renumber one.
 KINDS: tuple[QuantizerKind, ...] = (

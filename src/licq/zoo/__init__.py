@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import LicqError
+from ..quantizers.spec import BY_NAME
 from ..version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -126,7 +127,7 @@ def find_finetuned_variant(base: str, quantizer: str, states: int | None, train:
         d = e.get("decoder_for")
         if (e.get("base") == base and d and not e.get("control") and d["quantizer"] == quantizer
                 and e.get("train") == train
-                and (quantizer != "tcq" or d["states"] == (states or 8))):
+                and (quantizer != "tcq" or d["states"] == (states or BY_NAME["tcq"].default_states))):
             return e["name"]
     return None
 
@@ -136,7 +137,8 @@ def finetuned_variant(base: str, quantizer: str, states: int | None, train: str)
     name = find_finetuned_variant(base, quantizer, states, train)
     if name is None:
         raise LicqError(f"no decoder finetuned from {base} for {quantizer}"
-                        f"{'' if quantizer != 'tcq' else f'-{states or 8}'} ({train}); see `licq models`")
+                        f"{'' if quantizer != 'tcq' else f'-{states or BY_NAME[quantizer].default_states}'} ({train}); "
+                        "see `licq models`")
     return name
 
 
