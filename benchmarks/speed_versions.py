@@ -20,8 +20,9 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from baseline_tree import baseline_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
@@ -83,25 +84,19 @@ def main() -> None:
     a = ap.parse_args()
     from licq.evaluation.results import save_results
 
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / "baseline"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), a.baseline], check=True,
-                       capture_output=True)
-        try:
-            workers = {"baseline": Worker(base / "src", a.threads), "new": Worker(ROOT / "src", a.threads)}
-            rows = []
-            for image in sorted(KODAK.glob("kodim*.png"))[:a.images]:
-                for qz in a.quantizers.split(","):
-                    job = {"image": str(image), "repeat": a.repeat, "kw": {"quality": a.quality, **QUANTIZERS[qz]}}
-                    row = {"image": image.name, "quantizer": qz}
-                    for name in (("baseline", "new") if len(rows) % 2 == 0 else ("new", "baseline")):
-                        row[name] = workers[name].run(job)
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
-            for w in workers.values():
-                w.close()
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
+    with baseline_tree(a.baseline) as base:
+        workers = {"baseline": Worker(base / "src", a.threads), "new": Worker(ROOT / "src", a.threads)}
+        rows = []
+        for image in sorted(KODAK.glob("kodim*.png"))[:a.images]:
+            for qz in a.quantizers.split(","):
+                job = {"image": str(image), "repeat": a.repeat, "kw": {"quality": a.quality, **QUANTIZERS[qz]}}
+                row = {"image": image.name, "quantizer": qz}
+                for name in (("baseline", "new") if len(rows) % 2 == 0 else ("new", "baseline")):
+                    row[name] = workers[name].run(job)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+        for w in workers.values():
+            w.close()
     summary = {}
     for qz in a.quantizers.split(","):
         sel = [r for r in rows if r["quantizer"] == qz]

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from baseline_tree import baseline_tree
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -40,29 +42,23 @@ def main() -> None:
     a = ap.parse_args()
     from licq.evaluation.results import save_results
 
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / "baseline"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), a.baseline], check=True,
-                       capture_output=True)
-        try:
-            commands = {"--version": ["--version"], "--help": ["--help"], "models": ["models"]}
-            files = {}
-            for name, src in (("baseline", base / "src"), ("new", ROOT / "src")):
-                f = Path(tmp) / f"{name}.licq"  # a file each version can read
-                subprocess.run([sys.executable, "-m", "licq.cli", "encode", str(ROOT / "assets" / "kodim23.png"),
-                                "-o", str(f), "--quality", "1"], env={**os.environ, "PYTHONPATH": str(src)},
-                               capture_output=True, check=True)
-                files[name] = f
-            rows = {}
-            for cmd, args in {**commands, "info": ["info", "{file}"]}.items():
-                runs: dict[str, list[float]] = {"baseline": [], "new": []}
-                for _ in range(a.repeat):
-                    for name, src in (("baseline", base / "src"), ("new", ROOT / "src")):
-                        runs[name].append(timed(src, [x.replace("{file}", str(files[name])) for x in args]))
-                rows[cmd] = {name: {"median_s": statistics.median(v), "runs_s": v} for name, v in runs.items()}
-                print(cmd, {k: round(v["median_s"], 3) for k, v in rows[cmd].items()}, flush=True)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
+    with baseline_tree(a.baseline) as base, tempfile.TemporaryDirectory() as tmp:
+        commands = {"--version": ["--version"], "--help": ["--help"], "models": ["models"]}
+        files = {}
+        for name, src in (("baseline", base / "src"), ("new", ROOT / "src")):
+            f = Path(tmp) / f"{name}.licq"  # a file each version can read
+            subprocess.run([sys.executable, "-m", "licq.cli", "encode", str(ROOT / "assets" / "kodim23.png"),
+                            "-o", str(f), "--quality", "1"], env={**os.environ, "PYTHONPATH": str(src)},
+                           capture_output=True, check=True)
+            files[name] = f
+        rows = {}
+        for cmd, args in {**commands, "info": ["info", "{file}"]}.items():
+            runs: dict[str, list[float]] = {"baseline": [], "new": []}
+            for _ in range(a.repeat):
+                for name, src in (("baseline", base / "src"), ("new", ROOT / "src")):
+                    runs[name].append(timed(src, [x.replace("{file}", str(files[name])) for x in args]))
+            rows[cmd] = {name: {"median_s": statistics.median(v), "runs_s": v} for name, v in runs.items()}
+            print(cmd, {k: round(v["median_s"], 3) for k, v in rows[cmd].items()}, flush=True)
     save_results(a.out, {"baseline": a.baseline, "repeat": a.repeat, "commands": rows})
 
 
