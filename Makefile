@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 IMAGE ?= assets/kodim23.png
 
-.PHONY: demo test install clean
+.PHONY: demo test test-fast install clean
 
 $(BIN)/licq: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+test-fast: install   # the fast tier: everything but the subprocess matrices and multi-process runs
+	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:
 	rm -rf $(VENV) out

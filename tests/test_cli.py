@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from licq.cli import main
@@ -64,6 +65,7 @@ def test_bad_step_is_a_clear_error(tmp_path, capsys):
     assert "argument --step: expected a finite number in [0.001, 64]" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_console_script_prints_one_line_no_traceback(tmp_path):
     junk = tmp_path / "junk.licq"
     junk.write_bytes(b"LICQ\x03")

@@ -98,6 +98,7 @@ def test_finetuned_decoder_roundtrip_and_wrong_decoder_refused(temp_zoo, data_di
         export.export_decoder(str(tmp_path / "ft"), "tiny-q1-ft-tcq4-old")
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes_end_identical(tiny_model, data_dir, tmp_path):
     """torchrun with 2 CPU processes: gradients are averaged, both ranks end with the same decoder."""
     import os

@@ -46,6 +46,7 @@ def test_output_onto_a_fifo_is_written_through_not_replaced(tmp_path, tiny_model
     assert got["data"][:4] == b"LICQ" and licq.decode(got["data"], tiny_model).size == (64, 64)
 
 
+@pytest.mark.slow
 def test_output_onto_dev_null_leaves_it_a_device(tmp_path, tiny_model):
     r = subprocess.run([*CLI, "encode", str(_png(tmp_path)), "-o", "/dev/null", "--model", tiny_model],
                        capture_output=True, text=True, timeout=300)
@@ -61,6 +62,7 @@ def test_output_through_a_symlink_replaces_its_target_and_keeps_the_link(tmp_pat
     assert link.is_symlink() and target.read_bytes()[:4] == b"LICQ"
 
 
+@pytest.mark.slow
 def test_stdin_and_stdout_pipes(tmp_path, tiny_model):
     png = _png(tmp_path).read_bytes()
     enc = subprocess.run([*CLI, "encode", "-", "-o", "-", "--model", tiny_model], input=png,

@@ -82,6 +82,7 @@ def _decode_hashes(threads: int, model: str, files: list[Path]) -> dict[str, str
     return dict(line.split() for line in out.splitlines())
 
 
+@pytest.mark.slow
 def test_decoding_is_deterministic_across_threads_processes_and_batches(tiny_model, tmp_path):
     files = []
     for i, (h, w, quantizer) in enumerate([(96, 130, "sq"), (200, 72, "tcq"), (64, 64, "sq")]):
@@ -95,6 +96,7 @@ def test_decoding_is_deterministic_across_threads_processes_and_batches(tiny_mod
     assert alone_1 == batch_2 == here
 
 
+@pytest.mark.slow
 def test_sigkilled_encode_leaves_old_file_or_complete_file(tmp_path):
     """Kill a long encode at several moments: the output is the old file or a complete new one."""
     big = tmp_path / "big.png"

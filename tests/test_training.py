@@ -56,6 +56,7 @@ def _state(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_exact(train_dir, tmp_path):
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     train(_cfg(train_dir, ref, steps=30), progress=False)
@@ -86,6 +87,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes_end_identical(train_dir, tmp_path):
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
