@@ -60,7 +60,7 @@ class IntegerLayer:
 
     transposed: bool
     weight: Tensor  #: float64 holding integers (weight·2**b)
-    bias: Tensor  #: float64 holding integers at the accumulator's scale 2**-(FRACTION_BITS + b)
+    bias: Tensor  #: float64 holding integers at the accumulator's scale 2**-(ACTIVATION_BITS + b)
     shift: int  #: the accumulator is divided by 2**shift and rounded
     stride: int
     padding: int
@@ -111,7 +111,7 @@ def convert_layer(conv: nn.Module, activation: str | None, out_bits: int = ACTIV
     # Σ|w| over everything that feeds one output channel bounds every partial sum of that channel
     per_output = weight.abs().sum(dim=(0, 2, 3) if transposed else (1, 2, 3))
     room = 2.0 ** EXACT_BITS - float(bias.abs().max())
-    clamp = float(torch.floor(torch.tensor(room) / per_output.max().clamp_min(1)))
+    clamp = float(torch.floor(torch.tensor(room, dtype=torch.float64) / per_output.max().clamp_min(1)))
     if clamp < MIN_INPUT_RANGE * 2 ** ACTIVATION_BITS:
         raise LicqError("hyper-decoder weights too large for exact integer arithmetic "
                         f"(inputs would be clamped at {clamp * 2.0 ** -ACTIVATION_BITS:.3g})")
