@@ -22,7 +22,9 @@ from .conftest import smooth_image
 
 
 def test_compressai_mbt2018_mean_state_dict_gives_identical_stream(tmp_path):
-    """licq with SQ Δ=1 writes exactly CompressAI's own y and z strings for the same weights."""
+    """licq with SQ Δ=1 writes CompressAI's own strings for the same weights: z byte for byte, and y too on
+    this tiny model, where no latent's integer μ or σ lands on another level or table than the float one
+    (on real models a few do: docs/quantizers.md)."""
     torch.manual_seed(0)
     net = MeanScaleHyperprior(N=8, M=12).eval()
     net.update(force=True)
