@@ -30,8 +30,9 @@ MAX_FIXED = (1 << 24) - 1
 
 
 def to_fixed(x: Tensor) -> Tensor:
-    """``round(x·2**FRACTION_BITS)`` as int64: exact for the hyper-decoder's outputs, whatever the machine."""
-    return torch.round(x.detach().to(torch.float64) * (1 << FRACTION_BITS)).to(torch.int64)
+    """``round(x·2**FRACTION_BITS)`` as int64: exact for the hyper-decoder's outputs, whatever the machine
+    (scaling by a power of two is exact in any float format, so no wider type is needed)."""
+    return torch.round(x.detach() * (1 << FRACTION_BITS)).to(torch.int64)
 
 
 def _dyadic(value: float) -> tuple[int, int]:

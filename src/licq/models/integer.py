@@ -69,7 +69,8 @@ class IntegerLayer:
     activation: str | None  #: "leaky_relu", "relu" or None
 
     def __call__(self, x: Tensor) -> Tensor:
-        x = x.clamp(-self.clamp, self.clamp)
+        """The layer on ``x``, which it clamps in place (:func:`run_exact` owns every input it passes)."""
+        x = x.clamp_(-self.clamp, self.clamp)
         if self.transposed:
             acc = F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding)
         else:
@@ -162,7 +163,7 @@ def run_exact(layers: tuple[IntegerLayer, ...], z_hat: Tensor) -> Tensor:
     x = torch.round(z_hat.detach().to(torch.float64) * (1 << ACTIVATION_BITS))
     with torch.autocast(device.type, enabled=False), torch.backends.cudnn.flags(enabled=False):
         out = tiled(functools.partial(_run, layers), x, TILE, HALO, 4, 1)
-    return (out.clamp(-MAX_FIXED, MAX_FIXED) * 2.0 ** -FRACTION_BITS).to(torch.float32)
+    return out.clamp_(-MAX_FIXED, MAX_FIXED).mul_(2.0 ** -FRACTION_BITS).to(torch.float32)
 
 
 def _layers_on(layers: tuple[IntegerLayer, ...], device: torch.device) -> tuple[IntegerLayer, ...]:
