@@ -30,9 +30,10 @@ def is_special(path: str | Path) -> bool:
     if str(path) == STDOUT:
         return True
     try:
-        return not stat.S_ISREG(os.stat(path).st_mode) and not stat.S_ISDIR(os.stat(path).st_mode)
+        mode = os.stat(path).st_mode
     except OSError:
         return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 def write_in_place(path: str | Path, data: bytes) -> None:

@@ -168,12 +168,9 @@ def encode(image: ImageLike, model: str | None = None, **kwargs) -> bytes:
 def decode(data: bytes | str | Path, model: str | None = None, *, arch: str | None = None,
            max_pixels: int = container.DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode ``.licq`` bytes or a ``.licq`` file. The model is taken from the header unless given."""
-    data = read_stream(data)
-    header, m, y_hat = decode_latents(data, model, arch=arch, max_pixels=max_pixels)
+    header, m, y_hat, meta = decode_latents(data, model, arch=arch, max_pixels=max_pixels)
     with torch.inference_mode():
         recon = _to_uint8(m.net.synthesis(y_hat), header.height, header.width)
-    streams = container.unpack(data, max_pixels=max_pixels)[1]
-    meta = container.unpack_metadata(streams[2]) if len(streams) == 3 else {}
     return with_metadata(from_rgb_array(recon, header.layout), meta)
 
 
@@ -192,8 +189,9 @@ def read_stream(data: bytes | bytearray | memoryview | str | Path) -> bytes:
 
 
 def decode_latents(data: bytes | str | Path, model: str | None = None, *, arch: str | None = None,
-                   max_pixels: int = container.DEFAULT_MAX_PIXELS) -> tuple[container.Header, LoadedModel, torch.Tensor]:
-    """The entropy-decoding half of :func:`decode`: header, model and the latents ``ŷ``.
+                   max_pixels: int = container.DEFAULT_MAX_PIXELS
+                   ) -> tuple[container.Header, LoadedModel, torch.Tensor, dict[str, bytes]]:
+    """The entropy-decoding half of :func:`decode`: header, model, the latents ``ŷ`` and the image's metadata.
 
     Everything up to ``ŷ`` is exact arithmetic on integers (the integer hyper-decoder, shipped
     tables, fixed-point μ), so ``ŷ`` is bit-identical on every machine; only the synthesis
@@ -202,8 +200,7 @@ def decode_latents(data: bytes | str | Path, model: str | None = None, *, arch: 
     header, streams = container.unpack(read_stream(data), max_pixels=max_pixels)
     if len(streams) not in (2, 3):
         raise LicqError(f"corrupt file: expected 2 or 3 sub-streams, found {len(streams)}")
-    if len(streams) == 3:
-        container.unpack_metadata(streams[2])  # a malformed record is refused before any decoding
+    meta = container.unpack_metadata(streams[2]) if len(streams) == 3 else {}  # refused before any decoding
     m = model_for(header, model, arch)
     q = quantizer_from_header(header.quantizer, header.states, header.step, header.tcq_lambda)
     hp, wp = -(-header.height // STRIDE) * STRIDE, -(-header.width // STRIDE) * STRIDE
@@ -215,7 +212,7 @@ def decode_latents(data: bytes | str | Path, model: str | None = None, *, arch: 
                             "this install's model or tables differ from the writer's; refusing to decode "
                             "rather than output a corrupted image")
         y_hat = q.decode(streams[1], means, scales, m.entropy)
-    return header, m, y_hat
+    return header, m, y_hat, meta
 
 
 def model_for(header: container.Header, model: str | None, arch: str | None) -> LoadedModel:
