@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes, is_special
 from .errors import LicqError
 
 GRAY_MODES = {"L", "I;16", "I;16B", "I;16L", "I", "F", "1", "LA"}
@@ -125,8 +125,6 @@ LOSSY_FORMATS = {".jpg": ("JPEG", {"quality": 95, "subsampling": 0}), ".jpeg": (
 def output_format(path: str | Path, allow_lossy: bool = False) -> tuple[str, dict]:
     """The format (and its save settings) of a decoded image written to ``path``: from the suffix; PNG for
     ``-`` and special files. A lossy format without ``allow_lossy`` and an unknown suffix are refused."""
-    from .atomic import is_special
-
     suffix = Path(str(path)).suffix.lower()
     if suffix in LOSSLESS_FORMATS:
         return LOSSLESS_FORMATS[suffix], {}

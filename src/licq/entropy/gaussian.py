@@ -7,12 +7,9 @@ from .tables import CdfTables, GaussianModel
 
 
 def conditional_tables(gaussian_conditional) -> CdfTables:
-    """The CDF tables of an updated CompressAI ``GaussianConditional``, rows trimmed to their length
-    (the coder converts every table on each call)."""
+    """The CDF tables of an updated CompressAI ``GaussianConditional``."""
     gc = gaussian_conditional
-    lengths = gc._cdf_length.reshape(-1).int().tolist()
-    cdfs = [row[:n] for row, n in zip(gc._quantized_cdf.tolist(), lengths)]
-    return CdfTables(cdfs, lengths, gc._offset.reshape(-1).int().tolist())
+    return CdfTables.from_buffers(gc._quantized_cdf, gc._cdf_length, gc._offset)
 
 
 def gaussian_model(gaussian_conditional) -> GaussianModel:

@@ -50,6 +50,14 @@ class CdfTables:
         return CdfTables(self.cdfs + other.cdfs, self.lengths + other.lengths,
                          self.offsets + other.offsets)
 
+    @classmethod
+    def from_buffers(cls, quantized_cdf: Tensor, cdf_length: Tensor, offset: Tensor) -> "CdfTables":
+        """The tables of CompressAI's buffers (``_quantized_cdf``, ``_cdf_length``, ``_offset`` of an entropy
+        model or a saved state dict), rows trimmed to their length: the coder converts every table on each call."""
+        lengths = cdf_length.reshape(-1).int().tolist()
+        cdfs = [row[:n] for row, n in zip(quantized_cdf.tolist(), lengths)]
+        return cls(cdfs, lengths, offset.reshape(-1).int().tolist())
+
     def subset(self, ids: list[int]) -> "CdfTables":
         """Tables ``ids`` only, renumbered 0..len(ids)-1.
 

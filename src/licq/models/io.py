@@ -139,9 +139,7 @@ def hyperlatent_digest(state: dict[str, torch.Tensor]) -> str:
 def hyperlatent_tables(model: nn.Module) -> CdfTables:
     """The quantized CDFs the model's entropy bottleneck codes ẑ with (one per channel)."""
     eb = model.entropy_bottleneck
-    lengths = eb._cdf_length.reshape(-1).int().tolist()
-    cdfs = [row[:n] for row, n in zip(eb._quantized_cdf.tolist(), lengths)]
-    return CdfTables(cdfs, lengths, eb._offset.reshape(-1).int().tolist())
+    return CdfTables.from_buffers(eb._quantized_cdf, eb._cdf_length, eb._offset)
 
 
 def set_hyperlatent_tables(model: nn.Module, tables: CdfTables) -> None:
@@ -163,9 +161,7 @@ def _file_tables(state: dict[str, torch.Tensor]) -> CdfTables | None:
     keys = [_HYPER + k for k in ("_quantized_cdf", "_cdf_length", "_offset")]
     if not all(k in state and state[k].numel() for k in keys):
         return None
-    cdf, lengths, offsets = (state[k].to(torch.int64) for k in keys)
-    lengths = lengths.reshape(-1).tolist()
-    return CdfTables([row[:n] for row, n in zip(cdf.tolist(), lengths)], lengths, offsets.reshape(-1).tolist())
+    return CdfTables.from_buffers(*(state[k] for k in keys))
 
 
 def load_weights(arch: str, state: dict[str, torch.Tensor], tables: CdfTables | None = None) -> nn.Module:
