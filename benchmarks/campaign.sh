@@ -23,23 +23,28 @@
 # with it reached 25.8 dB after 10 generations where the one without reached 19-21 dB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model=${1:?usage: campaign.sh q1|q2|q3|q4 [extra licq train options]}
+#
+# `campaign.sh vr` trains the variable-rate channel-conditional model (--arch channel-vr, qualities
+# 1-7 in one network), warm-started from the shipped licq-q3 transforms.
+model=${1:?usage: campaign.sh q1|q2|q3|q4|vr [extra licq train options]}
 shift
 camp=${LICQ_CAMPAIGN:-/root/licq-campaign}
 run=$camp/$model
 mkdir -p "$run"
 case $model in
-  q1) lmbda=0.0018 ;; q2) lmbda=0.0035 ;; q3) lmbda=0.0067 ;; q4) lmbda=0.0130 ;;
+  q1) lmbda=0.0018 ;; q2) lmbda=0.0035 ;; q3) lmbda=0.0067 ;; q4) lmbda=0.0130 ;; vr) lmbda=0.0067 ;;
   *) echo "campaign.sh: unknown model $model" >&2; exit 2 ;;
 esac
 steps=${STEPS:-50000}
 [ -x .venv/bin/licq ] && PATH=$PWD/.venv/bin:$PATH  # `make install` puts licq there
 warm=()
+arch=mbt2018-mean
 shipped=src/licq/zoo/licq-$model.pt
+[ "$model" = vr ] && arch=channel-vr && shipped=src/licq/zoo/licq-q3.pt
 if [ ! -f "$run/checkpoint.pt" ] && [ -f "$shipped" ] && \
-   python -c "import json,sys; m=[e for e in json.load(open('src/licq/zoo/manifest.json'))['models'] if e['name']=='licq-$model']; sys.exit(0 if m and (m[0]['N'],m[0]['M'])==(128,192) else 1)"; then
+   python -c "import json,sys; m=[e for e in json.load(open('src/licq/zoo/manifest.json'))['models'] if e['file']=='$(basename "$shipped")']; sys.exit(0 if m and (m[0]['N'],m[0]['M'])==(128,192) else 1)"; then
   warm=(--warm-start "$shipped")
 fi
-exec nice -n "${NICE:-0}" licq train ../shared/data/train --out "$run" --N 128 --M 192 --lmbda "$lmbda" \
+exec nice -n "${NICE:-0}" licq train ../shared/data/train --out "$run" --arch "$arch" --N 128 --M 192 --lmbda "$lmbda" \
   --steps "$steps" --batch 8 --crop 256 --lr "${LR:-1e-4}" --precision bf16 \
   --checkpoint-every 250 --snapshot-every 1000 --saturation "${SATURATION:-0.25}" --resume "${warm[@]}" "$@"

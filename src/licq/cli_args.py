@@ -107,7 +107,7 @@ def zoo_quality(text: str) -> int:
 
 def arch_name(text: str) -> str:
     """argparse type: a known architecture name (imported only when the option is given)."""
-    from .models.hyperprior import ARCHITECTURES
+    from .models.io import ARCHITECTURES
 
     if text not in ARCHITECTURES:
         raise argparse.ArgumentTypeError(f"unknown architecture {text!r}; known: {', '.join(sorted(ARCHITECTURES))}")

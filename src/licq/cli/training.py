@@ -72,7 +72,7 @@ def add_train(sub, surrogates: tuple[str, ...]) -> None:
     t.add_argument("--out", required=True, type=path_arg, help="run folder (checkpoint.pt, log.csv, config.json)")
     T = TrainConfig  # the defaults live there
     t.add_argument("--arch", "--arch-name", dest="arch", default=T.arch, type=arch_name,
-                   help="architecture to train: mbt2018-mean or bmshj2018-hyperprior (--arch-name: old spelling)")
+                   help="architecture to train: mbt2018-mean, bmshj2018-hyperprior or channel-vr (variable rate: every crop draws its quality and λ, --lmbda is unused) (--arch-name: old spelling)")
     t.add_argument("--N", type=CHANNELS, default=T.N, help="channels of the hyper-latent z and the transforms (1-1024)")
     t.add_argument("--M", type=CHANNELS, default=T.M, help="channels of the latent y (1-1024)")
     t.add_argument("--lmbda", type=LMBDA, default=T.lmbda, help="rate-distortion weight λ in (0, 10]")

@@ -1,8 +1,9 @@
 """Model architectures, construction and weight (de)serialisation."""
 
-from .hyperprior import ARCHITECTURES, STRIDE, LicqMeanScale, LicqScaleOnly
-from .io import build_model, load_weights, model_digest, save_weights, state_dict_from_file
+from .channel import LicqChannelVR
+from .hyperprior import STRIDE, LicqMeanScale, LicqScaleOnly
+from .io import ARCHITECTURES, build_model, load_weights, model_digest, save_weights, state_dict_from_file
 from .resolve import LoadedModel, load_file, resolve
 
-__all__ = ["ARCHITECTURES", "STRIDE", "LicqMeanScale", "LicqScaleOnly", "LoadedModel", "build_model", "load_file",
+__all__ = ["ARCHITECTURES", "STRIDE", "LicqChannelVR", "LicqMeanScale", "LicqScaleOnly", "LoadedModel", "build_model", "load_file",
            "load_weights", "model_digest", "resolve", "save_weights", "state_dict_from_file"]

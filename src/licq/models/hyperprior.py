@@ -94,8 +94,3 @@ class LicqScaleOnly(_FastTransforms, ScaleHyperprior):
         scales = self.exact_h_s(z_hat)
         return torch.zeros_like(scales), scales
 
-
-ARCHITECTURES: dict[str, type] = {
-    LicqMeanScale.arch: LicqMeanScale,
-    LicqScaleOnly.arch: LicqScaleOnly,
-}

@@ -99,33 +99,35 @@ def _weight_exponent(w: Tensor) -> int:
     return WEIGHT_BITS - int(e)
 
 
-def convert_layer(conv: nn.Module, activation: str | None, out_bits: int = ACTIVATION_BITS) -> IntegerLayer:
+def convert_layer(conv: nn.Module, activation: str | None, out_bits: int = ACTIVATION_BITS,
+                  in_bits: int = ACTIVATION_BITS) -> IntegerLayer:
     """The integer image of one ``Conv2d`` / ``ConvTranspose2d`` (square kernel, equal strides): inputs at
-    ``2**-ACTIVATION_BITS``, outputs at ``2**-out_bits``."""
+    ``2**-in_bits``, outputs at ``2**-out_bits``."""
     transposed = isinstance(conv, nn.ConvTranspose2d)
     w = conv.weight.detach().to(torch.float64).cpu()
     b = _weight_exponent(w)
     weight = torch.round(w * 2.0 ** b)
     bias = conv.bias.detach().to(torch.float64).cpu() if conv.bias is not None else torch.zeros(
         weight.shape[1] if transposed else weight.shape[0], dtype=torch.float64)
-    bias = torch.round(bias * 2.0 ** (b + ACTIVATION_BITS))
+    bias = torch.round(bias * 2.0 ** (b + in_bits))
     # Σ|w| over everything that feeds one output channel bounds every partial sum of that channel
     per_output = weight.abs().sum(dim=(0, 2, 3) if transposed else (1, 2, 3))
     room = 2.0 ** EXACT_BITS - float(bias.abs().max())
     clamp = float(torch.floor(torch.tensor(room, dtype=torch.float64) / per_output.max().clamp_min(1)))
-    if clamp < MIN_INPUT_RANGE * 2 ** ACTIVATION_BITS:
-        raise LicqError("hyper-decoder weights too large for exact integer arithmetic "
-                        f"(inputs would be clamped at {clamp * 2.0 ** -ACTIVATION_BITS:.3g})")
-    return IntegerLayer(transposed, weight, bias, b + ACTIVATION_BITS - out_bits, conv.stride[0], conv.padding[0],
+    if clamp < MIN_INPUT_RANGE * 2 ** in_bits:
+        raise LicqError("network weights too large for exact integer arithmetic "
+                        f"(inputs would be clamped at {clamp * 2.0 ** -in_bits:.3g})")
+    return IntegerLayer(transposed, weight, bias, b + in_bits - out_bits, conv.stride[0], conv.padding[0],
                         conv.output_padding[0] if transposed else 0, clamp, activation)
 
 
 _ACTIVATIONS = {nn.LeakyReLU: "leaky_relu", nn.ReLU: "relu"}
 
 
-def convert(h_s: nn.Sequential) -> tuple[IntegerLayer, ...]:
+def convert(h_s: nn.Sequential, bits: int = ACTIVATION_BITS) -> tuple[IntegerLayer, ...]:
     """The integer layers of a CompressAI hyper-decoder (convolutions, each optionally followed by
-    LeakyReLU(0.01) or ReLU); anything else is refused."""
+    LeakyReLU(0.01) or ReLU); anything else is refused. Input and hidden activations are integers
+    times ``2**-bits``."""
     layers, modules = [], list(h_s)
     i = 0
     while i < len(modules):
@@ -139,7 +141,7 @@ def convert(h_s: nn.Sequential) -> tuple[IntegerLayer, ...]:
                 raise LicqError("integer hyper-decoder: LeakyReLU slope other than 0.01")
             i += 1
         i += 1
-        layers.append(convert_layer(conv, act, ACTIVATION_BITS if i < len(modules) else FRACTION_BITS))
+        layers.append(convert_layer(conv, act, bits if i < len(modules) else FRACTION_BITS, bits))
     return tuple(layers)
 
 
@@ -150,19 +152,22 @@ def _run(layers: tuple[IntegerLayer, ...], z_fixed: Tensor) -> Tensor:
     return x
 
 
-def run_exact(layers: tuple[IntegerLayer, ...], z_hat: Tensor) -> Tensor:
+def run_exact(layers: tuple[IntegerLayer, ...], z_hat: Tensor, up: int = 4, bits: int = ACTIVATION_BITS) -> Tensor:
     """μ/σ planes of the integer hyper-decoder for ``ẑ``, as float32 multiples of 2**-FRACTION_BITS.
 
-    ``ẑ`` is rounded to fixed point (exactly: it is an integer plus a float32 median).
+    ``ẑ`` is rounded to fixed point (exactly: it is an integer plus a float32 median). ``up`` is the
+    network's upsampling factor (h_s: 4; the channel-context networks of :mod:`.channel`: 1), ``bits``
+    the fraction bits of its input and hidden activations (those of :func:`convert`); any float32
+    input works, since rounding one float to fixed point is the same on every machine.
     Runs outside autocast, tile by tile (with a halo wider than the receptive field, so
     the tiling changes nothing), and without cuDNN, whose algorithms (FFT, Winograd) are
     not exact.
     """
     device = z_hat.device
     layers = _layers_on(layers, device)
-    x = torch.round(z_hat.detach().to(torch.float64) * (1 << ACTIVATION_BITS))
+    x = torch.round(z_hat.detach().to(torch.float64) * (1 << bits))
     with torch.autocast(device.type, enabled=False), torch.backends.cudnn.flags(enabled=False):
-        out = tiled(functools.partial(_run, layers), x, TILE, HALO, 4, 1)
+        out = tiled(functools.partial(_run, layers), x, TILE, HALO, up, 1)
     return out.clamp_(-MAX_FIXED, MAX_FIXED).mul_(2.0 ** -FRACTION_BITS).to(torch.float32)
 
 
@@ -173,25 +178,26 @@ def _layers_on(layers: tuple[IntegerLayer, ...], device: torch.device) -> tuple[
 
 
 class ExactHyperDecoder:
-    """The integer conversion of a module's ``h_s``, redone whenever its parameters change.
+    """The integer conversion of a network (``h_s``, a context network), redone whenever its parameters change.
 
     Training and finetuning see the same exact values as the codec: with gradients
     enabled, the float h_s supplies the gradient (straight-through), the integer
     one the value.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, up: int = 4, bits: int = ACTIVATION_BITS) -> None:
+        self.up, self.bits = up, bits
         self._key: tuple | None = None
         self._layers: tuple[IntegerLayer, ...] = ()
 
     def layers(self, h_s: nn.Sequential) -> tuple[IntegerLayer, ...]:
         key = tuple((id(p), p._version, p.dtype, p.device) for p in h_s.parameters())
         if key != self._key:
-            self._layers, self._key = convert(h_s), key
+            self._layers, self._key = convert(h_s, self.bits), key
         return self._layers
 
     def __call__(self, h_s: nn.Sequential, z_hat: Tensor) -> Tensor:
-        exact = run_exact(self.layers(h_s), z_hat)
+        exact = run_exact(self.layers(h_s), z_hat, self.up, self.bits)
         if torch.is_grad_enabled() and (z_hat.requires_grad or any(p.requires_grad for p in h_s.parameters())):
             approx = h_s(z_hat).float()
             return approx + (exact - approx).detach()

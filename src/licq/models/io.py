@@ -18,7 +18,11 @@ from torch import nn
 from ..atomic import atomic_torch_save
 from ..entropy import CdfTables
 from ..errors import LicqError
-from .hyperprior import ARCHITECTURES
+from .channel import LicqChannelVR
+from .hyperprior import LicqMeanScale, LicqScaleOnly
+
+#: every architecture by its ``--arch`` name
+ARCHITECTURES: dict[str, type] = {cls.arch: cls for cls in (LicqMeanScale, LicqScaleOnly, LicqChannelVR)}
 
 #: Buffers CompressAI computes in ``update()``; never stored, always rebuilt.
 _DERIVED = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
@@ -109,8 +113,10 @@ def model_digest(state: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def load_params(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load the non-derived entries of ``state`` (as float32) into ``model``; all must match.
+def load_params(model: nn.Module, state: dict[str, torch.Tensor], fresh: tuple[str, ...] = ()) -> None:
+    """Load the non-derived entries of ``state`` (as float32) into ``model``; all must match, except that
+    parameters whose names start with one of ``fresh`` may be missing (a warm start from a smaller
+    architecture: they keep their initial values).
 
     Bypasses CompressAI's ``load_state_dict`` override, which insists on the
     derived CDF buffers being present. The constant likelihood floors stay the model's own.
@@ -121,7 +127,7 @@ def load_params(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
         result = nn.Module.load_state_dict(model, state, strict=False)
     except RuntimeError as exc:
         raise LicqError(f"weights do not fit the architecture: {str(exc).splitlines()[-1].strip()}") from None
-    missing = [k for k in result.missing_keys if not _is_derived(k) and not _is_constant(k)]
+    missing = [k for k in result.missing_keys if not _is_derived(k) and not _is_constant(k) and not k.startswith(fresh)]
     if missing or result.unexpected_keys:
         raise LicqError(f"weights do not match the architecture: "
                         f"missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}")

@@ -30,38 +30,76 @@ def ste_round(x: Tensor) -> Tensor:
     return x + (torch.round(x) - x).detach()
 
 
-def surrogate_forward(model: nn.Module, x: Tensor, surrogate: Surrogate = "mixed",
-                      precision: Precision = "fp32") -> dict[str, Tensor]:
-    """Differentiable forward pass: reconstruction and per-element likelihoods of y and z.
-
-    With ``precision="bf16"`` the transforms run in bf16 autocast; every entropy
-    model, likelihood and the returned tensors stay fp32 (see :mod:`.precision`).
-    """
-    if surrogate not in SURROGATES:
-        raise ValueError(f"unknown surrogate {surrogate!r}")
-    run = transform_runner(x, precision)
-    y = run(model.g_a, x)
-    z = run(model.h_a, y)
-    eb = model.entropy_bottleneck
-    z_noisy, z_lik = eb(z)  # noise in training mode
-    if surrogate == "noise":
-        z_dec = z_noisy
-    else:
-        medians = eb._get_medians().detach()
-        z_dec = ste_round(z - medians) + medians
-    means, scales = run(model.hyper, z_dec)
-    gc = model.gaussian_conditional
+def _latent_surrogate(gc: nn.Module, y: Tensor, means: Tensor, scales: Tensor,
+                      surrogate: Surrogate) -> tuple[Tensor, Tensor]:
+    """(what the decoder reads, likelihood) of latents ``y`` under one surrogate."""
     if surrogate == "ste":
         y_hat = ste_round(y - means) + means
         y_lik = gc._likelihood(y_hat, scales, means)
         if gc.use_likelihood_bound:
             y_lik = gc.likelihood_lower_bound(y_lik)
-        y_dec = y_hat
-    else:
-        y_noisy, y_lik = gc(y, scales, means=means)
-        y_dec = y_noisy if surrogate == "noise" else ste_round(y - means) + means
+        return y_hat, y_lik
+    y_noisy, y_lik = gc(y, scales, means=means)
+    return (y_noisy if surrogate == "noise" else ste_round(y - means) + means), y_lik
+
+
+def surrogate_forward(model: nn.Module, x: Tensor, surrogate: Surrogate = "mixed",
+                      precision: Precision = "fp32", quality: Tensor | None = None) -> dict[str, Tensor]:
+    """Differentiable forward pass: reconstruction and per-element likelihoods of y and z.
+
+    With ``precision="bf16"`` the transforms run in bf16 autocast; every entropy
+    model, likelihood and the returned tensors stay fp32 (see :mod:`.precision`).
+    A variable-rate model (:mod:`licq.models.channel`) codes each image at its ``quality``
+    (shape (B,); drawn uniformly from the model's range when None) and adds the λ of each
+    image under ``"lmbda"``.
+    """
+    if surrogate not in SURROGATES:
+        raise ValueError(f"unknown surrogate {surrogate!r}")
+    run = transform_runner(x, precision)
+    if getattr(model, "variable_rate", False):
+        return _variable_rate_forward(model, x, surrogate, run, quality)
+    y = run(model.g_a, x)
+    z_dec, z_lik = _hyper_surrogate(model, run(model.h_a, y), surrogate)
+    means, scales = run(model.hyper, z_dec)
+    y_dec, y_lik = _latent_surrogate(model.gaussian_conditional, y, means, scales, surrogate)
     x_hat = run(model.g_s, y_dec)
     return {"x_hat": x_hat, "y_lik": y_lik, "z_lik": z_lik}
+
+
+def _hyper_surrogate(model: nn.Module, z: Tensor, surrogate: Surrogate) -> tuple[Tensor, Tensor]:
+    """(ẑ the hyper-decoder reads, likelihood of z): noise for the rate, rounding unless ``noise``."""
+    eb = model.entropy_bottleneck
+    z_noisy, z_lik = eb(z)  # noise in training mode
+    if surrogate == "noise":
+        return z_noisy, z_lik
+    medians = eb._get_medians().detach()
+    return ste_round(z - medians) + medians, z_lik
+
+
+def _variable_rate_forward(model: nn.Module, x: Tensor, surrogate: Surrogate, run,
+                           quality: Tensor | None) -> dict[str, Tensor]:
+    """:func:`surrogate_forward` of a gain-unit, channel-conditional model: the codec's group loop
+    (:meth:`~licq.models.channel.LicqChannelVR.code_groups`) with a surrogate in place of the quantizer."""
+    from ..models.channel import QUALITY_RANGE, quality_lambda
+
+    if quality is None:
+        lo, hi = QUALITY_RANGE
+        quality = lo + (hi - lo) * torch.rand(x.shape[0])
+    gain, inverse_gain = model.gains(quality)
+    y = run(model.g_a, x).float() * gain
+    z_dec, z_lik = _hyper_surrogate(model, run(model.h_a, y), surrogate)
+    means, scales = run(model.hyper, z_dec)
+    likelihoods: list[Tensor] = []
+
+    def group(k: int, sl: slice, group_means: Tensor, group_scales: Tensor) -> Tensor:
+        y_dec, y_lik = _latent_surrogate(model.gaussian_conditional, y[:, sl], group_means, group_scales, surrogate)
+        likelihoods.append(y_lik)
+        return y_dec
+
+    y_dec = model.code_groups(means, scales, group)
+    x_hat = run(model.g_s, run(lambda t: model.synthesis_input(t, means, inverse_gain), y_dec))
+    return {"x_hat": x_hat, "y_lik": torch.cat(likelihoods, 1), "z_lik": z_lik,
+            "lmbda": quality_lambda(quality).to(x.device)}
 
 
 def rd_terms(out: dict[str, Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
@@ -69,3 +107,15 @@ def rd_terms(out: dict[str, Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
     num_pixels = x.shape[0] * x.shape[2] * x.shape[3]
     bits = -(torch.log2(out["y_lik"]).sum() + torch.log2(out["z_lik"]).sum())
     return bits / num_pixels, torch.mean((out["x_hat"] - x) ** 2)
+
+
+def rd_loss(out: dict[str, Tensor], x: Tensor, lmbda: float) -> tuple[Tensor, Tensor, Tensor]:
+    """(``R + λ·255²·MSE``, bpp, MSE) of a surrogate forward pass; with ``out["lmbda"]`` (variable rate)
+    each image has its own λ and the loss is the mean of the images' losses."""
+    bpp, mse = rd_terms(out, x)
+    if "lmbda" not in out:
+        return bpp + lmbda * 255 ** 2 * mse, bpp, mse
+    pixels = x.shape[2] * x.shape[3]
+    bits = -(torch.log2(out["y_lik"]).flatten(1).sum(1) + torch.log2(out["z_lik"]).flatten(1).sum(1))
+    mses = ((out["x_hat"] - x) ** 2).flatten(1).mean(1)
+    return torch.mean(bits / pixels + out["lmbda"] * 255 ** 2 * mses), bpp, mse

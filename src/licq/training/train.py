@@ -22,12 +22,13 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..atomic import atomic_torch_save, atomic_write_bytes
 from ..models import build_model, state_dict_from_file
+from ..models.channel import REFERENCE_QUALITY
 from ..models.io import half_state, load_params
 from .config import TrainConfig
 from .loop import (StepSampler, TrainingLoop, average_gradients, clip_or_drop, drop_schedule, init_distributed,  # noqa: F401
                    psnr_db, rebase_lr, step_loader)
 from .precision import Precision, prepare_for_training, resolve_precision
-from .surrogates import rd_terms, surrogate_forward
+from .surrogates import rd_loss, rd_terms, surrogate_forward
 
 
 class _Surrogate(nn.Module):
@@ -68,13 +69,15 @@ def _load_val(folders: list[str], count: int) -> list[torch.Tensor]:
 
 @torch.no_grad()
 def validate(model: nn.Module, images: list[torch.Tensor], device: torch.device) -> tuple[float, float]:
-    """Mean (bpp, PSNR) with latents rounded as at inference (likelihood-estimated bits)."""
+    """Mean (bpp, PSNR) with latents rounded as at inference (likelihood-estimated bits); a variable-rate
+    model at its reference quality (that of the zoo model it usually starts from)."""
     was_training = model.training
     model.eval()
     bpps, psnrs = [], []
     for x in images:
         x = x.to(device)
-        bpp, mse = rd_terms(surrogate_forward(model, x, "ste"), x.clamp(0, 1))
+        quality = torch.full((1,), float(REFERENCE_QUALITY)) if getattr(model, "variable_rate", False) else None
+        bpp, mse = rd_terms(surrogate_forward(model, x, "ste", quality=quality), x.clamp(0, 1))
         bpps.append(bpp.item())
         psnrs.append(psnr_db(mse.item()))
     model.train(was_training)
@@ -95,7 +98,7 @@ def _build(cfg: TrainConfig, device: torch.device, warm_start: bool) -> tuple[nn
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     model = build_model(cfg.arch, cfg.N, cfg.M)
     if warm_start:
-        load_params(model, state_dict_from_file(cfg.warm_start))
+        load_params(model, state_dict_from_file(cfg.warm_start), fresh=getattr(model, "fresh_parameters", ()))
     model.to(device).train()
     precision = resolve_precision(cfg.precision, device)
     prepare_for_training(model, device, precision)
@@ -147,8 +150,7 @@ def _step_function(cfg: TrainConfig, model: nn.Module, forward: nn.Module, opt, 
 
     def step(x: torch.Tensor) -> dict[str, float]:
         x = x.to(device, non_blocking=True)
-        bpp, mse = rd_terms(forward(x), x)
-        loss = bpp + cfg.lmbda * 255 ** 2 * mse
+        loss, bpp, mse = rd_loss(forward(x), x, cfg.lmbda)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         finite = clip_or_drop(main_params, cfg.clip if cfg.clip > 0 else math.inf)
