@@ -206,14 +206,15 @@ def test_a_non_finite_step_is_skipped_and_a_run_of_them_stops_training(train_dir
     import licq.training.loop as loop_mod
     import licq.training.train as train_mod
 
-    real, calls, poisoned = train_mod.rd_terms, [0], set()
+    real, calls, poisoned = train_mod.rd_loss, [0], set()
 
-    def rd_terms(out, x):  # a NaN rate on the chosen calls, as a diverging batch would give
+    def rd_loss(out, x, lmbda):  # a NaN rate on the chosen calls, as a diverging batch would give
         calls[0] += 1
-        bpp, mse = real(out, x)
-        return (bpp * float("nan"), mse) if calls[0] in poisoned else (bpp, mse)
+        loss, bpp, mse = real(out, x, lmbda)
+        nan = float("nan")
+        return (loss * nan, bpp * nan, mse) if calls[0] in poisoned else (loss, bpp, mse)
 
-    monkeypatch.setattr(train_mod, "rd_terms", rd_terms)
+    monkeypatch.setattr(train_mod, "rd_loss", rd_loss)
     poisoned.update({3, 4})
     model = train(_cfg(train_dir, tmp_path / "ok", steps=8, log_every=4), progress=False)
     assert all(torch.isfinite(p).all() for p in model.parameters())

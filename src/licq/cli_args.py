@@ -91,6 +91,18 @@ def path_arg(text: str) -> str:
     return text
 
 
+def quality_value(text: str) -> int | float:
+    """argparse type of ``encode --quality``: a zoo quality level (an integer), or the quality of a
+    variable-rate model (any number in its range; checked once the model is known)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return int(value) if value.is_integer() else value
+
+
 def zoo_quality(text: str) -> int:
     """argparse type: a quality level that the zoo has (finetuned decoders have none)."""
     from .zoo import qualities
@@ -112,6 +124,15 @@ def arch_name(text: str) -> str:
     if text not in ARCHITECTURES:
         raise argparse.ArgumentTypeError(f"unknown architecture {text!r}; known: {', '.join(sorted(ARCHITECTURES))}")
     return text
+
+
+def variable_rate_arch(name: str | None) -> bool:
+    """Whether ``name`` is a variable-rate architecture (one that takes a quality)."""
+    if name is None:
+        return False
+    from .models.io import ARCHITECTURES
+
+    return bool(getattr(ARCHITECTURES.get(name), "variable_rate", False))
 
 
 def check_output_file(path: str) -> None:

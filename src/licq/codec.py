@@ -14,7 +14,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from .errors import LicqError
 from .imageio import from_rgb_array, open_image, to_rgb_array
 from .latents import decode_hyper, encoder_side, side_of_latents
 from .models import STRIDE, LoadedModel, resolve
+from .models.channel import DEFAULT_QUALITY, checked_quality
 from .quantizers import Quantizer, make_quantizer, quantizer_from_header
 from .quantizers.defaults import quantizer_defaults
 from .quantizers.weighting import encoder_weighting
@@ -62,11 +63,66 @@ def _to_uint8(x_hat: torch.Tensor, h: int, w: int) -> np.ndarray:
     return x.mul_(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
-def index_crc(q: Quantizer, m: LoadedModel, means: torch.Tensor, scales: torch.Tensor) -> int:
+def index_crc(q: Quantizer, m: LoadedModel, means: torch.Tensor, scales: torch.Tensor, crc: int = 0) -> int:
     """CRC32 of the table the quantizer codes each latent with, and of a fixed grid's anchors
-    (:meth:`~licq.quantizers.Quantizer.check_indexes`): the container's entropy-model check."""
+    (:meth:`~licq.quantizers.Quantizer.check_indexes`): the container's entropy-model check.
+    ``crc`` continues the CRC of earlier channel groups."""
     idx = np.ascontiguousarray(q.check_indexes(means, scales, m.entropy).numpy(), dtype="<i4")  # any endianness
-    return zlib.crc32(idx.tobytes())
+    return zlib.crc32(idx.tobytes(), crc)
+
+
+def is_variable_rate(m: LoadedModel) -> bool:
+    """Whether the model takes a quality (:mod:`licq.models.channel`)."""
+    return bool(getattr(m.net, "variable_rate", False))
+
+
+def model_and_rate(model: str | None, quality: float | None, arch: str | None) -> tuple[LoadedModel, float | None]:
+    """The model a call means and, for a variable-rate model, the quality it codes at.
+
+    Without a model, ``quality`` picks a zoo model; with a variable-rate model it is the model's
+    continuous quality (default :data:`~licq.models.channel.DEFAULT_QUALITY`); with any other model
+    it is refused.
+    """
+    if model is None:
+        m = resolve(None, quality, arch)
+        return m, (checked_quality(DEFAULT_QUALITY if quality is None else quality) if is_variable_rate(m) else None)
+    m = resolve(model, arch=arch)
+    if is_variable_rate(m):
+        return m, checked_quality(DEFAULT_QUALITY if quality is None else quality)
+    if quality is not None:
+        raise LicqError("give either a model or a quality, not both (a quality names a zoo model; only a "
+                        "variable-rate model takes both)")
+    return m, None
+
+
+def encode_groups(m: LoadedModel, q: Quantizer, y: torch.Tensor, means: torch.Tensor, scales: torch.Tensor
+                  ) -> tuple[list[bytes], torch.Tensor, int]:
+    """Quantize and code a channel-conditional model's latents group by group: (one string per group,
+    ŷ, the entropy-model check of every group's indexes)."""
+    strings: list[bytes] = []
+    crc = 0
+
+    def group(k: int, sl: slice, group_means: torch.Tensor, group_scales: torch.Tensor) -> torch.Tensor:
+        nonlocal crc
+        crc = index_crc(q, m, group_means, group_scales, crc)
+        ql = q.encode(y[:, sl], group_means, group_scales, m.entropy)
+        strings.append(ql.data)
+        return ql.y_hat
+
+    return strings, m.net.code_groups(means, scales, group), crc
+
+
+def decode_groups(m: LoadedModel, q: Quantizer, strings: list[bytes], means: torch.Tensor,
+                  scales: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Inverse of :func:`encode_groups`: (ŷ, the entropy-model check of the indexes it decoded with)."""
+    crc = 0
+
+    def group(k: int, sl: slice, group_means: torch.Tensor, group_scales: torch.Tensor) -> torch.Tensor:
+        nonlocal crc
+        crc = index_crc(q, m, group_means, group_scales, crc)
+        return q.decode(strings[k], group_means, group_scales, m.entropy)
+
+    return m.net.code_groups(means, scales, group), crc
 
 
 def encode_full(image: ImageLike, model: str | None = None, *, quality: int | None = None,
@@ -88,10 +144,13 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
     measured about 4x too large); the decoder does not need it.
     ``effort`` 1-3 refines the latents for this image before quantizing them (:mod:`licq.refine`),
     against the decoder the file names and the model's training λ over Δ² (``refine_lambda`` for a user's
-    model file); ``progress`` is called with 1 after each refinement iteration.
+    model file); ``progress`` is called with 1 after each refinement iteration. A variable-rate
+    model (``--arch channel-vr``) codes at ``quality``, any number in its range (:func:`model_and_rate`).
     """
     t0 = time.perf_counter()
-    m = resolve(model, quality, arch)
+    m, rate = model_and_rate(model, quality, arch)
+    if rate is not None and (effort or weighting != "none"):
+        raise LicqError("--effort and --weighting are not available for channel-conditional models yet")
     weights, _ = encoder_weighting(weighting, quantizer, m.name, m.digest)  # λ: the usual defaults
     variant = selected_decoder(m.name, quantizer, states, finetuned)
     if variant:
@@ -113,17 +172,25 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
     if effort:
         y, z = refine_latents(m.net, x, h, w, refine_settings(m, q, effort, refine_lambda), progress)
     with torch.inference_mode():
-        side = side_of_latents(m.net, y, z) if effort else encoder_side(m.net, x)
-        del x
-        crc = index_crc(q, m, side.means, side.scales)
-        ql = q.encode(side.y, side.means, side.scales, m.entropy)
+        if rate is None:
+            side = side_of_latents(m.net, y, z) if effort else encoder_side(m.net, x)
+            del x
+            crc = index_crc(q, m, side.means, side.scales)
+            ql = q.encode(side.y, side.means, side.scales, m.entropy)
+            y_strings, synthesis_input = [ql.data], ql.y_hat
+        else:
+            gain, inverse_gain = m.net.gains(torch.tensor([rate]))
+            side = encoder_side(m.net, x, gain)
+            del x
+            y_strings, y_hat, crc = encode_groups(m, q, side.y, side.means, side.scales)
+            synthesis_input = m.net.synthesis_input(y_hat, side.means, inverse_gain)
         z_string = side.z_strings[0]
         del side  # big images: y, μ and σ are no longer needed
         t2 = time.perf_counter()
-        recon = _to_uint8(m.net.synthesis(ql.y_hat), h, w)
-    header = container.Header(m.name, m.digest, *q.spec().to_header(), h, w, layout, crc)
+        recon = _to_uint8(m.net.synthesis(synthesis_input), h, w)
+    header = container.Header(m.name, m.digest, *q.spec().to_header(), h, w, layout, crc, quality=rate)
     meta = {} if strip or not isinstance(source, Image.Image) else image_metadata(source)
-    data = container.pack(header, [z_string, ql.data] + ([container.pack_metadata(meta)] if meta else []))
+    data = container.pack(header, [z_string, *y_strings] + ([container.pack_metadata(meta)] if meta else []))
     t3 = time.perf_counter()
     return EncodeResult(data, with_metadata(from_rgb_array(recon, layout), meta), 8 * len(data) / (h * w),
                         {"load": t1 - t0, "encode": t2 - t1, "reconstruct": t3 - t2})
@@ -168,10 +235,10 @@ def encode(image: ImageLike, model: str | None = None, **kwargs) -> bytes:
 def decode(data: bytes | str | Path, model: str | None = None, *, arch: str | None = None,
            max_pixels: int = container.DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode ``.licq`` bytes or a ``.licq`` file. The model is taken from the header unless given."""
-    header, m, y_hat, meta = decode_latents(data, model, arch=arch, max_pixels=max_pixels)
+    d = decode_latents(data, model, arch=arch, max_pixels=max_pixels)
     with torch.inference_mode():
-        recon = _to_uint8(m.net.synthesis(y_hat), header.height, header.width)
-    return with_metadata(from_rgb_array(recon, header.layout), meta)
+        recon = _to_uint8(d.model.net.synthesis(d.synthesis_input), d.header.height, d.header.width)
+    return with_metadata(from_rgb_array(recon, d.header.layout), d.metadata)
 
 
 def read_stream(data: bytes | bytearray | memoryview | str | Path) -> bytes:
@@ -188,31 +255,53 @@ def read_stream(data: bytes | bytearray | memoryview | str | Path) -> bytes:
     raise LicqError(f"expected .licq bytes or a path, got {type(data).__name__}")
 
 
+class DecodedLatents(NamedTuple):
+    """What :func:`decode_latents` returns."""
+
+    header: container.Header
+    model: LoadedModel
+    y_hat: torch.Tensor  #: the quantized latents, bit-identical on every machine
+    metadata: dict[str, bytes]  #: the image's ICC profile and EXIF block, where the file carries them
+    synthesis_input: torch.Tensor  #: what g_s reads: ``y_hat``, or for a variable-rate model its LRP and inverse gain
+
+
+_CHECK_FAILED = ("entropy-model check failed: the hyper-decoder selects other probability tables "
+                 "(or grid anchors) than the encoder did: the hyper-latent stream is corrupt or "
+                 "this install's model or tables differ from the writer's; refusing to decode "
+                 "rather than output a corrupted image")
+
+
 def decode_latents(data: bytes | str | Path, model: str | None = None, *, arch: str | None = None,
-                   max_pixels: int = container.DEFAULT_MAX_PIXELS
-                   ) -> tuple[container.Header, LoadedModel, torch.Tensor, dict[str, bytes]]:
+                   max_pixels: int = container.DEFAULT_MAX_PIXELS) -> DecodedLatents:
     """The entropy-decoding half of :func:`decode`: header, model, the latents ``ŷ`` and the image's metadata.
 
-    Everything up to ``ŷ`` is exact arithmetic on integers (the integer hyper-decoder, shipped
-    tables, fixed-point μ), so ``ŷ`` is bit-identical on every machine; only the synthesis
-    transform that follows is floating point.
+    Everything up to ``ŷ`` is exact arithmetic on integers (the integer hyper-decoder and context
+    networks, shipped tables, fixed-point μ), so ``ŷ`` is bit-identical on every machine; only the
+    synthesis transform that follows (and a variable-rate model's LRP before it) is floating point.
     """
     header, streams = container.unpack(read_stream(data), max_pixels=max_pixels)
-    if len(streams) not in (2, 3):
-        raise LicqError(f"corrupt file: expected 2 or 3 sub-streams, found {len(streams)}")
-    meta = container.unpack_metadata(streams[2]) if len(streams) == 3 else {}  # refused before any decoding
     m = model_for(header, model, arch)
+    if (header.quality is None) == is_variable_rate(m):
+        raise LicqError(f"corrupt file: {m.name} is {'' if is_variable_rate(m) else 'not '}a variable-rate model "
+                        f"but the header {'lacks' if header.quality is None else 'has'} a quality")
+    groups = len(m.net.slices) if header.quality is not None else 1
+    if len(streams) not in (1 + groups, 2 + groups):
+        raise LicqError(f"corrupt file: expected {1 + groups} or {2 + groups} sub-streams, found {len(streams)}")
+    meta = container.unpack_metadata(streams[-1]) if len(streams) == 2 + groups else {}  # before any decoding
     q = quantizer_from_header(header.quantizer, header.states, header.step, header.tcq_lambda)
     hp, wp = -(-header.height // STRIDE) * STRIDE, -(-header.width // STRIDE) * STRIDE
     with torch.inference_mode():
         means, scales = m.net.hyper(decode_hyper(m.net, [streams[0]], (hp // STRIDE, wp // STRIDE)))
-        if index_crc(q, m, means, scales) != header.index_crc:
-            raise LicqError("entropy-model check failed: the hyper-decoder selects other probability tables "
-                            "(or grid anchors) than the encoder did: the hyper-latent stream is corrupt or "
-                            "this install's model or tables differ from the writer's; refusing to decode "
-                            "rather than output a corrupted image")
-        y_hat = q.decode(streams[1], means, scales, m.entropy)
-    return header, m, y_hat, meta
+        if header.quality is None:
+            if index_crc(q, m, means, scales) != header.index_crc:
+                raise LicqError(_CHECK_FAILED)
+            y_hat = q.decode(streams[1], means, scales, m.entropy)
+            return DecodedLatents(header, m, y_hat, meta, y_hat)
+        y_hat, crc = decode_groups(m, q, streams[1:1 + groups], means, scales)
+        if crc != header.index_crc:
+            raise LicqError(_CHECK_FAILED)
+        inverse_gain = m.net.gains(torch.tensor([header.quality]))[1]
+        return DecodedLatents(header, m, y_hat, meta, m.net.synthesis_input(y_hat, means, inverse_gain))
 
 
 def model_for(header: container.Header, model: str | None, arch: str | None) -> LoadedModel:

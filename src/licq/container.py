@@ -4,7 +4,7 @@ Layout (all integers big-endian)::
 
     offset  size  field
     0       4     magic  b"LICQ"
-    4       1     format version (3)
+    4       1     format version (3, or 4 for a variable-rate model)
     5       1     v = length of the writer's version
     6       v     the licq release that wrote the file (ASCII, e.g. "0.2.0")
     ..      1     n = length of the model name
@@ -18,19 +18,22 @@ Layout (all integers big-endian)::
     ..      4     image height
     ..      4     image width
     ..      1     channel layout (0 = RGB, 1 = grayscale)
+    ..      2     format 4 only: the quality of a variable-rate model, times 100
     ..      4     entropy-model check: CRC32 of the probability-table index of every latent
                   (and of a fixed grid's anchors)
     ..      1     k = number of sub-streams
     ..      4k    length of each sub-stream
     ..      4     CRC32 of every byte before it and of the payload
-    ..            payload: the k sub-streams back to back: hyper-latent z, latents y, and (k = 3)
-                  the image's metadata: records of a 4-byte tag (b"ICCP" ICC profile, b"EXIF"
+    ..            payload: the k sub-streams back to back: hyper-latent z, latents y (one sub-stream
+                  per channel group of a channel-conditional model), and last, optionally, the image's
+                  metadata: records of a 4-byte tag (b"ICCP" ICC profile, b"EXIF"
                   EXIF block), a u32 length and the bytes, carried through unchanged
 
 Every field is checked before anything is allocated from it; any violation
 raises :class:`~licq.errors.LicqError` naming the problem.
 
-Format 3 files decode on any machine: the table indexes come from the integer
+Format 4 differs from 3 only by the quality field; fixed-rate models still write format 3, which
+licq 0.2.0 reads. Files of both formats decode on any machine: the table indexes come from the integer
 hyper-decoder (:mod:`licq.models.integer`) and shipped integer tables, the same
 everywhere. The entropy-model check stays as a guard: the decoder recomputes the
 CRC from its own indexes and refuses to decode when it differs (a corrupt
@@ -55,6 +58,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MAGIC = b"LICQ"
 VERSION = 3
+#: the format of a variable-rate model's files: format 3 plus the quality
+VARIABLE_RATE_VERSION = 4
+#: the quality field counts in steps of 1/QUALITY_SCALE
+QUALITY_SCALE = 100
 #: earlier format versions and the release that reads them
 RETIRED_FORMATS = {1: "licq 0.1.0 (files before 2026-11-25)", 2: "licq 0.1.0"}
 LAYOUTS = {0: "RGB", 1: "L"}
@@ -79,6 +86,11 @@ class Header:
     index_crc: int = 0
     lengths: list[int] = field(default_factory=list)
     writer: str = __version__  #: the licq release that wrote the file
+    quality: float | None = None  #: a variable-rate model's quality (format 4); None for fixed-rate models
+
+    @property
+    def version(self) -> int:
+        return VERSION if self.quality is None else VARIABLE_RATE_VERSION
 
     def quantizer_spec(self) -> "QuantizerSpec":
         """The quantizer fields as a checked spec (the registry knows the codes)."""
@@ -90,12 +102,12 @@ class Header:
         """JSON-friendly view for ``licq info``."""
         spec = self.quantizer_spec()
         return {
-            "format_version": VERSION, "written_by": f"licq {self.writer}", "model": self.model_name, "model_digest": self.model_digest.hex(),
+            "format_version": self.version, "written_by": f"licq {self.writer}", "model": self.model_name, "model_digest": self.model_digest.hex(),
             "quantizer": spec.name, "scan": spec.scan, "states": self.states,
             "step": float(f"{self.step:.7g}"), "tcq_lambda": float(f"{self.tcq_lambda:.7g}"), "height": self.height,
             "width": self.width, "layout": LAYOUTS[self.layout], "index_crc": f"{self.index_crc:08x}",
             "substream_bytes": self.lengths,
-        }
+        } | ({} if self.quality is None else {"quality": self.quality})
 
 
 def pack(header: Header, streams: list[bytes]) -> bytes:
@@ -106,11 +118,18 @@ def pack(header: Header, streams: list[bytes]) -> bytes:
         raise ValueError("model name and writer version must be 1..255 ASCII bytes")
     if len(header.model_digest) != 8:
         raise ValueError("model digest must be 8 bytes")
+    rate = b""
+    if header.quality is not None:
+        units = round(header.quality * QUALITY_SCALE)
+        if not 0 < units < 1 << 16:
+            raise ValueError(f"quality {header.quality} out of the header's range")
+        rate = struct.pack(">H", units)
     head = b"".join([
-        MAGIC, struct.pack(">BB", VERSION, len(writer)), writer, struct.pack(">B", len(name)), name,
+        MAGIC, struct.pack(">BB", header.version, len(writer)), writer, struct.pack(">B", len(name)), name,
         header.model_digest,
-        struct.pack(">BBffIIBIB", header.quantizer, header.states, header.step, header.tcq_lambda,
-                    header.height, header.width, header.layout, header.index_crc, len(streams)),
+        struct.pack(">BBffIIB", header.quantizer, header.states, header.step, header.tcq_lambda,
+                    header.height, header.width, header.layout), rate,
+        struct.pack(">IB", header.index_crc, len(streams)),
         b"".join(struct.pack(">I", len(s)) for s in streams),
     ])
     payload = b"".join(streams)
@@ -193,13 +212,20 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, l
                         f"floating-point hyper-decoder made files that decode only on the machine type "
                         f"that wrote them; decode it with {RETIRED_FORMATS[version]} there "
                         f"(this is licq {__version__}, format {VERSION})")
-    if version != VERSION:
-        raise LicqError(f"unsupported format version {version} (this licq {__version__} reads version {VERSION}; "
-                        "a newer licq wrote it?)")
+    if version not in (VERSION, VARIABLE_RATE_VERSION):
+        raise LicqError(f"unsupported format version {version} (this licq {__version__} reads versions "
+                        f"{VERSION} and {VARIABLE_RATE_VERSION}; a newer licq wrote it?)")
     writer = _text(r, "writer version")
     name = _text(r, "model name")
     digest = r.take(8, "model digest")
-    quant, states, step, lam, height, width, layout, index_crc, k = r.unpack(">BBffIIBIB", "parameters")
+    quant, states, step, lam, height, width, layout = r.unpack(">BBffIIB", "parameters")
+    quality = None
+    if version == VARIABLE_RATE_VERSION:
+        (units,) = r.unpack(">H", "quality")
+        if units == 0:
+            raise LicqError("corrupt header: quality 0")
+        quality = units / QUALITY_SCALE
+    index_crc, k = r.unpack(">IB", "parameters")
     _check_quantizer(quant, states, step, lam)
     if height == 0 or width == 0:
         raise LicqError(f"corrupt header: image size {width}x{height}")
@@ -225,5 +251,5 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, l
     for n in lengths:
         streams.append(payload[pos:pos + n])
         pos += n
-    header = Header(name, digest, quant, states, step, lam, height, width, layout, index_crc, lengths, writer)
+    header = Header(name, digest, quant, states, step, lam, height, width, layout, index_crc, lengths, writer, quality)
     return header, streams

@@ -41,13 +41,16 @@ def decode_hyper(net: nn.Module, strings: list[bytes], shape: tuple[int, int]) -
         raise LicqError(f"entropy decoding of the hyper-latent failed: {exc}") from None
 
 
-def encoder_side(net: nn.Module, x: Tensor) -> EncoderSide:
+def encoder_side(net: nn.Module, x: Tensor, gain: Tensor | None = None) -> EncoderSide:
     """Image batch (N, 3, H, W) in [0, 1], H and W multiples of 64, to y, coded ẑ, μ and σ.
 
     Gradients flow only where the caller enables them and the parameters require
-    them (finetuning h_s): the coded ``ẑ`` itself is never differentiable.
+    them (finetuning h_s): the coded ``ẑ`` itself is never differentiable. A variable-rate
+    model's latents are multiplied by the ``gain`` of their quality first.
     """
     y = net.analysis(x)
+    if gain is not None:
+        y = y * gain
     del x  # big images: the float image is no longer needed
     return side_of_latents(net, y, net.h_a(y))
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli_args import check_output_file, one_line, path_arg, zoo_quality
+from ..cli_args import check_output_file, one_line, path_arg, quality_value, variable_rate_arch, zoo_quality
 from ..errors import LicqError
 from ..quantizers.spec import ALL_SCANS, ALL_STATES, NAMES as QUANTIZERS
 from .options import (LAMBDA_HELP, MAX_PIXELS, STEP, STEP_HELP, TCQ_LAMBDA, WEIGHTINGS, check_effort,
@@ -198,10 +198,26 @@ def _cmd_models(a: argparse.Namespace) -> None:
               f"{m['lmbda']:<8g} {dec}{mark}")
 
 
+def _check_quality(a: argparse.Namespace) -> str | None:
+    """``--quality``: a zoo level without --model, a number in range with a variable-rate model, else refused."""
+    if a.quality is None:
+        return None
+    if variable_rate_arch(a.arch):
+        from ..models.channel import QUALITY_RANGE
+
+        lo, hi = QUALITY_RANGE
+        return None if lo <= a.quality <= hi else f"argument --quality: expected a number in [{lo:g}, {hi:g}], got {a.quality}"
+    if a.model is not None:
+        return "argument --quality: not allowed with --model (a quality names a zoo model; a variable-rate model, --arch channel-vr, takes one)"
+    try:
+        zoo_quality(str(a.quality))
+    except argparse.ArgumentTypeError as exc:
+        return f"argument --quality: {exc}"
+    return None
+
+
 def _check_encode(a: argparse.Namespace) -> str | None:
-    if a.model is not None and a.quality is not None:
-        return "argument --quality: not allowed with --model (a quality names a zoo model)"
-    return _check_batch(a) or check_quantizer_opts(a) or check_effort(a)
+    return _check_quality(a) or _check_batch(a) or check_quantizer_opts(a) or check_effort(a)
 
 
 def _check_decode(a: argparse.Namespace) -> str | None:
@@ -232,7 +248,9 @@ def add_encode(sub, max_pixels: int) -> None:
                    help="folder for the outputs of several inputs, each named after its input (NAME.licq); "
                    "a file that fails is reported and the others are done")
     model_opts(e)
-    e.add_argument("--quality", type=zoo_quality, help=f"zoo quality level, {zoo_range()} (instead of --model)")
+    e.add_argument("--quality", type=quality_value,
+                   help=f"zoo quality level, {zoo_range()} (instead of --model); with a variable-rate model "
+                        "(--arch channel-vr) any number from 1 to 7 (default 3)")
     e.add_argument("--quantizer", default="sq", choices=QUANTIZERS,
                    help="sq: scalar; tcq: trellis-coded (entropy-constrained Viterbi); "
                    "rdoq: scalar with a D + λ·R choice per latent (decodes as SQ)")

@@ -8,7 +8,8 @@ import math
 import sys
 from pathlib import Path
 
-from ..cli_args import arch_name, check_output_file, float_range, one_line, path_arg, zoo_quality
+from ..cli_args import (arch_name, check_output_file, float_range, one_line, path_arg, quality_value,
+                        variable_rate_arch, zoo_quality)
 from ..errors import LicqError
 from ..quantizers.spec import ALL_SCANS, ALL_STATES, BY_NAME, NAMES as QUANTIZERS
 from .options import (LAMBDA_HELP, STEP, STEP_HELP, TCQ_LAMBDA, WEIGHTINGS, check_effort, check_quantizer_opts,
@@ -19,18 +20,25 @@ def _cmd_eval(a: argparse.Namespace) -> None:
     from ..evaluation.journal import Journal, journal_path
     from ..evaluation.rd import evaluate, image_files
     from ..evaluation.results import save_results
+    from ..models.channel import QUALITY_RANGE
     from ..zoo import qualities as zoo_qualities
 
     check_output_file(a.out)
     files = image_files(a.inputs)
     if not files:
         raise LicqError(f"no images found in {' '.join(a.inputs)}")
-    qualities = zoo_qualities() if a.all_qualities else (a.quality or [])
+    variable = bool(a.model) and variable_rate_arch(a.arch)
+    if variable:  # one model, many qualities: the anchors sample its range
+        qualities = list(range(int(QUALITY_RANGE[0]), int(QUALITY_RANGE[1]) + 1)) if a.all_qualities else (a.quality or [None])
+    else:
+        qualities = zoo_qualities() if a.all_qualities else (a.quality or [])
     base = {"quantizer": a.quantizer, "step": a.step, "states": a.states, "tcq_lambda": a.tcq_lambda,
             "scan": a.scan, "finetuned": None if a.finetuned == "none" else a.finetuned,
             "weighting": a.weighting, "effort": a.effort,
             "refine_lambda": a.refine_lambda}
-    if qualities:
+    if variable:
+        points = [{"model": m, "arch": a.arch, "quality": q, **base} for m in a.model for q in qualities]
+    elif qualities:
         points = [{"quality": q, **base} for q in qualities]
     else:
         points = [{"model": m, "arch": a.arch, **base} for m in (a.model or [None])]
@@ -52,7 +60,8 @@ def _cmd_eval(a: argparse.Namespace) -> None:
         journal.close(remove=saved)  # an interrupted run keeps it for --resume
     r = data["results"]
     for i, p in enumerate(points):
-        print(f"{p.get('quality') or p.get('model') or 'default'}: {r['bpp'][i]:.4f} bpp, "
+        label = " ".join(str(p[k]) for k in ("model", "quality") if p.get(k) is not None) or "default"
+        print(f"{label}: {r['bpp'][i]:.4f} bpp, "
               f"{r['psnr-rgb'][i]:.3f} dB")
     print(f"{a.out}: {len(files) - len(data['skipped'])} images, decoder output "
           f"{'==' if data['exact'] else '!='} encoder reconstruction")
@@ -184,8 +193,19 @@ def _cmd_baseline(a: argparse.Namespace) -> None:
 
 
 def _check_eval(a: argparse.Namespace) -> str | None:
-    if a.model and (a.quality or a.all_qualities):
-        return "argument --model: not allowed with --quality/--all-qualities"
+    variable = variable_rate_arch(a.arch)
+    if variable:
+        from ..models.channel import QUALITY_RANGE
+    if a.model and (a.quality or a.all_qualities) and not variable:
+        return "argument --model: not allowed with --quality/--all-qualities (except a variable-rate model, --arch channel-vr)"
+    for q in a.quality or []:
+        if variable and not QUALITY_RANGE[0] <= q <= QUALITY_RANGE[1]:
+            return f"argument --quality: expected numbers in [{QUALITY_RANGE[0]:g}, {QUALITY_RANGE[1]:g}], got {q}"
+        if not variable:
+            try:
+                zoo_quality(str(q))
+            except argparse.ArgumentTypeError as exc:
+                return f"argument --quality: {exc}"
     return check_quantizer_opts(a) or check_effort(a)
 
 
@@ -210,8 +230,10 @@ def add_eval(sub) -> None:
     ev.add_argument("inputs", nargs="+", type=path_arg, help="image files or folders")
     ev.add_argument("--model", nargs="+", type=path_arg, help="zoo names or weight files (one rate point each)")
     ev.add_argument("--arch", type=arch_name, help="architecture of weight files")
-    ev.add_argument("--quality", type=zoo_quality, nargs="+", help=f"zoo qualities, {zoo_range()}")
-    ev.add_argument("--all-qualities", action="store_true", help="every quality in the zoo")
+    ev.add_argument("--quality", type=quality_value, nargs="+",
+                    help=f"zoo qualities, {zoo_range()}; with a variable-rate model (--arch channel-vr), its qualities (1-7)")
+    ev.add_argument("--all-qualities", action="store_true",
+                    help="every quality in the zoo; with a variable-rate model, 1, 2, ..., 7")
     ev.add_argument("--quantizer", default="sq", choices=QUANTIZERS, help="as for licq encode")
     ev.add_argument("--step", type=STEP, help=f"{STEP_HELP} (default: the model's)")
     ev.add_argument("--states", type=int, choices=ALL_STATES, help="TCQ trellis states (default 8)")

@@ -30,6 +30,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from ..container import QUALITY_SCALE
 from ..errors import LicqError
 from ..fixed_point import MAX_FIXED, to_fixed, FRACTION_BITS
 from .hyperprior import LicqMeanScale
@@ -39,8 +40,8 @@ from .integer import ExactHyperDecoder
 QUALITY_LAMBDAS: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932)
 #: the continuous quality range
 QUALITY_RANGE: tuple[float, float] = (1.0, float(len(QUALITY_LAMBDAS)))
-#: the header stores the quality in steps of 1/QUALITY_SCALE (encoder and decoder use that number)
-QUALITY_SCALE = 100
+#: the quality of a variable-rate file when none is asked for: that of the zoo's default licq-q3
+DEFAULT_QUALITY = 3.0
 #: the anchor whose gains start at 1: the zoo model a warm start usually comes from (licq-q3)
 REFERENCE_QUALITY = 3
 #: fraction bits of the context networks' inputs and activations: fewer than h_s's 16, which leaves
@@ -51,16 +52,22 @@ LEADING_GROUPS: tuple[int, ...] = (16, 16, 32, 64)
 
 
 def group_sizes(M: int) -> tuple[int, ...]:
-    """Channel groups of an ``M``-channel latent: 16, 16, 32, 64 and the rest."""
-    if M <= sum(LEADING_GROUPS):
-        raise LicqError(f"a channel-conditional model needs more than {sum(LEADING_GROUPS)} latent channels, got {M}")
-    return LEADING_GROUPS + (M - sum(LEADING_GROUPS),)
+    """Channel groups of an ``M``-channel latent: 16, 16, 32, 64 and the rest; below 129 channels
+    (test models) the same proportions as at M = 192: M/12, M/12, M/6, M/3 and the rest."""
+    if M > sum(LEADING_GROUPS):
+        return LEADING_GROUPS + (M - sum(LEADING_GROUPS),)
+    if M < 12:
+        raise LicqError(f"a channel-conditional model needs at least 12 latent channels, got {M}")
+    leading = (M // 12, M // 12, M // 6, M // 3)
+    return leading + (M - sum(leading),)
 
 
 def checked_quality(quality: float) -> float:
-    """``quality`` rounded to the header's resolution, refused outside :data:`QUALITY_RANGE`."""
+    """``quality`` rounded to the header's resolution (:data:`licq.container.QUALITY_SCALE`), refused
+    outside :data:`QUALITY_RANGE`: the number both encoder and decoder compute the gains from."""
     lo, hi = QUALITY_RANGE
-    if not (isinstance(quality, (int, float)) and math.isfinite(quality) and lo <= quality <= hi):
+    if isinstance(quality, bool) or not (isinstance(quality, (int, float)) and math.isfinite(quality)
+                                         and lo <= quality <= hi):
         raise LicqError(f"quality must be a number in [{lo:g}, {hi:g}], got {quality!r}")
     return round(quality * QUALITY_SCALE) / QUALITY_SCALE
 

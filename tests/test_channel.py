@@ -1,0 +1,157 @@
+"""The channel-conditional, variable-rate model (``--arch channel-vr``): exact round trips for every
+quantizer, the quality knob, the warm start and the format-4 header."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import licq
+from licq import container
+from licq.codec import decode_latents
+from licq.errors import LicqError
+from licq.fixed_point import FRACTION_BITS
+from licq.models import build_model, save_weights
+from licq.models.channel import QUALITY_LAMBDAS, checked_quality, group_sizes, quality_lambda
+from licq.models.io import load_params
+from licq.training.surrogates import rd_terms, surrogate_forward
+
+from .conftest import smooth_image
+
+ARCH = "channel-vr"
+
+
+def _randomise(model: torch.nn.Module) -> None:
+    """Non-zero context residuals, LRP and gains: a trained model's code paths, not the initial identity."""
+    with torch.no_grad():
+        for net in (*model.context, *model.lrp):
+            net[-1].weight.normal_(0, 0.05)
+            net[-1].bias.normal_(0, 0.05)
+        model.g_a[-1].weight.mul_(30)  # latents of a few quantization steps, as a trained model has
+        model.gain.add_(torch.randn_like(model.gain) * 0.1)
+        model.inverse_gain.add_(torch.randn_like(model.inverse_gain) * 0.1)
+
+
+@pytest.fixture(scope="module")
+def vr_model(tmp_path_factory) -> str:
+    torch.manual_seed(3)
+    model = build_model(ARCH, 8, 12)
+    _randomise(model)
+    path = tmp_path_factory.mktemp("vr") / "vr.pt"
+    save_weights(model, path)
+    return str(path)
+
+
+def test_group_sizes():
+    assert group_sizes(192) == (16, 16, 32, 64, 64)
+    assert group_sizes(320) == (16, 16, 32, 64, 192)
+    assert group_sizes(12) == (1, 1, 2, 4, 4)
+    with pytest.raises(LicqError):
+        group_sizes(8)
+
+
+@pytest.mark.parametrize("quantizer,states", [("sq", None), ("rdoq", None), ("sq-grid", None),
+                                              ("tcq", 4), ("tcq", 8)])
+def test_exact_roundtrip_every_quantizer(vr_model, quantizer, states):
+    arr = smooth_image(50, 70, seed=1)
+    res = licq.encode_full(arr, vr_model, arch=ARCH, quality=4.37, quantizer=quantizer, states=states)
+    header, _ = container.unpack(res.data)
+    assert header.version == container.VARIABLE_RATE_VERSION and header.quality == 4.37
+    assert len(header.lengths) == 1 + len(group_sizes(12))
+    out = licq.decode(res.data, vr_model)
+    assert np.array_equal(np.asarray(out), np.asarray(res.reconstruction))
+
+
+def test_quality_moves_the_rate(vr_model):
+    arr = smooth_image(64, 64, seed=2)
+    sizes = [sum(container.unpack(licq.encode(arr, vr_model, arch=ARCH, quality=q))[0].lengths[1:])
+             for q in (1, 4, 7)]
+    assert sizes[0] < sizes[1] < sizes[2]
+
+
+def test_quality_checks(vr_model, tiny_model):
+    assert checked_quality(2.3456) == 2.35
+    for bad in (0.5, 7.01, float("nan"), True):
+        with pytest.raises(LicqError, match="quality"):
+            checked_quality(bad)
+    with pytest.raises(LicqError, match="not both"):
+        licq.encode(smooth_image(32, 32), tiny_model, quality=2)
+
+
+def test_quality_lambda_interpolates_the_anchors():
+    q = torch.tensor([1.0, 3.0, 7.0, 2.5])
+    lam = quality_lambda(q)
+    assert torch.allclose(lam[:3], torch.tensor([QUALITY_LAMBDAS[0], QUALITY_LAMBDAS[2], QUALITY_LAMBDAS[6]]))
+    assert abs(lam[3].item() - (QUALITY_LAMBDAS[1] * QUALITY_LAMBDAS[2]) ** 0.5) < 1e-7
+
+
+def test_context_parameters_are_exact_fixed_point(vr_model):
+    net = licq.models.load_file(vr_model, ARCH).net
+    means = torch.round(torch.randn(1, 12, 4, 5) * 4096 * 3) / 4096
+    scales = torch.round(torch.rand(1, 12, 4, 5) * 4096 * 5) / 4096
+    previous = [torch.round(torch.randn(1, 2, 4, 5) * 3)]
+    results = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            results.append(net.group_parameters(2, means, scales, previous))
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+        assert torch.equal(a * 2 ** FRACTION_BITS, torch.round(a * 2 ** FRACTION_BITS))
+
+
+def test_warm_start_reproduces_the_mean_scale_model():
+    torch.manual_seed(5)
+    base = build_model("mbt2018-mean", 8, 12).eval()
+    vr = build_model(ARCH, 8, 12).eval()
+    load_params(vr, base.state_dict(), fresh=vr.fresh_parameters)
+    x = torch.from_numpy(smooth_image(64, 64, seed=4)).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        expected = rd_terms(surrogate_forward(base, x, "ste"), x)
+        got = rd_terms(surrogate_forward(vr, x, "ste", quality=torch.tensor([3.0])), x)
+    assert torch.equal(expected[0], got[0]) and torch.allclose(expected[1], got[1], rtol=1e-6)
+
+
+def test_training_step_reaches_every_new_parameter():
+    torch.manual_seed(6)
+    vr = build_model(ARCH, 8, 12).train()
+    x = torch.rand(2, 3, 64, 64)
+    out = surrogate_forward(vr, x, "mixed")
+    assert out["lmbda"].shape == (2,)
+    bits = -torch.log2(out["y_lik"]).sum() - torch.log2(out["z_lik"]).sum()
+    (bits + 100 * torch.mean((out["x_hat"] - x) ** 2)).backward()
+    for name in ("gain", "inverse_gain", "context.4.4.weight", "lrp.0.2.weight"):
+        assert vr.get_parameter(name).grad.abs().sum() > 0, name
+
+
+def test_mean_scale_files_stay_format_3(tiny_model, image):
+    header, _ = container.unpack(licq.encode(image, tiny_model))
+    assert header.version == container.VERSION and header.quality is None
+
+
+def test_header_and_model_must_agree(vr_model, tiny_model, image):
+    data = licq.encode(image, vr_model, arch=ARCH, quality=2)
+    d = decode_latents(data, vr_model)
+    assert d.header.quality == 2.0 and d.y_hat.shape[1] == 12
+    with pytest.raises(LicqError, match="mismatch|variable-rate"):
+        licq.decode(data, tiny_model, arch="mbt2018-mean")
+
+
+def test_command_line_quality_knob(vr_model, tmp_path, capsys):
+    from PIL import Image
+
+    from licq.cli import main
+
+    src, enc, dec = tmp_path / "a.png", tmp_path / "a.licq", tmp_path / "b.png"
+    Image.fromarray(smooth_image(40, 56)).save(src)
+    assert main(["encode", str(src), "-o", str(enc), "--model", vr_model, "--arch", ARCH, "--quality", "5.25"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(enc), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["quality"] == 5.25 and info["format_version"] == 4
+    assert main(["decode", str(enc), "-o", str(dec), "--model", vr_model]) == 0
+    assert main(["encode", str(src), "-o", str(enc), "--model", vr_model, "--arch", ARCH, "--quality", "7.5"]) == 2
+    assert "[1, 7]" in capsys.readouterr().err
