@@ -155,3 +155,64 @@ def test_command_line_quality_knob(vr_model, tmp_path, capsys):
     assert main(["decode", str(enc), "-o", str(dec), "--model", vr_model]) == 0
     assert main(["encode", str(src), "-o", str(enc), "--model", vr_model, "--arch", ARCH, "--quality", "7.5"]) == 2
     assert "[1, 7]" in capsys.readouterr().err
+
+
+def test_target_max_bytes_is_the_highest_quality_that_fits(vr_model):
+    from licq.rate_control import Target, encode_to_target
+
+    arr = smooth_image(64, 64, seed=7)
+    low = len(licq.encode(arr, vr_model, arch=ARCH, quality=1))
+    high = len(licq.encode(arr, vr_model, arch=ARCH, quality=7))
+    bound = (low + high) // 2
+    found = encode_to_target(arr, Target(max_bytes=bound), vr_model, arch=ARCH)
+    assert len(found.result.data) <= bound < len(licq.encode(arr, vr_model, arch=ARCH, quality=found.quality + 0.01))
+    assert found.probes <= 12
+    with pytest.raises(LicqError, match="cannot fit"):
+        encode_to_target(arr, Target(max_bytes=low - 1), vr_model, arch=ARCH)
+
+
+def test_target_psnr_is_the_lowest_quality_that_reaches_it(vr_model):
+    from licq.evaluation.metrics import psnr_images
+    from licq.rate_control import Target, encode_to_target
+
+    arr = smooth_image(64, 64, seed=8)
+    ends = [psnr_images(arr, licq.encode_full(arr, vr_model, arch=ARCH, quality=q).reconstruction) for q in (1, 7)]
+    goal = sum(ends) / 2
+    found = encode_to_target(arr, Target(psnr=goal), vr_model, arch=ARCH)
+    below = licq.encode_full(arr, vr_model, arch=ARCH, quality=found.quality - 0.01).reconstruction
+    assert found.psnr >= goal > psnr_images(arr, below)
+
+
+def test_target_needs_one_value_and_a_model_with_a_knob(tiny_model):
+    from licq.rate_control import Target, encode_to_target
+
+    for bad in ({}, {"bpp": 0.5, "psnr": 30}, {"bpp": -1}):
+        with pytest.raises(LicqError):
+            Target(**bad)
+    with pytest.raises(LicqError, match="one rate"):
+        encode_to_target(smooth_image(32, 32), Target(bpp=0.5), tiny_model)
+
+
+def test_target_bpp_lands_within_tolerance(vr_model):
+    from licq.rate_control import BPP_TOLERANCE, Target, encode_to_target
+
+    arr = smooth_image(96, 128, seed=9)
+    ends = [licq.encode_full(arr, vr_model, arch=ARCH, quality=q).bpp for q in (1, 7)]
+    goal = (ends[0] * ends[1]) ** 0.5
+    found = encode_to_target(arr, Target(bpp=goal), vr_model, arch=ARCH)
+    assert abs(found.result.bpp - goal) <= BPP_TOLERANCE * goal
+
+
+def test_command_line_targets(vr_model, tmp_path, capsys):
+    from PIL import Image
+
+    from licq.cli import main
+
+    src, enc = tmp_path / "a.png", tmp_path / "a.licq"
+    Image.fromarray(smooth_image(48, 64)).save(src)
+    assert main(["encode", str(src), "-o", str(enc), "--model", vr_model, "--arch", ARCH, "--max-bytes", "400"]) == 0
+    printed = capsys.readouterr()
+    assert enc.stat().st_size <= 400 and "quality" in printed.out + printed.err
+    assert main(["encode", str(src), "-o", str(enc), "--model", vr_model, "--arch", ARCH, "--max-bytes", "400",
+                 "--quality", "2"]) == 2
+    assert "one target" in capsys.readouterr().err

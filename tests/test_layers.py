@@ -17,7 +17,7 @@ SRC = Path(licq.__file__).resolve().parent
 #: top to bottom; a module may import its own layer's modules and those of the layers below
 LAYERS = [
     ["licq.cli", "licq.cli_args", "licq.__main__"],
-    ["licq.evaluation", "licq.training"],
+    ["licq.evaluation", "licq.training", "licq.rate_control"],
     ["licq.codec", "licq.refine", "licq.latents", "licq"],
     ["licq.zoo"],
     ["licq.models"],

@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli_args import check_output_file, one_line, path_arg, quality_value, variable_rate_arch, zoo_quality
+from ..cli_args import (check_output_file, float_range, int_range, one_line, path_arg, quality_value,
+                        variable_rate_arch, zoo_quality)
 from ..errors import LicqError
 from ..quantizers.spec import ALL_SCANS, ALL_STATES, NAMES as QUANTIZERS
 from .options import (LAMBDA_HELP, MAX_PIXELS, STEP, STEP_HELP, TCQ_LAMBDA, WEIGHTINGS, check_effort,
@@ -27,24 +28,48 @@ def _encode_one(a: argparse.Namespace, source: str, output: str, quiet: bool) ->
 
     check_output_file(output)
     image = open_image(source)
-    with _refine_bar(a.effort if not quiet else 0) as bar:
-        res = encode_full(image, a.model, quality=a.quality, arch=a.arch, quantizer=a.quantizer,
-                          step=a.step, states=a.states, tcq_lambda=a.tcq_lambda, scan=a.scan,
-                          max_pixels=a.max_pixels, finetuned=None if a.finetuned == "none" else a.finetuned,
-                          weighting=a.weighting, strip=a.strip,
-                          effort=a.effort, refine_lambda=a.refine_lambda, progress=bar.update)
+    options = dict(arch=a.arch, quantizer=a.quantizer, step=a.step, states=a.states, tcq_lambda=a.tcq_lambda,
+                   scan=a.scan, max_pixels=a.max_pixels, finetuned=None if a.finetuned == "none" else a.finetuned,
+                   weighting=a.weighting, strip=a.strip, effort=a.effort, refine_lambda=a.refine_lambda)
+    target, chosen = _target(a), ""
+    if target is not None:
+        from ..rate_control import encode_to_target
+        with _probe_bar(not quiet) as bar:
+            found = encode_to_target(image, target, a.model, progress=bar.update, **options)
+        res = found.result
+        chosen = f", quality {found.quality:g} ({found.psnr:.2f} dB, {found.probes} encodes)"
+    else:
+        with _refine_bar(a.effort if not quiet else 0) as bar:
+            res = encode_full(image, a.model, quality=a.quality, progress=bar.update, **options)
     atomic_write_bytes(output, res.data)
     w, h = image.size
     out = _status_stream(output)
     if quiet and not a.verbose:
         return
-    print(f"{_shown(output)}: {len(res.data)} bytes, {res.bpp:.4f} bpp ({w}x{h})", file=out)
+    print(f"{_shown(output)}: {len(res.data)} bytes, {res.bpp:.4f} bpp ({w}x{h}){chosen}", file=out)
     if a.verbose:
         mp = w * h / 1e6
         print(f"PSNR {psnr_images(image, res.reconstruction):.3f} dB; model load "
               f"{res.seconds['load']:.3f} s, encode {res.seconds['encode']:.3f} s "
               f"({res.seconds['encode'] / mp:.2f} s/MP, effort {a.effort}), "
               f"reconstruction {res.seconds['reconstruct']:.3f} s", file=out)
+
+
+def _target(a: argparse.Namespace):
+    """The encode target of ``--target-bpp`` / ``--target-psnr`` / ``--max-bytes``, or None."""
+    if a.target_bpp is None and a.target_psnr is None and a.max_bytes is None:
+        return None
+    from ..rate_control import Target
+
+    return Target(bpp=a.target_bpp, psnr=a.target_psnr, max_bytes=a.max_bytes)
+
+
+def _probe_bar(show: bool):
+    """A progress bar over the encodes of a target search (about ten; on a terminal only)."""
+    from tqdm import tqdm
+
+    return tqdm(desc="searching the quality", unit="encode", disable=None if show else True, leave=False,
+                dynamic_ncols=True)
 
 
 def _run_jobs(a: argparse.Namespace, one, done: str) -> None:
@@ -217,6 +242,10 @@ def _check_quality(a: argparse.Namespace) -> str | None:
 
 
 def _check_encode(a: argparse.Namespace) -> str | None:
+    targets = [f"--{n}" for n, v in (("target-bpp", a.target_bpp), ("target-psnr", a.target_psnr),
+                                      ("max-bytes", a.max_bytes)) if v is not None]
+    if len(targets) > 1 or (targets and a.quality is not None):
+        return f"argument {targets[0]}: not allowed with {targets[1] if len(targets) > 1 else '--quality'} (one target)"
     return _check_quality(a) or _check_batch(a) or check_quantizer_opts(a) or check_effort(a)
 
 
@@ -248,6 +277,13 @@ def add_encode(sub, max_pixels: int) -> None:
                    help="folder for the outputs of several inputs, each named after its input (NAME.licq); "
                    "a file that fails is reported and the others are done")
     model_opts(e)
+    e.add_argument("--target-bpp", type=float_range(0.001, 64), metavar="BPP",
+                   help="search the quality whose file is nearest this bit rate (within 3 %% where the model "
+                        "allows; a variable-rate model's quality, or the zoo's levels)")
+    e.add_argument("--target-psnr", type=float_range(1, 99), metavar="DB",
+                   help="the lowest quality whose reconstruction reaches this PSNR (RGB, dB)")
+    e.add_argument("--max-bytes", type=int_range(1, 2 ** 40), metavar="N",
+                   help="the highest quality whose file fits in N bytes")
     e.add_argument("--quality", type=quality_value,
                    help=f"zoo quality level, {zoo_range()} (instead of --model); with a variable-rate model "
                         "(--arch channel-vr) any number from 1 to 7 (default 3)")

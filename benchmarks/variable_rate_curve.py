@@ -1,0 +1,137 @@
+"""Learning curve of the variable-rate model (``--arch channel-vr``) on real files, against the zoo.
+
+For each half-precision snapshot of a ``campaign.sh vr`` run (``RUN/snapshots``) not measured yet,
+or for weight files given with ``--weights``, every image is encoded and decoded with SQ at each
+quality (default 1, 2, ..., 7). The curve's BD-rates are taken against the shipped mean-scale zoo
+with SQ (``results/kodak/licq-sq.json``: the floor of the issue is measured over the common
+range), CompressAI's mbt2018-mean, WebP and AVIF; the results JSON keeps every point, and the plot
+shows the latest curve with the anchors and the BD-rate against the zoo over training steps.
+
+    python benchmarks/variable_rate_curve.py /root/licq-campaign/vr --every 1000
+    python benchmarks/variable_rate_curve.py --weights /root/licq-campaign/vr/checkpoint.pt --label ckpt
+
+Writes results/campaign/vr-kodak.json and vr-kodak.png (``--out`` names another stem).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from licq.evaluation.bdrate import bd_rate
+from licq.evaluation.rd import evaluate, image_files
+from licq.evaluation.results import provenance
+
+ROOT = Path(__file__).resolve().parents[1]
+KODAK = ROOT.parent / "shared" / "data" / "kodak"
+ANCHORS = ROOT.parent / "shared" / "anchors" / "kodak"
+ARCH = "channel-vr"
+
+
+def references() -> dict[str, tuple[list[float], list[float]]]:
+    """(bpp, PSNR) curves the model is compared with, those that this checkout and ../shared hold."""
+    files = {"zoo SQ (licq 0.2.0)": ROOT / "results" / "kodak" / "licq-sq.json",
+             "mbt2018-mean": ANCHORS / "compressai-mbt2018-mean_mse_cpu.json",
+             "WebP": ROOT / "results" / "kodak" / "webp.json",
+             "AVIF": ROOT / "results" / "kodak" / "avif.json",
+             "BPG": ANCHORS / "bpg_444_x265_ycbcr.json"}
+    out = {}
+    for name, path in files.items():
+        if path.is_file():
+            r = json.loads(path.read_text())["results"]
+            out[name] = (r["bpp"], r.get("psnr-rgb") or r["psnr"])
+    return out
+
+
+def measure(weights: str, files: list[Path], qualities: list[float]) -> dict:
+    """Mean bpp and PSNR of each quality, and the BD-rates against :func:`references`."""
+    res = evaluate(files, [{"model": weights, "arch": ARCH, "quantizer": "sq", "quality": q} for q in qualities],
+                   name=Path(weights).stem, progress=False, msssim=False)
+    bpp, psnr = res["results"]["bpp"], res["results"]["psnr-rgb"]
+    bd = {}
+    for name, (rb, rp) in references().items():
+        try:
+            bd[name] = bd_rate(rb, rp, bpp, psnr)
+        except Exception as exc:  # noqa: BLE001 - no overlap: say so in the file
+            bd[name] = f"n/a ({exc})"
+    return {"qualities": qualities, "bpp": bpp, "psnr-rgb": psnr, "bd_rate_percent": bd, "exact": res["exact"],
+            "images": len(files)}
+
+
+def plot(curve: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (rd, learn) = plt.subplots(1, 2, figsize=(12, 4.2))
+    for name, (rb, rp) in references().items():
+        rd.plot(rb, rp, "--", marker=".", label=name)
+    last = curve["points"][-1]
+    rd.plot(last["bpp"], last["psnr-rgb"], "o-", color="black", label=f"channel-vr {last['label']}")
+    rd.set_xlabel("bpp (real files)")
+    rd.set_ylabel("PSNR RGB (dB)")
+    rd.set_xlim(0, max(1.1, max(last["bpp"]) * 1.05))
+    rd.grid(alpha=0.3)
+    rd.legend(fontsize=8)
+    steps = [p for p in curve["points"] if isinstance(p.get("step"), int)]
+    key = "zoo SQ (licq 0.2.0)"
+    if steps:
+        learn.plot([p["step"] for p in steps], [p["bd_rate_percent"].get(key) for p in steps], "o-")
+    learn.axhline(0, color="gray", lw=0.8)
+    learn.axhline(-8, color="red", ls=":", label="target: -8 %")
+    learn.set_xlabel("training steps (batch 8, 256x256)")
+    learn.set_ylabel("BD-rate against the zoo, SQ (%)")
+    learn.grid(alpha=0.3)
+    learn.legend(fontsize=8)
+    fig.suptitle(f"channel-vr on Kodak ({last['images']} images), SQ, real files", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", nargs="?", type=Path, help="training run folder with snapshots/")
+    ap.add_argument("--weights", nargs="+", default=[], help="weight or checkpoint files to measure as well")
+    ap.add_argument("--label", nargs="+", default=[], help="a label for each --weights file")
+    ap.add_argument("--images", nargs="+", default=[str(KODAK)])
+    ap.add_argument("--limit", type=int, help="only the first N images (a quick look; not for the docs)")
+    ap.add_argument("--qualities", type=float, nargs="+", default=[1, 2, 3, 4, 5, 6, 7])
+    ap.add_argument("--every", type=int, default=1000, help="snapshots whose step is a multiple of this")
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "campaign" / "vr-kodak")
+    a = ap.parse_args()
+    files = image_files(a.images)[:a.limit]
+    if not files:
+        sys.exit(f"no images in {a.images}")
+    out = a.out.with_suffix(".json")
+    curve = json.loads(out.read_text()) if out.is_file() else {"points": []}
+    done = {(p["label"], p["images"], tuple(p["qualities"])) for p in curve["points"]}
+    todo: list[tuple[str, str, int | None]] = []
+    if a.run is not None:
+        for snap in sorted((a.run / "snapshots").glob("step-*.pt")):
+            step = int(re.findall(r"\d+", snap.stem)[0])
+            if step % a.every == 0:
+                todo.append((str(snap), f"step {step}", step))
+    labels = a.label + [Path(w).stem for w in a.weights[len(a.label):]]
+    todo += [(w, label, None) for w, label in zip(a.weights, labels)]
+    for weights, label, step in todo:
+        if (label, len(files), tuple(a.qualities)) in done:
+            continue
+        point = {"label": label, "step": step, "weights": weights, **measure(weights, files, a.qualities)}
+        curve["points"].append(point)
+        bd = point["bd_rate_percent"]
+        print(f"{label}: " + ", ".join(f"q{q:g} {b:.3f} bpp {p:.2f} dB" for q, b, p in
+                                       zip(a.qualities, point["bpp"], point["psnr-rgb"])), flush=True)
+        print("  BD-rate: " + ", ".join(f"{k} {v:+.2f} %" if isinstance(v, float) else f"{k} {v}"
+                                         for k, v in bd.items()), flush=True)
+        curve.update(provenance())
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(curve, indent=1))
+        plot(curve, a.out.with_suffix(".png"))
+
+
+if __name__ == "__main__":
+    main()
