@@ -216,3 +216,26 @@ def test_command_line_targets(vr_model, tmp_path, capsys):
     assert main(["encode", str(src), "-o", str(enc), "--model", vr_model, "--arch", ARCH, "--max-bytes", "400",
                  "--quality", "2"]) == 2
     assert "one target" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("train,quantizer,states", [("dec", "sq", None), ("dec+hyperdec", "tcq", 8)])
+def test_finetuning_trains_only_the_decoder_side(vr_model, tmp_path, train, quantizer, states):
+    from PIL import Image
+
+    from licq.models import state_dict_from_file
+    from licq.training.finetune import FinetuneConfig, finetune, modes_of
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(2):
+        Image.fromarray(smooth_image(72, 72, seed=30 + i)).save(data / f"{i}.png")
+    cfg = FinetuneConfig(base=vr_model, arch=ARCH, data=[str(data)], out=str(tmp_path / "ft"), steps=3, batch=2,
+                         crop=64, threads=1, downscale=None, log_every=1, lr=1e-3, train=train,
+                         quantizer=quantizer, states=states)
+    decoder = state_dict_from_file(finetune(cfg, progress=False))
+    base = state_dict_from_file(vr_model)
+    modes = modes_of(build_model(ARCH, 8, 12), train)
+    assert {k.split(".")[0] for k in decoder} == set(modes)
+    changed = {k.split(".")[0] for k in decoder if not torch.equal(decoder[k], base[k])}
+    assert {"g_s", "lrp", "inverse_gain"} <= changed
+    assert ("context" in changed) == (train == "dec+hyperdec")

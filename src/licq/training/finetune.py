@@ -58,6 +58,38 @@ from .precision import Precision, resolve_precision, transform_runner
 from .surrogates import ste_round, surrogate_forward
 
 MODES = {"dec": ("g_s",), "dec+hyperdec": ("g_s", "h_s")}
+#: the same for a variable-rate, channel-conditional model (:mod:`licq.models.channel`): its decoder
+#: side also holds the latent residual prediction and the inverse gains, its entropy parameters
+#: the context networks
+VARIABLE_RATE_MODES = {"dec": ("g_s", "lrp", "inverse_gain"),
+                       "dec+hyperdec": ("g_s", "lrp", "inverse_gain", "h_s", "context")}
+
+
+def modes_of(net: nn.Module, train: str) -> tuple[str, ...]:
+    """The parts of ``net`` that finetuning mode ``train`` trains."""
+    return (VARIABLE_RATE_MODES if getattr(net, "variable_rate", False) else MODES)[train]
+
+
+def _parameters(net: nn.Module, name: str) -> list[nn.Parameter]:
+    part = getattr(net, name)
+    return [part] if isinstance(part, nn.Parameter) else list(part.parameters())
+
+
+def _state(net: nn.Module, name: str) -> dict[str, torch.Tensor]:
+    """The tensors of one trained part, keyed as in the model's state dict."""
+    part = getattr(net, name)
+    if isinstance(part, nn.Parameter):
+        return {name: part.detach()}
+    return {f"{name}.{k}": v for k, v in part.state_dict().items()}
+
+
+def _load_state(net: nn.Module, name: str, state: dict[str, torch.Tensor]) -> None:
+    part = getattr(net, name)
+    if isinstance(part, nn.Parameter):
+        with torch.no_grad():
+            part.copy_(state[name])
+    else:
+        part.load_state_dict({k.removeprefix(name + "."): v for k, v in state.items()})
 
 
 def quantized_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes: tuple[str, ...],
@@ -69,6 +101,8 @@ def quantized_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes: tupl
     """
     net = m.net
     synthesize = partial(transform_runner(x, precision), net.g_s)
+    if getattr(net, "variable_rate", False):
+        return _variable_rate_forward(m, q, x, modes, synthesize)
     if control == "noise":  # the decoder input depends on y alone: no hyper path
         with torch.no_grad():
             y = net.analysis(x)
@@ -82,6 +116,37 @@ def quantized_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes: tupl
     out = {"x_hat": synthesize(y_hat), "y_hat": y_hat, "levels": levels, "qid": qid}
     if "h_s" in modes:
         out["bits"] = q.bits(levels, qid, side.scales, m.entropy).sum()
+    return out
+
+
+def _variable_rate_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes: tuple[str, ...],
+                           synthesize) -> dict[str, torch.Tensor]:
+    """:func:`quantized_forward` of a variable-rate model: each crop at its own quality (drawn
+    uniformly from the model's range), the codec's group loop with the real quantizer's levels.
+    Adds ``"lmbda"`` (each crop's λ) and, when the entropy parameters train, ``"bits"`` per crop."""
+    from ..models.channel import QUALITY_RANGE, quality_lambda
+
+    net = m.net
+    lo, hi = QUALITY_RANGE
+    quality = lo + (hi - lo) * torch.rand(x.shape[0])
+    gain, inverse_gain = net.gains(quality)
+    entropy = "h_s" in modes
+    with torch.set_grad_enabled(entropy):
+        side = encoder_side(net, x, gain.detach())
+    bits: list[torch.Tensor] = []
+
+    def group(k: int, sl: slice, means: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            levels, qid = q.levels(side.y[:, sl], means.detach(), scales.detach(), m.entropy)
+        if entropy:
+            bits.append(q.bits(levels, qid, scales, m.entropy).flatten(1).sum(1))
+        return q.dequantize(means, levels)
+
+    y_hat = net.code_groups(side.means, side.scales, group)
+    out = {"x_hat": synthesize(net.synthesis_input(y_hat, side.means, inverse_gain)), "y_hat": y_hat,
+           "lmbda": quality_lambda(quality)}
+    if entropy:
+        out["bits"] = torch.stack(bits).sum(0)
     return out
 
 
@@ -150,17 +215,18 @@ def _trainable_copy(base: LoadedModel, modes: tuple[str, ...]) -> tuple[LoadedMo
     m = LoadedModel(base.name, base.digest, copy.deepcopy(base.net), base.entropy)
     for p in m.net.parameters():
         p.requires_grad_(False)
-    trained = [p for name in modes for p in getattr(m.net, name).parameters()]
+    trained = [p for name in modes for p in _parameters(m.net, name)]
     for p in trained:
         p.requires_grad_(True)
     for name in modes:
-        getattr(m.net, name).train()
+        if isinstance(getattr(m.net, name), nn.Module):
+            getattr(m.net, name).train()
     return m, trained
 
 
 def _write_decoder(out: Path, net: nn.Module, modes: tuple[str, ...], meta: dict, step: int) -> None:
     """The finetuned tensors (half precision) and their description; ``decoder.pt`` last: it marks completion."""
-    tensors = {f"{n}.{k}": v.detach().half().clone() for n in modes for k, v in getattr(net, n).state_dict().items()}
+    tensors = {k: v.detach().half().clone() for n in modes for k, v in _state(net, n).items()}
     atomic_write_bytes(out / "decoder.json", json.dumps({**meta, "steps": step}, indent=2).encode())
     atomic_torch_save(out / "decoder.pt", tensors)
 
@@ -180,7 +246,10 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
     base = resolve(cfg.base, arch=cfg.arch)
     params = quantizer_defaults(base.name, cfg.quantizer, cfg.step, cfg.states, cfg.tcq_lambda)
     q = make_quantizer(cfg.quantizer, **params)
-    lmbda, modes = _base_lmbda(cfg, base), MODES[cfg.train]
+    variable = getattr(base.net, "variable_rate", False)
+    lmbda, modes = (None if variable else _base_lmbda(cfg, base)), modes_of(base.net, cfg.train)
+    if variable and (cfg.control or cfg.idempotence):
+        raise LicqError("the noise control and the idempotence term are not available for variable-rate models")
     precision = resolve_precision(cfg.precision, torch.device("cpu"))
     m, trained = _trainable_copy(base, modes)
     opt = torch.optim.Adam(trained, lr=cfg.lr)
@@ -192,7 +261,7 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
     if resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         for name in modes:
-            getattr(m.net, name).load_state_dict(ck["modules"][name])
+            _load_state(m.net, name, ck["modules"][name])
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
         step = ck["step"]
@@ -203,15 +272,21 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
 
     def checkpoint(step: int) -> None:
         if rank == 0:
-            atomic_torch_save(ckpt_path, {"modules": {n: getattr(m.net, n).state_dict() for n in modes},
+            atomic_torch_save(ckpt_path, {"modules": {n: _state(m.net, n) for n in modes},
                                           "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step,
                                           "meta": meta})
 
     def train_step(x: torch.Tensor) -> dict[str, float]:
         o = quantized_forward(m, q, x, modes, cfg.control, precision)
         mse = torch.mean((o["x_hat"] - x) ** 2)
-        bpp = o["bits"] / (x.shape[0] * x.shape[2] * x.shape[3]) if "bits" in o else torch.zeros(())
-        loss = bpp + lmbda * 255 ** 2 * mse
+        pixels = x.shape[2] * x.shape[3]
+        if "lmbda" in o:  # variable rate: each crop with its own λ
+            mses = ((o["x_hat"] - x) ** 2).flatten(1).mean(1)
+            bpps = o["bits"] / pixels if "bits" in o else torch.zeros_like(mses)
+            loss, bpp = torch.mean(bpps + o["lmbda"] * 255 ** 2 * mses), bpps.mean()
+        else:
+            bpp = o["bits"] / (x.shape[0] * pixels) if "bits" in o else torch.zeros(())
+            loss = bpp + lmbda * 255 ** 2 * mse
         logged = {}
         if cfg.idempotence:
             mse2 = later_generations_mse(m.net, o["x_hat"], x, cfg.idempotence_generations, precision,
