@@ -1,7 +1,7 @@
 """The quantizer parameters a command gets when it leaves them out.
 
 SQ uses Δ = 1; RDOQ Δ = 1 and λ = 0.01·Δ² (its sweep); TCQ the Δ and λ measured for
-each zoo model by ``benchmarks/tcq_sweep.py`` and recorded in the zoo manifest.
+each zoo model by ``benchmarks/release/tcq_sweep.py`` and recorded in the zoo manifest.
 A finetuned decoder accepts only the setting it was trained for.
 """
 

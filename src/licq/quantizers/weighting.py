@@ -7,7 +7,7 @@ the synthesis transform g_s weighs them very unequally (per unit latent error,
 ``w_c`` (image SSE per unit latent SSE of channel c, normalised to mean 1) the
 search minimises ``Σ w_c·Δ²(t − v)² + λ·R``, a first-order model of the image error.
 
-The weights of the zoo models are measured once by ``benchmarks/tcq_diagnosis.py
+The weights of the zoo models are measured once by ``benchmarks/release/tcq_diagnosis.py
 --write-weights`` (Gaussian perturbations of the rounded latents on Kodak crops; stable
 across images: log-correlation ≥ 0.99) and shipped in ``channel_weights.json`` with the
 model digest they were measured on. Normalised to mean 1, they leave λ its meaning and its
@@ -51,7 +51,7 @@ def channel_weights(name: str, digest: bytes) -> tuple[list[float], float]:
     """
     entry = _table().get(name)
     if entry is None:
-        raise LicqError(f"no channel weights for model {name}; run benchmarks/tcq_diagnosis.py --write-weights "
+        raise LicqError(f"no channel weights for model {name}; run benchmarks/release/tcq_diagnosis.py --write-weights "
                         "or use --weighting none")
     if entry["digest"] != digest.hex():
         raise LicqError(f"the channel weights of {name} were measured on another version of the model")

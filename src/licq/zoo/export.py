@@ -116,7 +116,7 @@ def export(checkpoint: str, name: str, quality: int | None, default: bool, notes
                                             "precision", "saturation")}},
              **({"decoder_finetune": finetuned} if finetuned else {}),
              "notes": notes}
-    # a retrained model keeps its name's swept TCQ defaults until benchmarks/tcq_sweep.py sweeps it again:
+    # a retrained model keeps its name's swept TCQ defaults until benchmarks/release/tcq_sweep.py sweeps it again:
     # without them TCQ would silently fall back to the generic Δ and λ
     replaced = next((m for m in _load_manifest()["models"] if m["name"] == name), {})
     entry.update({k: replaced[k] for k in ("tcq", "tcq_source") if k in replaced})

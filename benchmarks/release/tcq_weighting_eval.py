@@ -11,7 +11,7 @@ the decode is skipped to save CPU. The SQ and TCQ-8-tuned rows are taken from
 results/kodak/licq-{sq,tcq8}.json (same images, bitstreams unchanged by the weighting code)
 unless ``--recompute``.
 
-    nice -n 15 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/tcq_weighting_eval.py --images 8
+    nice -n 15 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/release/tcq_weighting_eval.py --images 8
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from licq.imageio import open_image
 from licq.evaluation.results import save_results
 from licq.quantizers.weighting import WEIGHTS_FILE
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
 QUALITIES = [1, 2, 3, 4]
 MODELS = {q: f"licq-q{q}" for q in QUALITIES}
@@ -84,7 +84,7 @@ def own_sq_savings(model: str, points: list[dict], out: Path, images: int | None
     Kodak images, against an SQ Δ-curve (the sweep's Δ values) encoded here on the same images.
     """
     import sys
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # tcq_sweep.py, beside this script
     from tcq_sweep import SQ_STEPS, SWEEP_IMAGES, saving_vs_sq
     if images:
         files = sorted(KODAK.glob("*.png"))[:images]

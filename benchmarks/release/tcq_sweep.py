@@ -5,7 +5,7 @@ by its rate saving against the same model's SQ curve (SQ with Δ around 1, log-b
 interpolated at equal PSNR): the setting with the largest saving wins. Writes
 results/tcq/sweep-<model>.json and .png.
 
-    python benchmarks/tcq_sweep.py --model licq-q3 [--images ...]
+    python benchmarks/release/tcq_sweep.py --model licq-q3 [--images ...]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from licq.evaluation.plot import plot_rd
 from licq.evaluation.rd import evaluate
 from licq.evaluation.results import save_results
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
 SQ_STEPS = [0.7, 0.85, 1.0, 1.2, 1.4]  # the SQ Δ-curve every TCQ point is scored against
 SWEEP_IMAGES = ["kodim01.png", "kodim04.png", "kodim08.png", "kodim13.png", "kodim19.png", "kodim23.png"]
@@ -73,7 +73,7 @@ def main() -> None:
     result = {"model": a.model, "images": [Path(i).name for i in a.images],
               "sq": {"steps": a.sq_steps, "bpp": sq["results"]["bpp"], "psnr-rgb": sq["results"]["psnr-rgb"]},
               "tcq": table, "best": best,
-              "command": "python benchmarks/tcq_sweep.py " + " ".join(sys.argv[1:])}
+              "command": "python benchmarks/release/tcq_sweep.py " + " ".join(sys.argv[1:])}
     save_results(out / f"sweep-{a.model}.json", {"name": a.model, "results": sq["results"], **result})
     for c in curves:
         c["style"] = {"linestyle": "-" if "SQ" in c["name"] else "none"}

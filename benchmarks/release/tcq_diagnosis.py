@@ -14,7 +14,7 @@
 Writes results/tcq/diagnosis.json, results/tcq/sensitivity.png, and (``--write-weights``) the
 per-model channel weights the encoder uses (src/licq/quantizers/channel_weights.json).
 
-    nice -n 15 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/tcq_diagnosis.py --write-weights
+    nice -n 15 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/release/tcq_diagnosis.py --write-weights
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from licq.quantizers.cells import rate_bits, sq_cell_probability
 from licq.quantizers.defaults import quantizer_defaults
 from licq.zoo import load_zoo, manifest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
 IMAGES = ["kodim01.png", "kodim04.png", "kodim23.png"]
 MODELS = ["licq-q1", "licq-q2", "licq-q3", "licq-q4"]
@@ -266,7 +266,7 @@ def write_weights(a: dict, c: dict) -> None:
         w = np.asarray(s["mean"])
         out[name] = {"digest": load_zoo(name).digest.hex(), "weights": [round(float(x), 5) for x in w / w.mean()],
                      "lambda": round(c[name]["lambda_derived"], 6),
-                     "source": "benchmarks/tcq_diagnosis.py: w_c on centre 256² crops of " + ", ".join(IMAGES)}
+                     "source": "benchmarks/release/tcq_diagnosis.py: w_c on centre 256² crops of " + ", ".join(IMAGES)}
     WEIGHTS_FILE.write_text(json.dumps(out, indent=1) + "\n")
 
 

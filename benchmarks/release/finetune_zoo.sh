@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Quantization-aware finetuning of the whole zoo and its evaluation (issue 6).
 #
-#   bash benchmarks/finetune_zoo.sh            # finetune, export, evaluate (resumes where it stopped)
-#   STEPS=1000 STEPS_HD=500 LR=1e-4 bash benchmarks/finetune_zoo.sh
+#   bash benchmarks/release/finetune_zoo.sh            # finetune, export, evaluate (resumes where it stopped)
+#   STEPS=1000 STEPS_HD=500 LR=1e-4 bash benchmarks/release/finetune_zoo.sh
 #
 # 1. Held-out split: every 16th image of the sorted training pool (50 images) is
 #    written to results/finetune/heldout.txt, left out of finetuning and used as
@@ -16,7 +16,7 @@
 # 3. Evaluate every variant on Kodak and on the held-out set (real files).
 # Then `python benchmarks/finetune_tables.py` writes the BD-rate tables and plots.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 . .venv/bin/activate
 DATA=${DATA:-../shared/data/train}
 KODAK=${KODAK:-../shared/data/kodak}
@@ -50,7 +50,7 @@ finetune_one() {  # model quantizer mode
       --exclude "$OUT/heldout.txt" --out "$run" --resume
   fi
   python -m licq.zoo.export "$run" --decoder --name "$name" \
-    --notes "benchmarks/finetune_zoo.sh: $steps steps, lr $LR, held-out images excluded" > /dev/null
+    --notes "benchmarks/release/finetune_zoo.sh: $steps steps, lr $LR, held-out images excluded" > /dev/null
 }
 for q in 3 4 2 1; do
   for v in "sq dec" "tcq dec" "sq dec+hyperdec" "tcq dec+hyperdec"; do

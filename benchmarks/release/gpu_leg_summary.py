@@ -1,6 +1,6 @@
-"""Summarise GPU legs (benchmarks/gpu_leg.sh run) from the files they brought back.
+"""Summarise GPU legs (benchmarks/release/gpu_leg.sh run) from the files they brought back.
 
-    python benchmarks/gpu_leg_summary.py LEG_DIR [LEG_DIR ...] --tag TAG
+    python benchmarks/release/gpu_leg_summary.py LEG_DIR [LEG_DIR ...] --tag TAG
 
 Each LEG_DIR is a call's files_at folder (logs.tar.gz, optionally train_speed_gpu.json).
 Writes results/campaign/gpu_leg-TAG.json: per leg the device, the init weights and, per
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from licq.evaluation.results import save_results
 
-OUT = Path(__file__).resolve().parents[1] / "results" / "campaign"
+OUT = Path(__file__).resolve().parents[2] / "results" / "campaign"
 
 
 def leg(folder: Path) -> dict:

@@ -2,14 +2,14 @@
 # One GPU leg of the training campaign, for a machine lent a GPU for a short time (15 minutes in all).
 #
 # Here, before the call (CPU machine, repo root):
-#   bash benchmarks/gpu_leg.sh prepare          # fills .gpu/ (git-ignored): wheels, training pack, init weights
+#   bash benchmarks/release/gpu_leg.sh prepare          # fills .gpu/ (git-ignored): wheels, training pack, init weights
 #                                              # (the q3 campaign's live checkpoint, or the shipped q3);
 #                                              # moves the zoo's weight files aside (the tree must stay < 64 MiB)
 # The device call (one command, timeout_s 560; carry [".gpu"]):
-#   bash benchmarks/gpu_leg.sh run "q1 q2 q3 q4" 5 1.25    # results in $OUT
+#   bash benchmarks/release/gpu_leg.sh run "q1 q2 q3 q4" 5 1.25    # results in $OUT
 # Here, after it:
-#   bash benchmarks/gpu_leg.sh restore         # the zoo's weight files back in the tree
-#   bash benchmarks/gpu_leg.sh adopt q3 FILES_AT/q3-gpu.pt   # continue the CPU campaign from the GPU weights
+#   bash benchmarks/release/gpu_leg.sh restore         # the zoo's weight files back in the tree
+#   bash benchmarks/release/gpu_leg.sh adopt q3 FILES_AT/q3-gpu.pt   # continue the CPU campaign from the GPU weights
 #
 # `run MODELS MIN1 MIN2` records steps/s of licq and of the plain CompressAI loop on the device
 # (benchmarks/train_speed.py), then trains every model of MODELS at once on the one GPU (one
@@ -21,7 +21,7 @@
 # ($OUT/<model>-gpu.pt, < 16 MiB; written after each phase, so a cut call still returns the
 # first), with the logs in $OUT/logs.tar.gz and the speed JSON.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 camp=${LICQ_CAMPAIGN:-/root/licq-campaign}
 aside=${LICQ_ZOO_ASIDE:-/root/licq-zoo-aside}
 lmbda_of() { case $1 in q1) echo 0.0018 ;; q2) echo 0.0035 ;; q3) echo 0.0067 ;; q4) echo 0.0130 ;;
@@ -133,7 +133,7 @@ adopt() {
   local model=$1 weights=$2
   [ -d "$camp/$model" ] && mv "$camp/$model" "$camp/$model.before-gpu-$(date +%Y%m%d%H%M)"
   mkdir -p "$camp/$model" && cp "$weights" "$camp/$model/gpu-init.pt"
-  echo "start: nohup bash benchmarks/campaign.sh $model --warm-start $camp/$model/gpu-init.pt > $camp/$model.log 2>&1 &"
+  echo "start: nohup bash benchmarks/release/campaign.sh $model --warm-start $camp/$model/gpu-init.pt > $camp/$model.log 2>&1 &"
 }
 
 cmd=${1:-}; shift || true

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The zoo's training campaign: one long run per model that survives interruptions.
 #
-#   nohup bash benchmarks/campaign.sh q3 > /root/licq-campaign/q3.log 2>&1 &
+#   nohup bash benchmarks/release/campaign.sh q3 > /root/licq-campaign/q3.log 2>&1 &
 #
 # Live state (checkpoint with optimizer, scheduler and RNG state, half-precision
 # snapshots for the learning curve) lives in $LICQ_CAMPAIGN/<model>, outside the
@@ -22,7 +22,7 @@
 # re-encoded on strongly coloured smooth images (benchmarks/synthetic_drift.py); a release branch
 # with it reached 25.8 dB after 10 generations where the one without reached 19-21 dB.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 #
 # `campaign.sh vr` trains the variable-rate channel-conditional model (--arch channel-vr, qualities
 # 1-7 in one network), warm-started from the shipped licq-q3 transforms.

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Ship one retrained zoo model with everything that depends on its weights (one recipe for q1-q4).
 #
-#   bash benchmarks/ship_model.sh zoo q3 CHECKPOINT GS_RUN "NOTES"   # weights, decoders, channel weights
-#   bash benchmarks/ship_model.sh evals q3                          # the zoo's curves, the model's rows recoded
+#   bash benchmarks/release/ship_model.sh zoo q3 CHECKPOINT GS_RUN "NOTES"   # weights, decoders, channel weights
+#   bash benchmarks/release/ship_model.sh evals q3                          # the zoo's curves, the model's rows recoded
 #
 # Only a candidate that passed benchmarks/adoption_check.py (README, Model zoo) is shipped: CHECKPOINT
-# is its end-to-end training checkpoint and GS_RUN its g_s recipe run (benchmarks/gs_recipe.sh).
+# is its end-to-end training checkpoint and GS_RUN its g_s recipe run (benchmarks/release/gs_recipe.sh).
 #
 # zoo:   export CHECKPOINT with GS_RUN's g_s laid over it under licq-qN (the manifest keeps the name's
 #        TCQ defaults); finetune the TCQ-8 decoder (2400 steps at the model's TCQ Δ and λ) and the
 #        fixed-grid decoder (1200 steps, idempotence term β 4 over 4 generations, saturation boost)
 #        on the new weights, one thread each and side by side, and export both; re-measure the
-#        model's channel weights (benchmarks/tcq_diagnosis.py --write-weights). Kodak's effort-3 rows,
+#        model's channel weights (benchmarks/release/tcq_diagnosis.py --write-weights). Kodak's effort-3 rows,
 #        which need only the new weights, start right after the export and run on beside both stages
 #        (kodak_rd.sh --effort3-only, in the background; $W/effort3.rc holds its exit status).
 # evals: on two threads side by side, Kodak (benchmarks/kodak_rd.sh with efforts 1-3, TCQ-8 effort 1)
@@ -25,7 +25,7 @@
 # is cut off is started again with the same command (finished decoders and rows are kept).
 # TCQ8_STEPS and SQGRID_STEPS override the decoders' steps (a smoke test of the script: 4).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 stage=${1:?usage: ship_model.sh zoo|evals q1|q2|q3|q4 ...}; model=${2:?usage: ship_model.sh zoo|evals q1|q2|q3|q4 ...}
 case $model in q1|q2|q3|q4) ;; *) echo "ship_model.sh: unknown model $model" >&2; exit 2 ;; esac
 name=licq-$model; quality=${model#q}
@@ -77,7 +77,7 @@ zoo)
   both $p1 $p2
   $py -m licq.zoo.export "$W/tcq8-dec" --decoder --name "$name-ft-tcq8-dec" > /dev/null
   $py -m licq.zoo.export "$W/sqgrid-dec" --decoder --name "$name-ft-sqgrid-dec" > /dev/null
-  one $py benchmarks/tcq_diagnosis.py --models "$name" --parts a --write-weights --out "$W/diagnosis" > /dev/null
+  one $py benchmarks/release/tcq_diagnosis.py --models "$name" --parts a --write-weights --out "$W/diagnosis" > /dev/null
   echo "$name: weights, TCQ-8 and fixed-grid decoders, channel weights in the zoo; next: ship_model.sh evals $model" >&2
   ;;
 evals)
@@ -96,7 +96,7 @@ evals)
     one licq eval "${IMGS[@]}" "${tcq8e1[@]}" --out results/heldout/licq-tcq8-ft-effort1.json
     if [ "$model" = q3 ]; then tag=sq-grid; else tag=sq-grid-$model; fi  # q3 is the default model's file
     one $py benchmarks/recompression.py --quantizers sq-grid --threads 1 --model "$name" --tag "$tag"
-    one $py benchmarks/tcq_weighting_eval.py --own-sq "$name" --own-sq-images 24 --out results/tcq/n128 \
+    one $py benchmarks/release/tcq_weighting_eval.py --own-sq "$name" --own-sq-images 24 --out results/tcq/n128 \
       --points '[{"quantizer":"tcq","states":8,"finetuned":"dec"},{"quantizer":"tcq","states":8,"finetuned":null}]'
   } > "$W/evals-heldout.log" 2>&1 &
   p2=$!

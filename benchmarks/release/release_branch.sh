@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Anneal a copy of the campaign's live checkpoint for a release: STEPS more steps at lr/10.
 #
-#   bash benchmarks/release_branch.sh q3 [STEPS=750 [extra licq train options, e.g. --saturation 0.25]]
+#   bash benchmarks/release/release_branch.sh q3 [STEPS=750 [extra licq train options, e.g. --saturation 0.25]]
 #
 # The campaign itself keeps its high learning rate (it drops only at 85 % of 50,000 steps);
 # its snapshots carry that rate's noise, which costs RD and, above all, recompression
 # stability (results/idempotence/README.md). This copies $LICQ_CAMPAIGN/<model>'s checkpoint,
 # config and log to $LICQ_RELEASE/<model> and continues it with the campaign's own command
-# (benchmarks/campaign.sh) asking for start + STEPS steps in all: the schedule's drop point,
+# (benchmarks/release/campaign.sh) asking for start + STEPS steps in all: the schedule's drop point,
 # 0.85·(start + STEPS), then lies before the start, so every step of the branch runs at lr/10.
 # The campaign run is not touched; export the branch's checkpoint when it beats the zoo.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 model=${1:?usage: release_branch.sh q1|q2|q3|q4 [steps [licq train options]]}
 steps=${2:-750}
 extra=("${@:3}")
@@ -30,4 +30,4 @@ rm -rf "$dst" && mkdir -p "$dst"
 cp "$src/checkpoint.pt" "$src/config.json" "$dst/"
 awk -F, -v s="$start" 'NR == 1 || $1 <= s' "$src/log.csv" > "$dst/log.csv"  # not the rows past the checkpoint
 echo "release branch of $model: steps $start..$total at lr/10 in $dst" >&2
-LICQ_CAMPAIGN=$(dirname "$dst") STEPS=$total exec bash benchmarks/campaign.sh "$model" --snapshot-every 250 "${extra[@]}"
+LICQ_CAMPAIGN=$(dirname "$dst") STEPS=$total exec bash benchmarks/release/campaign.sh "$model" --snapshot-every 250 "${extra[@]}"
