@@ -12,7 +12,7 @@ The level is coded relative to the grid point nearest μ, ``a = Δ·round(μ/Δ)
 (:func:`~licq.quantizers.base.grid_index`). Its cell, ``[a + (q−½)Δ, a + (q+½)Δ)``,
 lies off-centre from μ by ``o = (a − μ)/Δ`` ∈ [−½, ½]; the zero-centred SQ tables
 would ignore that and cost about 0.5 % more latent rate on Kodak (2.6 % on its flattest
-image, where σ is small; benchmarks/sq_grid_tables.py). The coder therefore uses tables per offset bin and
+image, where σ is small; results/reliability/sq-grid-tables.json). The coder therefore uses tables per offset bin and
 ladder scale, each the Gaussian mass of the cells shifted by its bin's centre
 (:data:`OFFSET_BINS` bins of width Δ/8). Anchors and bins are computed exactly from the
 fixed-point μ (:mod:`licq.fixed_point`); the entropy-model check hashes both with the tables.
