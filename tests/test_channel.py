@@ -239,3 +239,28 @@ def test_finetuning_trains_only_the_decoder_side(vr_model, tmp_path, train, quan
     changed = {k.split(".")[0] for k in decoder if not torch.equal(decoder[k], base[k])}
     assert {"g_s", "lrp", "inverse_gain"} <= changed
     assert ("context" in changed) == (train == "dec+hyperdec")
+
+
+def test_format_4_header_round_trip_and_checks():
+    h = container.Header("@channel-vr", bytes(8), 0, 0, 1.0, 0.0, 32, 48, quality=6.05)
+    data = container.pack(h, [b"z", b"a", b"b"])
+    back, streams = container.unpack(data)
+    assert back.quality == 6.05 and back.version == 4 and streams == [b"z", b"a", b"b"]
+    assert container.unpack(container.pack(container.Header("x", bytes(8), 0, 0, 1.0, 0.0, 8, 8), [b"z"]))[0].quality is None
+    zero = bytearray(container.pack(container.Header("@channel-vr", bytes(8), 0, 0, 1.0, 0.0, 32, 48, quality=1.0),
+                                    [b"z"]))
+    at = data.index(b"@channel-vr") + len("@channel-vr") + 8 + 1 + 1 + 4 + 4 + 4 + 4 + 1
+    zero[at:at + 2] = b"\0\0"
+    with pytest.raises(LicqError, match="quality 0|CRC"):
+        container.unpack(bytes(zero))
+    for cut in range(5, len(data) - 1, 7):
+        with pytest.raises(LicqError):
+            container.unpack(data[:cut])
+
+
+def test_corrupt_group_stream_is_an_error_not_an_image(vr_model):
+    arr = smooth_image(64, 64, seed=11)
+    data = bytearray(licq.encode(arr, vr_model, arch=ARCH, quality=5))
+    header, _ = container.unpack(bytes(data))
+    with pytest.raises(LicqError):  # one sub-stream too few: the header says so
+        licq.decode(container.pack(header, container.unpack(bytes(data))[1][:-1]), vr_model)
