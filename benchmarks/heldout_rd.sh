@@ -26,11 +26,16 @@ if [ "${1:-}" != "--plots-only" ]; then
     --out $R/licq-rdoq.json --quiet $RESUME
   # a classic codec's file is kept when it records this very command (same photos, default qualities):
   # recoding it changes only its timings and commit; FRESH=1 codes it again (e.g. after a codec upgrade)
+  # where its encoder is installed (else the committed file is kept)
   for codec in webp jpeg avif; do
     cmd=(baseline "${IMGS[@]}" --codec $codec --out $R/$codec.json --quiet)
     if [ -z "${FRESH:-}" ] && .venv/bin/python -c 'import json, shlex, sys
 sys.exit(json.load(open(sys.argv[1])).get("command") != shlex.join(["licq", *sys.argv[2:]]))' $R/$codec.json "${cmd[@]}" 2>/dev/null; then
       echo "$R/$codec.json: kept (made by the same command; FRESH=1 codes it again)"
+    elif [ -f $R/$codec.json ] && ! .venv/bin/python -c 'import sys
+from licq.evaluation.baselines import available
+sys.exit(not available(sys.argv[1]))' $codec; then
+      echo "$R/$codec.json: kept (no $codec encoder here)"
     else
       $L "${cmd[@]}"
     fi
