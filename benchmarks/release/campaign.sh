@@ -45,6 +45,13 @@ if [ ! -f "$run/checkpoint.pt" ] && [ -f "$shipped" ] && \
    python -c "import json,sys; m=[e for e in json.load(open('src/licq/zoo/manifest.json'))['models'] if e['file']=='$(basename "$shipped")']; sys.exit(0 if m and (m[0]['N'],m[0]['M'])==(128,192) else 1)"; then
   warm=(--warm-start "$shipped")
 fi
-exec nice -n "${NICE:-0}" licq train ../shared/data/train --out "$run" --arch "$arch" --N 128 --M 192 --lmbda "$lmbda" \
+# Training photos: ../shared/data/train, and for vr also the man-made scenes of
+# benchmarks/release/data/structures.json where they have been built (EXTRA_DATA overrides the folder;
+# make_structures.py rebuilds it from local clones of its source repositories). The vr run has read
+# them from its start.
+data=(../shared/data/train)
+extra=${EXTRA_DATA:-/root/licq-data/structures}
+[ "$model" = vr ] && [ -d "$extra" ] && data+=("$extra")
+exec nice -n "${NICE:-0}" licq train "${data[@]}" --out "$run" --arch "$arch" --N 128 --M 192 --lmbda "$lmbda" \
   --steps "$steps" --batch 8 --crop 256 --lr "${LR:-1e-4}" --precision bf16 \
   --checkpoint-every 250 --snapshot-every 1000 --saturation "${SATURATION:-0.25}" --resume "${warm[@]}" "$@"
