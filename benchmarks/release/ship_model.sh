@@ -11,7 +11,7 @@
 #        TCQ defaults); finetune the TCQ-8 decoder (2400 steps at the model's TCQ Δ and λ) and the
 #        fixed-grid decoder (1200 steps, idempotence term β 4 over 4 generations, saturation boost)
 #        on the new weights, one thread each and side by side, and export both; re-measure the
-#        model's channel weights (benchmarks/release/tcq_diagnosis.py --write-weights). Kodak's effort-3 rows,
+#        model's channel weights into the manifest (python -m licq.evaluation.calibrate). Kodak's effort-3 rows,
 #        which need only the new weights, start right after the export and run on beside both stages
 #        (kodak_rd.sh --effort3-only, in the background; $W/effort3.rc holds its exit status).
 # evals: on two threads side by side, Kodak (benchmarks/kodak_rd.sh with efforts 1-3, TCQ-8 effort 1)
@@ -77,7 +77,8 @@ zoo)
   both $p1 $p2
   $py -m licq.zoo.export "$W/tcq8-dec" --decoder --name "$name-ft-tcq8-dec" > /dev/null
   $py -m licq.zoo.export "$W/sqgrid-dec" --decoder --name "$name-ft-sqgrid-dec" > /dev/null
-  one $py benchmarks/release/tcq_diagnosis.py --models "$name" --parts a --write-weights --out "$W/diagnosis" > /dev/null
+  k=../shared/data/kodak
+  one $py -m licq.evaluation.calibrate "$name" --images $k/kodim01.png $k/kodim04.png $k/kodim23.png > /dev/null
   echo "$name: weights, TCQ-8 and fixed-grid decoders, channel weights in the zoo; next: ship_model.sh evals $model" >&2
   ;;
 evals)

@@ -11,10 +11,11 @@
     λ_q = 3 / (λ_t · 255² · w̄) in latent units (w̄ = mean_c w_c), vs the tuned zoo values;
 (d) where in rate the TCQ loss is, from the existing Kodak and sweep results.
 
-Writes results/tcq/diagnosis.json, results/tcq/sensitivity.png, and (``--write-weights``) the
-per-model channel weights the encoder uses (src/licq/quantizers/channel_weights.json).
+Writes results/tcq/diagnosis.json and results/tcq/sensitivity.png. The channel weights the encoder
+uses are measured the same way (licq.evaluation.calibrate.channel_sensitivity) and written into the
+zoo manifest by ``python -m licq.evaluation.calibrate MODEL --images ...``.
 
-    nice -n 15 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/release/tcq_diagnosis.py --write-weights
+    nice -n 15 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/release/tcq_diagnosis.py
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ import numpy as np
 import torch
 
 from licq.codec import image_to_tensor
+from licq.evaluation.calibrate import channel_sensitivity, rounded_latents
 from licq.evaluation.results import save_results
 from licq.imageio import open_image, to_rgb_array
 from licq.latents import encoder_side
-from licq.models import LoadedModel
 from licq.quantizers import TrellisQuantizer
 from licq.quantizers.tcq import cell_probability
 from licq.quantizers.cells import rate_bits, sq_cell_probability
@@ -43,37 +44,14 @@ ROOT = Path(__file__).resolve().parents[2]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
 IMAGES = ["kodim01.png", "kodim04.png", "kodim23.png"]
 MODELS = ["licq-q1", "licq-q2", "licq-q3", "licq-q4"]
-WEIGHTS_FILE = ROOT / "src" / "licq" / "quantizers" / "channel_weights.json"
 BUCKETS = [0.0, 0.5, 1.0, 2.0, 4.0, math.inf]  # table scale s = σ/Δ
 
 
-def latents(m: LoadedModel, path: Path, crop: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(y, μ, σ) of an image (centre crop of ``crop`` pixels, or the whole image), as the encoder sees them."""
-    arr, _ = to_rgb_array(open_image(path))
-    if crop:
-        h, w = arr.shape[:2]
-        top, left = (h - crop) // 2, (w - crop) // 2
-        arr = arr[top:top + crop, left:left + crop]
+def latents(m, path: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(y, μ, σ) of a whole image, as the encoder sees them."""
     with torch.inference_mode():
-        e = encoder_side(m.net, image_to_tensor(arr))
+        e = encoder_side(m.net, image_to_tensor(to_rgb_array(open_image(path))[0]))
     return e.y, e.means, e.scales
-
-
-def sensitivity(m: LoadedModel, y_hat: torch.Tensor, sigma: float = 0.05, chunk: int = 16, seed: int = 0) -> np.ndarray:
-    """w_c per channel: image SSE (on [0, 1]) per unit latent SSE for noise on channel c only."""
-    g = torch.Generator().manual_seed(seed)
-    C = y_hat.shape[1]
-    with torch.inference_mode():
-        base = m.net.synthesis(y_hat)
-        out = np.empty(C)
-        for c0 in range(0, C, chunk):
-            cs = list(range(c0, min(C, c0 + chunk)))
-            e = torch.zeros(len(cs), *y_hat.shape[1:])
-            for i, c in enumerate(cs):
-                e[i, c] = sigma * torch.randn(y_hat.shape[2:], generator=g)
-            d = m.net.synthesis(y_hat + e) - base
-            out[c0:c0 + len(cs)] = (d.pow(2).sum((1, 2, 3)) / e.pow(2).sum((1, 2, 3))).numpy()
-    return out
 
 
 def part_a(models: list[str], images: list[Path], crop: int) -> dict:
@@ -83,8 +61,7 @@ def part_a(models: list[str], images: list[Path], crop: int) -> dict:
         m = load_zoo(name)
         per = {}
         for p in images:
-            y, mu, _ = latents(m, p, crop)
-            per[p.name] = sensitivity(m, mu + torch.round(y - mu))
+            per[p.name] = channel_sensitivity(m, rounded_latents(m, p, crop))
         w = np.array(list(per.values()))  # (images, C)
         lw = np.log(w)
         corr = np.corrcoef(lw)
@@ -179,7 +156,7 @@ def part_b(models: list[str], images: list[Path]) -> dict:
         believed = {"tcq": 0.0, "sq": 0.0}
         written = {"tcq": 0, "sq": 0}
         for p in images:
-            y, mu, sc = latents(m, p, None)
+            y, mu, sc = latents(m, p)
             em = m.entropy
             with torch.inference_mode():
                 lv, qid = tq.levels(y, mu, sc, em)
@@ -257,19 +234,6 @@ def plot(a: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def write_weights(a: dict, c: dict) -> None:
-    """Per-model channel weights (mean 1) and the derived λ, for the encoder (keyed by name and digest).
-
-    Entries of models not measured in this run are kept (``--models licq-q3`` re-measures one model)."""
-    out = json.loads(WEIGHTS_FILE.read_text()) if WEIGHTS_FILE.exists() else {}
-    for name, s in a.items():
-        w = np.asarray(s["mean"])
-        out[name] = {"digest": load_zoo(name).digest.hex(), "weights": [round(float(x), 5) for x in w / w.mean()],
-                     "lambda": round(c[name]["lambda_derived"], 6),
-                     "source": "benchmarks/release/tcq_diagnosis.py: w_c on centre 256² crops of " + ", ".join(IMAGES)}
-    WEIGHTS_FILE.write_text(json.dumps(out, indent=1) + "\n")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--models", nargs="+", default=MODELS)
@@ -277,7 +241,6 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=256, help="centre crop (pixels) for the sensitivities")
     ap.add_argument("--parts", default="abcd")
     ap.add_argument("--out", default=str(ROOT / "results" / "tcq"))
-    ap.add_argument("--write-weights", action="store_true", help=f"write {WEIGHTS_FILE.name} for the encoder")
     args = ap.parse_args()
     torch.set_num_threads(1)
     images, out = [Path(p) for p in args.images], Path(args.out)
@@ -287,8 +250,6 @@ def main() -> None:
         res["sensitivity"] = part_a(args.models, images, args.crop)
         res["lambda"] = part_c(res["sensitivity"])
         plot(res["sensitivity"], out / "sensitivity.png")
-        if args.write_weights:
-            write_weights(res["sensitivity"], res["lambda"])
     if "b" in args.parts:
         res["tables"] = part_b(args.models, images)
     if "d" in args.parts:

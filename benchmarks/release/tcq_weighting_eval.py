@@ -2,7 +2,7 @@
 
 Every zoo quality is encoded with SQ (Δ = 1, the anchor) and with TCQ-8 / RDOQ,
 unweighted and channel-weighted (``weighting="channel"``), with λ tuned (zoo TCQ default; RDOQ's
-(ln 2/6)·Δ²) or derived from the training λ (``channel_weights.json``). BD-rate (Akima, PSNR-RGB)
+(ln 2/6)·Δ²) or derived from the training λ (the manifest's ``channel_weights``). BD-rate (Akima, PSNR-RGB)
 of each four-point curve against SQ on the same images. Writes results/tcq/weighting-<tag>.json.
 
 Rate is the size of the real file; PSNR is that of the encoder's reconstruction, which the
@@ -27,7 +27,7 @@ from licq.codec import encode_full
 from licq.evaluation.metrics import psnr_images
 from licq.imageio import open_image
 from licq.evaluation.results import save_results
-from licq.quantizers.weighting import WEIGHTS_FILE
+from licq.zoo import channel_weights_record
 
 ROOT = Path(__file__).resolve().parents[2]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
@@ -122,7 +122,7 @@ def main() -> None:
         own_sq_savings(a.own_sq, json.loads(a.points), Path(a.out), a.own_sq_images)
         return
     files = sorted(KODAK.glob("*.png"))[:a.images]
-    derived = {q: json.loads(WEIGHTS_FILE.read_text())[MODELS[q]]["lambda"] for q in QUALITIES}
+    derived = {q: channel_weights_record(MODELS[q])["lambda"] for q in QUALITIES}
     cfg = configs(derived)
     names = a.curves or list(cfg)
     if "sq" not in names:

@@ -31,7 +31,7 @@ from .quantizers import Quantizer, make_quantizer, quantizer_from_header
 from .quantizers.defaults import quantizer_defaults
 from .quantizers.weighting import encoder_weighting
 from .refine import EFFORT_ITERATIONS, RefineSettings, refine_latents
-from .zoo import load_zoo, missing_zoo_model, model_lambda, selected_decoder, zoo_has
+from .zoo import channel_weights_record, load_zoo, missing_zoo_model, model_lambda, selected_decoder, zoo_has
 
 ImageLike = Image.Image | np.ndarray | str | Path
 
@@ -151,7 +151,8 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
     m, rate = model_and_rate(model, quality, arch)
     if rate is not None and (effort or weighting != "none"):
         raise LicqError("--effort and --weighting are not available for channel-conditional models yet")
-    weights, _ = encoder_weighting(weighting, quantizer, m.name, m.digest)  # λ: the usual defaults
+    weights, _ = encoder_weighting(weighting, quantizer, m.name, m.digest,  # λ: the usual defaults
+                                   channel_weights_record(m.name))
     variant = selected_decoder(m.name, quantizer, states, finetuned)
     if variant:
         m = load_zoo(variant)

@@ -7,22 +7,19 @@ the synthesis transform g_s weighs them very unequally (per unit latent error,
 ``w_c`` (image SSE per unit latent SSE of channel c, normalised to mean 1) the
 search minimises ``Σ w_c·Δ²(t − v)² + λ·R``, a first-order model of the image error.
 
-The weights of the zoo models are measured once by ``benchmarks/release/tcq_diagnosis.py
---write-weights`` (Gaussian perturbations of the rounded latents on Kodak crops; stable
-across images: log-correlation ≥ 0.99) and shipped in ``channel_weights.json`` with the
-model digest they were measured on. Normalised to mean 1, they leave λ its meaning and its
-defaults. The file also records, for reference, the λ the model's training loss
+The weights of the zoo models are measured once by ``python -m licq.evaluation.calibrate``
+(Gaussian perturbations of the rounded latents on image crops; stable across images:
+log-correlation ≥ 0.99) and stored in the model's manifest entry with the digest they were
+measured on; the codec passes that record here. Normalised to mean 1, they leave λ its meaning
+and its defaults. The record also keeps, for reference, the λ the model's training loss
 ``R + λ_t·255²·MSE`` implies in latent units, ``λ = 3 / (λ_t · 255² · w̄)`` (w̄: the mean raw
-weight); on the current zoo it measured about 4x too large (results/tcq/README.md), so the
+weight); on the current zoo it measured about 4x too large (docs/quantizers.md), so the
 codec does not use it. Nothing of this reaches the file or the decoder: the bitstream format
 and decoding are unchanged.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -30,32 +27,22 @@ from torch import Tensor
 
 from ..errors import LicqError
 
-WEIGHTS_FILE = Path(__file__).with_name("channel_weights.json")
 WEIGHTINGS = ("none", "channel")
 
 
-@functools.lru_cache(maxsize=1)
-def _table() -> dict:
-    """The shipped weights, read once."""
-    try:
-        return json.loads(WEIGHTS_FILE.read_text())
-    except FileNotFoundError:
-        return {}
-
-
-def channel_weights(name: str, digest: bytes) -> tuple[list[float], float]:
-    """(per-channel weights, mean 1; the λ derived from the training λ) of a zoo model.
+def channel_weights(record: dict | None, name: str, digest: bytes) -> tuple[list[float], float]:
+    """(per-channel weights, mean 1; the λ derived from the training λ) of a model's calibration ``record``
+    (its manifest entry's ``channel_weights``).
 
     Refused for a model without measured weights, or whose weights changed since
     (digest check): weights of another model would silently mis-steer the search.
     """
-    entry = _table().get(name)
-    if entry is None:
-        raise LicqError(f"no channel weights for model {name}; run benchmarks/release/tcq_diagnosis.py --write-weights "
-                        "or use --weighting none")
-    if entry["digest"] != digest.hex():
+    if record is None:
+        raise LicqError(f"no channel weights for model {name}; measure them with python -m "
+                        "licq.evaluation.calibrate, or use --weighting none")
+    if record["digest"] != digest.hex():
         raise LicqError(f"the channel weights of {name} were measured on another version of the model")
-    return entry["weights"], float(entry["lambda"])
+    return record["weights"], float(record["lambda"])
 
 
 def as_weights(weights: Sequence[float] | Tensor | None) -> Tensor | None:
@@ -77,9 +64,10 @@ def expand(weights: Tensor | None, y: Tensor) -> Tensor | None:
     return weights.to(y.dtype).view(1, -1, 1, 1).expand_as(y)
 
 
-def encoder_weighting(weighting: str, quantizer: str, name: str, digest: bytes) -> tuple[list[float] | None,
-                                                                                        float | None]:
-    """(weights, derived λ) for ``--weighting`` on a model, or (None, None) for ``none``.
+def encoder_weighting(weighting: str, quantizer: str, name: str, digest: bytes,
+                      record: dict | None) -> tuple[list[float] | None, float | None]:
+    """(weights, derived λ) for ``--weighting`` on a model with calibration ``record``, or (None, None)
+    for ``none``.
 
     Only TCQ and RDOQ make RD decisions; SQ is refused so that a flag never silently does nothing.
     """
@@ -89,4 +77,4 @@ def encoder_weighting(weighting: str, quantizer: str, name: str, digest: bytes) 
         return None, None
     if quantizer not in ("tcq", "rdoq"):
         raise LicqError(f"--weighting {weighting} applies to tcq and rdoq, not {quantizer}")
-    return channel_weights(name, digest)
+    return channel_weights(record, name, digest)

@@ -112,6 +112,15 @@ def missing_zoo_model(name: str, digest: str, writer: str) -> str:
             f"install's zoo (licq {__version__}) does not have it; {where}")
 
 
+def channel_weights_record(name: str) -> dict | None:
+    """A zoo model's measured channel weights (``--weighting channel``), or None (other models,
+    or not measured: :mod:`licq.evaluation.calibrate` measures them)."""
+    try:
+        return entry(name).get("channel_weights")
+    except LicqError:
+        return None
+
+
 def model_lambda(name: str) -> float | None:
     """The training λ of a zoo model (a finetuned decoder's is its base's); None for other models."""
     try:
@@ -151,5 +160,6 @@ def selected_decoder(base: str, quantizer: str, states: int | None, finetuned: s
     return finetuned_variant(base, quantizer, states, finetuned) if finetuned else None
 
 
-__all__ = ["MANIFEST", "RETIRED", "ZOO_DIR", "entry", "find_finetuned_variant", "finetuned_variant", "load_zoo",
-           "manifest", "missing_zoo_model", "model_lambda", "name_for_quality", "qualities", "selected_decoder", "zoo_has"]
+__all__ = ["MANIFEST", "RETIRED", "ZOO_DIR", "channel_weights_record", "entry", "find_finetuned_variant",
+           "finetuned_variant", "load_zoo", "manifest", "missing_zoo_model", "model_lambda", "name_for_quality",
+           "qualities", "selected_decoder", "zoo_has"]
