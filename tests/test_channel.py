@@ -264,3 +264,12 @@ def test_corrupt_group_stream_is_an_error_not_an_image(vr_model):
     header, _ = container.unpack(bytes(data))
     with pytest.raises(LicqError):  # one sub-stream too few: the header says so
         licq.decode(container.pack(header, container.unpack(bytes(data))[1][:-1]), vr_model)
+
+
+def test_an_unreachable_target_warns(vr_model):
+    from licq.imageio import LicqWarning
+    from licq.rate_control import Target, encode_to_target
+
+    with pytest.warns(LicqWarning, match="not reached"):
+        found = encode_to_target(smooth_image(32, 32), Target(psnr=98), vr_model, arch=ARCH)
+    assert found.quality == 7

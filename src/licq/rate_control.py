@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import warnings
+
 import numpy as np
 
 from .codec import EncodeResult, ImageLike, encode_full, model_and_rate
 from .container import QUALITY_SCALE
 from .errors import LicqError
 from .evaluation.metrics import psnr_images
-from .imageio import open_image
+from .imageio import LicqWarning, open_image
 from .models.channel import QUALITY_RANGE
 
 #: a bit-rate target counts as met within this relative distance
@@ -114,6 +116,12 @@ def encode_to_target(image: ImageLike, target: Target, model: str | None = None,
         else:
             best = min((low, high), key=lambda i: abs(value(i) - goal))
     res, psnr = probe(best)
+    if target.psnr is not None and psnr < target.psnr:
+        warnings.warn(f"PSNR target {target.psnr:g} dB not reached: the highest quality gives {psnr:.2f} dB",
+                      LicqWarning, stacklevel=2)
+    elif target.bpp is not None and abs(res.bpp - goal) > BPP_TOLERANCE * goal:
+        warnings.warn(f"bit-rate target {goal:g} bpp not met within {100 * BPP_TOLERANCE:g} %: the nearest "
+                      f"quality gives {res.bpp:.4f} bpp", LicqWarning, stacklevel=2)
     return TargetResult(res, quality_of(best), psnr, len(cache))
 
 
