@@ -273,3 +273,12 @@ def test_an_unreachable_target_warns(vr_model):
     with pytest.warns(LicqWarning, match="not reached"):
         found = encode_to_target(smooth_image(32, 32), Target(psnr=98), vr_model, arch=ARCH)
     assert found.quality == 7
+
+
+def test_effort_refines_through_the_group_loop(vr_model):
+    arr = smooth_image(48, 64, seed=12)
+    plain = licq.encode_full(arr, vr_model, arch=ARCH, quality=5)
+    refined = licq.encode_full(arr, vr_model, arch=ARCH, quality=5, effort=1)
+    assert refined.data != plain.data
+    out = licq.decode(refined.data, vr_model)
+    assert np.array_equal(np.asarray(out), np.asarray(refined.reconstruction))

@@ -26,7 +26,7 @@ from .errors import LicqError
 from .imageio import from_rgb_array, open_image, to_rgb_array
 from .latents import decode_hyper, encoder_side, side_of_latents
 from .models import STRIDE, LoadedModel, resolve
-from .models.channel import DEFAULT_QUALITY, checked_quality
+from .models.channel import DEFAULT_QUALITY, checked_quality, quality_lambda
 from .quantizers import Quantizer, make_quantizer, quantizer_from_header
 from .quantizers.defaults import quantizer_defaults
 from .quantizers.weighting import encoder_weighting
@@ -149,8 +149,8 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
     """
     t0 = time.perf_counter()
     m, rate = model_and_rate(model, quality, arch)
-    if rate is not None and (effort or weighting != "none"):
-        raise LicqError("--effort and --weighting are not available for channel-conditional models yet")
+    if rate is not None and weighting != "none":
+        raise LicqError("--weighting is not available for channel-conditional models yet")
     weights, _ = encoder_weighting(weighting, quantizer, m.name, m.digest,  # λ: the usual defaults
                                    channel_weights_record(m.name))
     variant = selected_decoder(m.name, quantizer, states, finetuned)
@@ -170,8 +170,9 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
         raise LicqError("empty image")
     t1 = time.perf_counter()
     x = image_to_tensor(arr)
+    gains = m.net.gains(torch.tensor([rate])) if rate is not None else None
     if effort:
-        y, z = refine_latents(m.net, x, h, w, refine_settings(m, q, effort, refine_lambda), progress)
+        y, z = refine_latents(m.net, x, h, w, refine_settings(m, q, effort, refine_lambda, rate), progress, gains)
     with torch.inference_mode():
         if rate is None:
             side = side_of_latents(m.net, y, z) if effort else encoder_side(m.net, x)
@@ -180,8 +181,8 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
             ql = q.encode(side.y, side.means, side.scales, m.entropy)
             y_strings, synthesis_input = [ql.data], ql.y_hat
         else:
-            gain, inverse_gain = m.net.gains(torch.tensor([rate]))
-            side = encoder_side(m.net, x, gain)
+            gain, inverse_gain = gains
+            side = side_of_latents(m.net, y, z) if effort else encoder_side(m.net, x, gain)
             del x
             y_strings, y_hat, crc = encode_groups(m, q, side.y, side.means, side.scales)
             synthesis_input = m.net.synthesis_input(y_hat, side.means, inverse_gain)
@@ -209,8 +210,10 @@ def with_metadata(image: Image.Image, metadata: dict[str, bytes]) -> Image.Image
     return image
 
 
-def refine_settings(m: LoadedModel, q: Quantizer, effort: int, lmbda: float | None) -> RefineSettings:
-    """Refinement of an ``effort`` level for model ``m``: its training λ unless given, the quantizer's grid.
+def refine_settings(m: LoadedModel, q: Quantizer, effort: int, lmbda: float | None,
+                    rate: float | None = None) -> RefineSettings:
+    """Refinement of an ``effort`` level for model ``m``: its training λ unless given (a variable-rate
+    model's: that of the file's quality ``rate``), the quantizer's grid.
 
     The latents are annealed onto the quantizer's :attr:`~licq.quantizers.Quantizer.refine_step` grid.
     The training λ is the RD slope of the model's own operating point, SQ with Δ = 1; a step Δ
@@ -222,7 +225,7 @@ def refine_settings(m: LoadedModel, q: Quantizer, effort: int, lmbda: float | No
     if effort not in EFFORT_ITERATIONS:
         raise LicqError(f"effort must be one of {', '.join(map(str, EFFORT_ITERATIONS))}, got {effort!r}")
     if lmbda is None:
-        lmbda = model_lambda(m.name)
+        lmbda = model_lambda(m.name) if rate is None else float(quality_lambda(torch.tensor([rate]))[0])
     if lmbda is None:
         raise LicqError(f"the training λ of {m.name} is unknown; pass it for refinement (--refine-lambda)")
     return RefineSettings(EFFORT_ITERATIONS[effort], float(lmbda) / q.refine_step ** 2, q.refine_step, q.fixed_grid)

@@ -76,11 +76,10 @@ def _z_bits(eb: nn.Module, z: Tensor) -> Tensor:
     return rate_bits(lik).sum()
 
 
-def relaxed_bits(net: nn.Module, levels: Tensor, scales: Tensor, z_hat: Tensor, step: float) -> Tensor:
-    """Total bits of (possibly relaxed) levels of ``y`` in cells of width Δ around μ, plus those of
-    ``ẑ``: the rate of the refinement objective, differentiable in all three tensors."""
+def latent_bits(net: nn.Module, levels: Tensor, scales: Tensor, step: float) -> Tensor:
+    """Bits of (possibly relaxed) levels of ``y`` in cells of width Δ around μ, differentiable in both."""
     s = (scales / step).clamp_min(float(net.gaussian_conditional.lower_bound_scale.bound))
-    return rate_bits(sq_cell_probability(levels, s)).sum() + _z_bits(net.entropy_bottleneck, z_hat)
+    return rate_bits(sq_cell_probability(levels, s)).sum()
 
 
 def _distortion_grad(net: nn.Module, y_tilde: Tensor, x: Tensor, h: int, w: int,
@@ -114,36 +113,67 @@ def _distortion_grad(net: nn.Module, y_tilde: Tensor, x: Tensor, h: int, w: int,
     return total, grad
 
 
+def _relaxed_latents(net: nn.Module, y: Tensor, z_tilde: Tensor, settings: RefineSettings, tau: float,
+                     gen: torch.Generator, inverse_gain: Tensor | None) -> tuple[Tensor, Tensor]:
+    """(bits of the relaxed ỹ given z̃, what g_s reads): ``y``'s levels annealed around their centres,
+    a channel-conditional model's group by group with the codec's own loop (each group's μ and σ from
+    the relaxed groups before it), then its LRP and inverse gain."""
+    means, scales = net.hyper(z_tilde)
+    step = settings.step
+
+    def relax(y_part: Tensor, group_means: Tensor) -> tuple[Tensor, Tensor]:
+        centres = level_centres(group_means, step, settings.fixed_grid)  # as Quantizer.centres
+        v = sga_round((y_part - centres) / step, tau, gen)
+        return v, dequantize(centres, step, v)  # the codec's reconstruction rule, on relaxed levels
+
+    if inverse_gain is None:
+        v, y_tilde = relax(y, means)
+        return latent_bits(net, v, scales, step), y_tilde
+    bits: list[Tensor] = []
+
+    def group(k: int, sl: slice, group_means: Tensor, group_scales: Tensor) -> Tensor:
+        v, y_part = relax(y[:, sl], group_means)
+        bits.append(latent_bits(net, v, group_scales, step))
+        return y_part
+
+    y_tilde = net.code_groups(means, scales, group)
+    return torch.stack(bits).sum(), net.synthesis_input(y_tilde, means, inverse_gain)
+
+
 def refine_latents(net: nn.Module, x: Tensor, h: int, w: int, settings: RefineSettings,
-                   progress: Callable[[int], None] | None = None) -> tuple[Tensor, Tensor]:
+                   progress: Callable[[int], None] | None = None,
+                   gains: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
     """Refined ``(y, z)`` for one padded image ``x`` (1, 3, H, W) whose first ``h``×``w`` pixels count.
 
     The objective is the model's training loss on this image with real entropy
     models: ``(bits(ỹ | z̃) + bits(z̃)) / (h·w) + λ·255²·MSE``, the rate of ``ỹ``
     priced in cells of width Δ around μ (or around the fixed grid's anchor) as the SQ coder prices them.
+    A variable-rate model's ``gains`` (gain, inverse gain) of the file's quality scale ``y`` as the
+    codec does; the ``y`` returned is then the scaled one.
     """
     with torch.no_grad():
-        y = net.analysis(x).detach().clone().requires_grad_(True)
+        y = net.analysis(x)
+        if gains is not None:
+            y = y * gains[0]
+        y = y.detach().clone().requires_grad_(True)
         z = net.h_a(y).detach().clone().requires_grad_(True)
     gen = torch.Generator().manual_seed(0)  # the same image gives the same file
     lr = settings.learning_rate
     opt = torch.optim.Adam([y, z], lr=lr)
     medians = net.entropy_bottleneck._get_medians().detach()
     bf16 = cpu_has_bf16()
-    n, step, scale = h * w, settings.step, settings.lmbda * 255.0 ** 2 / (3 * h * w)
+    n, scale = h * w, settings.lmbda * 255.0 ** 2 / (3 * h * w)
+    inverse_gain = None if gains is None else gains[1]
     for it in range(settings.iterations):
         tau = settings.tau_start * (settings.tau_end / settings.tau_start) ** (it / max(1, settings.iterations - 1))
         with torch.enable_grad():
             z_tilde = sga_round(z - medians, tau, gen) + medians
-            means, scales = net.hyper(z_tilde)
-            centres = level_centres(means, step, settings.fixed_grid)  # as Quantizer.centres
-            v = sga_round((y - centres) / step, tau, gen)
-            rate = relaxed_bits(net, v, scales, z_tilde, step) / n
-            y_tilde = dequantize(centres, step, v)  # the codec's reconstruction rule, on relaxed levels
-            _, g_y = _distortion_grad(net, y_tilde, x, h, w, bf16)
+            y_bits, g_in = _relaxed_latents(net, y, z_tilde, settings, tau, gen, inverse_gain)
+            rate = (y_bits + _z_bits(net.entropy_bottleneck, z_tilde)) / n
+            _, g_y = _distortion_grad(net, g_in, x, h, w, bf16)
             opt.zero_grad(set_to_none=True)
             # only into y and z: the model's parameters get no .grad (the zoo model is shared and cached)
-            torch.autograd.backward([rate, y_tilde], [torch.ones_like(rate), scale * g_y], inputs=[y, z])
+            torch.autograd.backward([rate, g_in], [torch.ones_like(rate), scale * g_y], inputs=[y, z])
         opt.step()
         for g in opt.param_groups:
             g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * (it + 1) / settings.iterations))
