@@ -282,3 +282,22 @@ def test_effort_refines_through_the_group_loop(vr_model):
     assert refined.data != plain.data
     out = licq.decode(refined.data, vr_model)
     assert np.array_equal(np.asarray(out), np.asarray(refined.reconstruction))
+
+
+@pytest.mark.parametrize("scan", ["rows", "raster"])
+def test_tcq_trellises_never_cross_a_channel_so_groups_change_nothing(vr_model, scan):
+    """Whether the trellis should restart per channel group or run on is moot: every trellis lies in
+    one channel (a latent row, or with the raster scan a channel plane), so coding the groups one by
+    one chooses exactly the levels that coding the whole tensor chooses."""
+    from licq.quantizers import make_quantizer
+
+    torch.manual_seed(13)
+    em = licq.models.load_file(vr_model, ARCH).entropy
+    q = make_quantizer("tcq", step=0.5, states=8, tcq_lambda=0.05, scan=scan)
+    y, means = torch.randn(1, 12, 5, 7) * 3, torch.randn(1, 12, 5, 7)
+    scales = torch.rand(1, 12, 5, 7) * 3 + 0.2
+    whole = q.levels(y, means, scales, em)
+    cuts = [0, 1, 2, 4, 8, 12]
+    parts = [q.levels(y[:, a:b], means[:, a:b], scales[:, a:b], em) for a, b in zip(cuts, cuts[1:])]
+    for i in range(2):
+        assert torch.equal(whole[i], torch.cat([p[i] for p in parts], 1))
