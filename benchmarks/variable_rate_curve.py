@@ -7,7 +7,7 @@ with SQ (``results/kodak/licq-sq.json``: the floor of the issue is measured over
 range), CompressAI's mbt2018-mean, WebP and AVIF; the results JSON keeps every point, and the plot
 shows the latest curve with the anchors and the BD-rate against the zoo over training steps.
 
-    python benchmarks/variable_rate_curve.py /root/licq-campaign/vr --every 1000
+    python benchmarks/variable_rate_curve.py /root/licq-campaign/vr --every 1000 --threads 1
     python benchmarks/variable_rate_curve.py --weights /root/licq-campaign/vr/checkpoint.pt --label ckpt
 
 Writes results/campaign/vr-kodak.json and vr-kodak.png (``--out`` names another stem).
@@ -20,6 +20,8 @@ import json
 import re
 import sys
 from pathlib import Path
+
+import torch
 
 from licq.evaluation.bdrate import bd_rate
 from licq.evaluation.rd import evaluate, image_files
@@ -102,7 +104,9 @@ def main() -> None:
     ap.add_argument("--qualities", type=float, nargs="+", default=[1, 2, 3, 4, 5, 6, 7])
     ap.add_argument("--every", type=int, default=1000, help="snapshots whose step is a multiple of this")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "campaign" / "vr-kodak")
+    ap.add_argument("--threads", type=int, default=2, help="1 beside a running campaign")
     a = ap.parse_args()
+    torch.set_num_threads(a.threads)
     files = image_files(a.images)[:a.limit]
     if not files:
         sys.exit(f"no images in {a.images}")
