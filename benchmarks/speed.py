@@ -33,6 +33,8 @@ from licq.models import STRIDE
 from licq.models import resolve
 from licq.quantizers.defaults import quantizer_defaults
 
+from timed_args import parse_timed  # noqa: E402  (benchmarks/timed_args.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
 
@@ -51,10 +53,7 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="zoo model (default: the zoo default)")
     ap.add_argument("--images", type=int, default=24)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default=str(ROOT / "results" / "speed.json"))
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+    a = parse_timed(ap, ROOT / "results" / "speed.json")
     m = resolve(a.model)
     ref = MeanScaleHyperprior(N=m.net.g_a[0].out_channels, M=m.net.g_a[6].out_channels)
     ref.load_state_dict({k: v.contiguous() for k, v in m.net.state_dict().items()})

@@ -29,6 +29,8 @@ from licq.evaluation.results import save_results
 from licq.training.data import CropDataset
 from licq.training.train import TrainConfig, train
 
+from timed_args import parse_timed  # noqa: E402  (benchmarks/timed_args.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT.parent / "shared" / "data" / "train"
 
@@ -111,10 +113,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default=str(ROOT / "results" / "train_speed.json"))
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+    a = parse_timed(ap, ROOT / "results" / "train_speed.json")
     data = CropDataset([a.data], crop=a.crop)
     plain, ours = [], {p: [] for p in a.precisions}
     for _ in range(a.rounds):

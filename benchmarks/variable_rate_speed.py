@@ -19,13 +19,14 @@ import statistics
 import time
 from pathlib import Path
 
-import torch
 
 import licq
 from licq.evaluation.rd import image_files
 from licq.evaluation.results import provenance
 from licq.hardware import cpu_model
 from licq.imageio import open_image
+
+from timed_args import parse_timed  # noqa: E402  (benchmarks/timed_args.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
@@ -44,10 +45,7 @@ def main() -> None:
     ap.add_argument("--reference", default="licq-q3", help="zoo model to compare with")
     ap.add_argument("--images", type=int, default=12, help="first N Kodak images")
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=ROOT / "results" / "campaign" / "vr-speed.json")
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+    a = parse_timed(ap, ROOT / "results" / "campaign" / "vr-speed.json")
     images = [open_image(f) for f in image_files([KODAK])[:a.images]]
     runs = {"reference": lambda im: licq.encode(im, a.reference),
             "channel-vr": lambda im: licq.encode(im, a.weights, arch="channel-vr", quality=a.quality)}
