@@ -301,3 +301,20 @@ def test_tcq_trellises_never_cross_a_channel_so_groups_change_nothing(vr_model, 
     parts = [q.levels(y[:, a:b], means[:, a:b], scales[:, a:b], em) for a, b in zip(cuts, cuts[1:])]
     for i in range(2):
         assert torch.equal(whole[i], torch.cat([p[i] for p in parts], 1))
+
+
+def test_eval_samples_the_quality_range(vr_model, tmp_path, capsys):
+    from PIL import Image
+
+    from licq.cli import main
+
+    d = tmp_path / "imgs"
+    d.mkdir()
+    Image.fromarray(smooth_image(40, 48)).save(d / "a.png")
+    out = tmp_path / "r.json"
+    assert main(["eval", str(d), "--model", vr_model, "--arch", ARCH, "--quality", "1.5", "6",
+                 "--no-msssim", "--quiet", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert [s["quality"] for s in r["settings"]] == [1.5, 6] and r["exact"]
+    assert r["results"]["bpp"][0] < r["results"]["bpp"][1]
+    assert main(["eval", str(d), "--model", vr_model, "--arch", ARCH, "--quality", "8", "--out", str(out)]) == 2
