@@ -8,7 +8,7 @@ range), CompressAI's mbt2018-mean, WebP and AVIF; the results JSON keeps every p
 shows the latest curve with the anchors and the BD-rate against the zoo over training steps.
 
     python benchmarks/variable_rate_curve.py /root/licq-campaign/vr --every 1000 --threads 1
-    python benchmarks/variable_rate_curve.py --weights /root/licq-campaign/vr/checkpoint.pt --label ckpt
+    python benchmarks/variable_rate_curve.py --weights /root/licq-campaign/vr-step0.pt --label "step 0" --step 0
 
 Writes results/campaign/vr-kodak.json and vr-kodak.png (``--out`` names another stem).
 """
@@ -99,6 +99,7 @@ def main() -> None:
     ap.add_argument("run", nargs="?", type=Path, help="training run folder with snapshots/")
     ap.add_argument("--weights", nargs="+", default=[], help="weight or checkpoint files to measure as well")
     ap.add_argument("--label", nargs="+", default=[], help="a label for each --weights file")
+    ap.add_argument("--step", type=int, nargs="+", default=[], help="the training step of each --weights file")
     ap.add_argument("--images", nargs="+", default=[str(KODAK)])
     ap.add_argument("--limit", type=int, help="only the first N images (a quick look; not for the docs)")
     ap.add_argument("--qualities", type=float, nargs="+", default=[1, 2, 3, 4, 5, 6, 7])
@@ -120,11 +121,13 @@ def main() -> None:
             if step % a.every == 0:
                 todo.append((str(snap), f"step {step}", step))
     labels = a.label + [Path(w).stem for w in a.weights[len(a.label):]]
-    todo += [(w, label, None) for w, label in zip(a.weights, labels)]
+    steps = a.step + [None] * (len(a.weights) - len(a.step))
+    todo += [(w, label, step) for w, label, step in zip(a.weights, labels, steps)]
     for weights, label, step in todo:
         if (label, len(files), tuple(a.qualities)) in done:
             continue
-        point = {"label": label, "step": step, "weights": weights, **measure(weights, files, a.qualities)}
+        point = {"label": label, "step": step, "weights": weights, **measure(weights, files, a.qualities),
+                 "command": provenance()["command"], "commit": provenance()["commit"]}
         curve["points"].append(point)
         bd = point["bd_rate_percent"]
         print(f"{label}: " + ", ".join(f"q{q:g} {b:.3f} bpp {p:.2f} dB" for q, b, p in
