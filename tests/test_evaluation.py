@@ -253,3 +253,19 @@ def test_eval_resume_reuses_rows_of_an_earlier_results_file_only_where_they_stil
     out.write_text("not json")  # a broken earlier file is overwritten, as without --resume
     coded.clear()
     assert main(args + ["--resume"]) == 0 and coded == ["i0.png", "i1.png"]
+
+
+def test_eval_rates_the_codec_not_the_metadata(tiny_model, tmp_path):
+    """A photo's ICC profile and EXIF block travel in encoded files, but an RD measurement leaves them
+    out, as the classic codecs' curves do (they outweighed the latents of held-out photos)."""
+    from licq.evaluation.rd import evaluate
+
+    from .conftest import smooth_image
+
+    img = Image.fromarray(smooth_image(48, 64))
+    path = tmp_path / "icc.png"
+    img.save(path, icc_profile=b"\0" * 3000)
+    with_meta = licq.encode(Image.open(path), tiny_model)
+    row = evaluate([path], [{"model": tiny_model, "arch": "mbt2018-mean"}], name="t", progress=False,
+                   msssim=False)["per_image"][0]
+    assert row["bytes"] == len(licq.encode(Image.open(path), tiny_model, strip=True)) < len(with_meta) - 2900

@@ -73,8 +73,12 @@ def evaluate(files: Sequence[str | Path], points: Iterable[dict], name: str, des
 
 
 def _code_image(fname: str, img: Image.Image, point: dict, msssim: bool) -> dict:
-    """Encode one image to bytes, decode those bytes, and measure: one ``per_image`` row."""
-    r = encode_full(img, **point)
+    """Encode one image to bytes, decode those bytes, and measure: one ``per_image`` row.
+
+    The image's ICC profile and EXIF block are left out of the file (``strip``): the rate measures
+    the codec, as the classic codecs' curves do; a phone photo's metadata can outweigh its latents.
+    """
+    r = encode_full(img, **{"strip": True, **point})
     t = time.perf_counter()
     # a zoo file's header names its decoder (a finetuned variant, maybe); weight files need theirs
     out = decode(r.data, point.get("model") if point.get("arch") else None, arch=point.get("arch"))

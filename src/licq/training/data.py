@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from ..imageio import IMAGE_SUFFIXES, list_images  # noqa: F401 - also the old import path
 
-from .config import SATURATION_RANGE  # noqa: F401 - also read here by benchmarks/make_saturated_set.py
+from .config import SATURATION_RANGE
 
 
 def saturate(patch: torch.Tensor, factor: float) -> torch.Tensor:
