@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from ..container import QUALITY_SCALE
 from ..errors import LicqError
-from ..fixed_point import MAX_FIXED, to_fixed, FRACTION_BITS
+from ..fixed_point import FRACTION_BITS, MAX_FIXED, to_fixed
 from .hyperprior import LicqMeanScale
 from .integer import ExactHyperDecoder
 
