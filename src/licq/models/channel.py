@@ -72,6 +72,13 @@ def checked_quality(quality: float) -> float:
     return round(quality * QUALITY_SCALE) / QUALITY_SCALE
 
 
+def draw_qualities(n: int) -> Tensor:
+    """``n`` qualities drawn uniformly from :data:`QUALITY_RANGE` (global RNG): training and finetuning
+    give every crop its own, so the whole continuous knob is trained."""
+    lo, hi = QUALITY_RANGE
+    return lo + (hi - lo) * torch.rand(n)
+
+
 def _anchor_weights(quality: Tensor) -> tuple[Tensor, Tensor]:
     """(lower anchor index, weight of the upper anchor) of each quality: linear interpolation."""
     pos = (quality.to(torch.float32) - QUALITY_RANGE[0]).clamp(0, len(QUALITY_LAMBDAS) - 1)

@@ -124,11 +124,10 @@ def _variable_rate_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes:
     """:func:`quantized_forward` of a variable-rate model: each crop at its own quality (drawn
     uniformly from the model's range), the codec's group loop with the real quantizer's levels.
     Adds ``"lmbda"`` (each crop's λ) and, when the entropy parameters train, ``"bits"`` per crop."""
-    from ..models.channel import QUALITY_RANGE, quality_lambda
+    from ..models.channel import draw_qualities, quality_lambda
 
     net = m.net
-    lo, hi = QUALITY_RANGE
-    quality = lo + (hi - lo) * torch.rand(x.shape[0])
+    quality = draw_qualities(x.shape[0])
     gain, inverse_gain = net.gains(quality)
     entropy = "h_s" in modes
     with torch.set_grad_enabled(entropy):

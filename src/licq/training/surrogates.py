@@ -80,11 +80,10 @@ def _variable_rate_forward(model: nn.Module, x: Tensor, surrogate: Surrogate, ru
                            quality: Tensor | None) -> dict[str, Tensor]:
     """:func:`surrogate_forward` of a gain-unit, channel-conditional model: the codec's group loop
     (:meth:`~licq.models.channel.LicqChannelVR.code_groups`) with a surrogate in place of the quantizer."""
-    from ..models.channel import QUALITY_RANGE, quality_lambda
+    from ..models.channel import draw_qualities, quality_lambda
 
     if quality is None:
-        lo, hi = QUALITY_RANGE
-        quality = lo + (hi - lo) * torch.rand(x.shape[0])
+        quality = draw_qualities(x.shape[0])
     gain, inverse_gain = model.gains(quality)
     y = run(model.g_a, x).float() * gain
     z_dec, z_lik = _hyper_surrogate(model, run(model.h_a, y), surrogate)
