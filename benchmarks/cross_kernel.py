@@ -9,6 +9,10 @@ under the other kernel sets; the record says whether it decoded, whether the lat
 
     python benchmarks/cross_kernel.py [--images 24] [--heldout 50] [--qualities 1,2,3,4]
         [--quantizers sq,sq-grid,rdoq,tcq8] [--writer full/2] [--readers avx2/2,sse41/1] [--out FILE]
+        [--model WEIGHTS --arch channel-vr]
+
+``--model`` measures a model file instead of the zoo; with a variable-rate model (``--arch channel-vr``)
+``--qualities`` are points of its continuous knob, e.g. ``1,2.5,4,5.5,7``.
 
 Resumable: a worker skips files already coded in ``--work``. Writes
 results/portable/cross_kernel.json.
@@ -48,16 +52,17 @@ def worker(mode: str, folder: Path, jobs: list[dict]) -> None:
     for job in jobs:
         path = folder / f"{job['id']}.licq"
         original, _ = to_rgb_array(open_image(job["image"]))
+        model = {"model": job["model"], "arch": job["arch"]} if job.get("model") else {}
         if mode == "encode" and not path.exists():
             kw = dict(QUANTIZERS[job["quantizer"]])
             tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(licq.encode(original, quality=job["quality"], **kw))
+            tmp.write_bytes(licq.encode(original, quality=job["quality"], **model, **kw))
             tmp.rename(path)
         rec = {"id": job["id"]}
         try:
             data = path.read_bytes()
-            y_hat = decode_latents(data)[2]
-            pixels = np.asarray(licq.decode(data).convert("RGB"))
+            y_hat = decode_latents(data, **model).y_hat
+            pixels = np.asarray(licq.decode(data, **model).convert("RGB"))
             rec.update(ok=True, latents=hashlib.sha256(y_hat.contiguous().numpy().tobytes()).hexdigest(),
                        psnr=psnr_images(original, pixels), bytes=len(data))
             np.save(folder / f"{job['id']}.{mode}.npy", pixels) if mode == "encode" else None
@@ -78,9 +83,10 @@ def run_worker(kernel: str, threads: int, mode: str, folder: Path, jobs: list[di
     return {r["id"]: r for r in map(json.loads, filter(None, out.stdout.splitlines()))}
 
 
-def jobs_for(images: list[str], qualities: list[int], quantizers: list[str]) -> list[dict]:
-    return [{"id": f"{Path(im).stem}-q{q}-{qz}", "image": im, "quality": q, "quantizer": qz}
-            for im in images for q in qualities for qz in quantizers]
+def jobs_for(images: list[str], qualities: list[float], quantizers: list[str], model: str | None = None,
+             arch: str | None = None) -> list[dict]:
+    return [{"id": f"{Path(im).stem}-q{q:g}-{qz}", "image": im, "quality": q, "quantizer": qz, "model": model,
+             "arch": arch} for im in images for q in qualities for qz in quantizers]
 
 
 def main() -> None:
@@ -90,7 +96,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=24, help="Kodak images (default 24)")
     ap.add_argument("--heldout", type=int, default=50, help="held-out photos (results/finetune/heldout.txt)")
-    ap.add_argument("--qualities", default="1,2,3,4")
+    ap.add_argument("--qualities", default="1,2,3,4", help="zoo qualities, or a --model's knob values")
+    ap.add_argument("--model", help="a model file instead of the zoo (resolved to an absolute path)")
+    ap.add_argument("--arch", help="architecture of --model (channel-vr: a variable-rate model)")
     ap.add_argument("--quantizers", default=",".join(QUANTIZERS))
     ap.add_argument("--writer", default="full/2", help="kernel set/threads of the encoder")
     ap.add_argument("--readers", default="avx2/2,sse41/1", help="kernel sets/threads of the decoders")
@@ -100,7 +108,9 @@ def main() -> None:
     kodak = sorted(str(p) for p in (DATA / "kodak").glob("kodim*.png"))[:a.images]
     held = [str(DATA / "train" / line) for line in
             (ROOT / "results" / "finetune" / "heldout.txt").read_text().split()][:a.heldout]
-    jobs = jobs_for(kodak + held, [int(q) for q in a.qualities.split(",")], a.quantizers.split(","))
+    number = float if a.model else int
+    model = str(Path(a.model).resolve()) if a.model else None
+    jobs = jobs_for(kodak + held, [number(q) for q in a.qualities.split(",")], a.quantizers.split(","), model, a.arch)
     def kernel(spec: str) -> tuple[str, int]:
         name, threads = spec.split("/")
         if name not in KERNEL_SETS:
@@ -110,7 +120,7 @@ def main() -> None:
     matrix = {kernel(a.writer): [kernel(r) for r in a.readers.split(",")]}
     t0, rows = time.time(), []
     for (writer, wthreads), readers in matrix.items():
-        folder = Path(a.work) / f"{writer}-t{wthreads}"
+        folder = Path(a.work) / f"{Path(a.model).stem + '-' if a.model else ''}{writer}-t{wthreads}"
         folder.mkdir(parents=True, exist_ok=True)
         written = run_worker(writer, wthreads, "encode", folder, jobs)
         for reader, rthreads in readers:

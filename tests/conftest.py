@@ -37,6 +37,28 @@ def other_tiny_model(tmp_path_factory) -> str:
     return _tiny(tmp_path_factory, "mbt2018-mean", 1)
 
 
+def randomise_channel_vr(model: torch.nn.Module) -> None:
+    """Non-zero context residuals, LRP and gains: a trained model's code paths, not the initial identity."""
+    with torch.no_grad():
+        for net in (*model.context, *model.lrp):
+            net[-1].weight.normal_(0, 0.05)
+            net[-1].bias.normal_(0, 0.05)
+        model.g_a[-1].weight.mul_(30)  # latents of a few quantization steps, as a trained model has
+        model.gain.add_(torch.randn_like(model.gain) * 0.1)
+        model.inverse_gain.add_(torch.randn_like(model.inverse_gain) * 0.1)
+
+
+@pytest.fixture(scope="session")
+def vr_model(tmp_path_factory) -> str:
+    """Path of a random channel-vr model (N=8, M=12) with every new part non-trivial."""
+    torch.manual_seed(3)
+    model = build_model("channel-vr", 8, 12)
+    randomise_channel_vr(model)
+    path = tmp_path_factory.mktemp("vr") / "vr.pt"
+    save_weights(model, path)
+    return str(path)
+
+
 @pytest.fixture()
 def image() -> np.ndarray:
     return smooth_image(48, 80)

@@ -14,7 +14,7 @@ from licq import container
 from licq.codec import decode_latents
 from licq.errors import LicqError
 from licq.fixed_point import FRACTION_BITS
-from licq.models import build_model, save_weights
+from licq.models import build_model
 from licq.models.channel import QUALITY_LAMBDAS, checked_quality, group_sizes, quality_lambda
 from licq.models.io import load_params
 from licq.training.surrogates import rd_terms, surrogate_forward
@@ -22,27 +22,6 @@ from licq.training.surrogates import rd_terms, surrogate_forward
 from .conftest import smooth_image
 
 ARCH = "channel-vr"
-
-
-def _randomise(model: torch.nn.Module) -> None:
-    """Non-zero context residuals, LRP and gains: a trained model's code paths, not the initial identity."""
-    with torch.no_grad():
-        for net in (*model.context, *model.lrp):
-            net[-1].weight.normal_(0, 0.05)
-            net[-1].bias.normal_(0, 0.05)
-        model.g_a[-1].weight.mul_(30)  # latents of a few quantization steps, as a trained model has
-        model.gain.add_(torch.randn_like(model.gain) * 0.1)
-        model.inverse_gain.add_(torch.randn_like(model.inverse_gain) * 0.1)
-
-
-@pytest.fixture(scope="module")
-def vr_model(tmp_path_factory) -> str:
-    torch.manual_seed(3)
-    model = build_model(ARCH, 8, 12)
-    _randomise(model)
-    path = tmp_path_factory.mktemp("vr") / "vr.pt"
-    save_weights(model, path)
-    return str(path)
 
 
 def test_group_sizes():
@@ -86,6 +65,21 @@ def test_quality_lambda_interpolates_the_anchors():
     lam = quality_lambda(q)
     assert torch.allclose(lam[:3], torch.tensor([QUALITY_LAMBDAS[0], QUALITY_LAMBDAS[2], QUALITY_LAMBDAS[6]]))
     assert abs(lam[3].item() - (QUALITY_LAMBDAS[1] * QUALITY_LAMBDAS[2]) ** 0.5) < 1e-7
+
+
+def test_quality_balance_weighs_each_crop_by_its_lambda():
+    from licq.models.channel import quality_weight
+    from licq.training.surrogates import variable_rate_loss
+
+    lam = quality_lambda(torch.tensor([1.0, 3.0, 7.0]))
+    assert torch.equal(quality_weight(lam, 0.0), torch.ones(3))
+    w = quality_weight(lam, 0.5)
+    assert abs(w[1].item() - 1) < 1e-6 and w[0] > 1 > w[2]
+    assert abs(w[0].item() - (QUALITY_LAMBDAS[2] / QUALITY_LAMBDAS[0]) ** 0.5) < 1e-5
+    bpps, mses = torch.tensor([0.2, 0.4, 1.0]), torch.tensor([1e-3, 5e-4, 2e-4])
+    each = bpps + lam * 255 ** 2 * mses
+    assert torch.allclose(variable_rate_loss(bpps, mses, lam), each.mean())
+    assert torch.allclose(variable_rate_loss(bpps, mses, lam, 0.5), (w * each).mean())
 
 
 def test_context_parameters_are_exact_fixed_point(vr_model):

@@ -150,6 +150,24 @@ def test_conversion_follows_weight_updates(tiny_model):
         net.h_s[0].bias.sub_(0.5)
 
 
+def test_weight_files_carry_the_hyper_latent_tables_their_writer_built(tiny_model, tmp_path):
+    """Tables built from floats can differ between kernel sets, so a weight file carries its own: they are
+    the ones this machine builds from the stored weights, and a reader codes ẑ with them, not its own."""
+    from licq.models import load_file
+    from licq.models.io import hyperlatent_tables
+
+    state = torch.load(tiny_model, map_location="cpu", weights_only=True)
+    stored = state["entropy_bottleneck._quantized_cdf"]
+    assert stored.numel() > 0
+    built = load_file(tiny_model, "mbt2018-mean").net
+    built.entropy_bottleneck.update(force=True)
+    assert torch.equal(built.entropy_bottleneck._quantized_cdf, stored)
+    state["entropy_bottleneck._offset"] = state["entropy_bottleneck._offset"] - 1  # a reader must not rebuild
+    torch.save(state, tmp_path / "other.pt")
+    assert hyperlatent_tables(load_file(str(tmp_path / "other.pt"), "mbt2018-mean").net).offsets == \
+        [o - 1 for o in hyperlatent_tables(load_file(tiny_model, "mbt2018-mean").net).offsets]
+
+
 def test_shipped_tables_are_the_ones_this_machine_builds():
     """The stored ladder and hyper-latent tables equal what a build here gives (entries may differ by a unit
     on another CPU: that is why they are stored); a changed builder shows up here."""
@@ -222,12 +240,14 @@ img = np.load(folder + '/img.npy')
 out = {}
 for name, kw in cases.items():
     path = folder + '/' + name + '.licq'
+    kw = dict(kw)
+    model, arch = kw.pop('model'), kw.get('arch')
     if mode == 'encode':
-        kw = dict(kw)
-        open(path, 'wb').write(licq.encode(img, kw.pop('model'), **kw))
+        open(path, 'wb').write(licq.encode(img, model, **kw))
     data = open(path, 'rb').read()
-    y = decode_latents(data)[2]
-    out[name] = [hashlib.sha256(y.contiguous().numpy().tobytes()).hexdigest(), np.asarray(licq.decode(data)).tolist()]
+    y = decode_latents(data, model, arch=arch).y_hat
+    out[name] = [hashlib.sha256(y.contiguous().numpy().tobytes()).hexdigest(),
+                 np.asarray(licq.decode(data, model, arch=arch)).tolist()]
 print(json.dumps(out))
 """
 
@@ -247,15 +267,21 @@ def _run(kernel: str, mode: str, folder: Path, threads: int, cases: dict) -> dic
 
 
 @pytest.mark.slow
-def test_files_decode_under_every_kernel_set_and_thread_count(tmp_path):
-    """Every zoo quality and quantizer, encoded under one kernel set and decoded under the others: same
-    latents exactly, pixels within a few units (the float synthesis), never a refusal."""
+def test_files_decode_under_every_kernel_set_and_thread_count(tmp_path, vr_model, tiny_model):
+    """Every zoo quality and quantizer, a user's weight file, and a channel-conditional variable-rate model
+    (its context networks decide μ and σ of every group but the first) at three qualities, encoded under one kernel set and
+    decoded under the others: same latents exactly, pixels within a few units (the float synthesis),
+    never a refusal."""
     np.save(tmp_path / "img.npy", smooth_image(64, 96, seed=5))
     cases = {f"q{q}-{name}": {"quality": q, **kw} for q in (1, 2, 3, 4)
              for name, kw in {"sq": {"quantizer": "sq"}, "sq-grid": {"quantizer": "sq-grid"},
                               "rdoq": {"quantizer": "rdoq"}, "tcq8": {"quantizer": "tcq", "states": 8},
                               "tcq4": {"quantizer": "tcq", "states": 4}}.items()}
     cases = {k: {"model": None, **v} for k, v in cases.items()}
+    cases["user-sq"] = {"model": tiny_model, "arch": "mbt2018-mean", "quantizer": "sq"}  # a trained user model
+    cases.update({f"vr{q:g}-{name}": {"model": vr_model, "arch": "channel-vr", "quality": q, **kw}
+                  for q in (1, 3.7, 7) for name, kw in {"sq": {"quantizer": "sq"},
+                                                         "tcq8": {"quantizer": "tcq", "states": 8}}.items()})
     for writer, readers in (("full", (("avx2", 2), ("sse41", 1))), ("sse41", (("full", 2),))):
         folder = tmp_path / writer
         folder.mkdir()

@@ -9,6 +9,7 @@ and only where neither has them are they rebuilt by ``update()`` on this machine
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def build_model(arch: str, N: int, M: int) -> nn.Module:
 _CONSTANT = ("likelihood_lower_bound.bound",)
 
 
-def _is_derived(key: str) -> bool:
+def is_derived(key: str) -> bool:
+    """Whether a state-dict entry is built from the parameters (CDF tables, the scale table), not learned."""
     return key.rsplit(".", 1)[-1] in _DERIVED
 
 
@@ -104,7 +106,7 @@ def model_digest(state: dict[str, torch.Tensor]) -> str:
     """
     h = hashlib.sha256()
     for key in sorted(state):
-        if _is_derived(key):
+        if is_derived(key):
             continue
         t = state[key].detach().to(torch.float32).contiguous().cpu()
         h.update(key.encode())
@@ -122,12 +124,12 @@ def load_params(model: nn.Module, state: dict[str, torch.Tensor], fresh: tuple[s
     derived CDF buffers being present. The constant likelihood floors stay the model's own.
     """
     state = {k: v.to(torch.float32) if v.is_floating_point() else v
-             for k, v in state.items() if not _is_derived(k) and not _is_constant(k)}
+             for k, v in state.items() if not is_derived(k) and not _is_constant(k)}
     try:
         result = nn.Module.load_state_dict(model, state, strict=False)
     except RuntimeError as exc:
         raise LicqError(f"weights do not fit the architecture: {str(exc).splitlines()[-1].strip()}") from None
-    missing = [k for k in result.missing_keys if not _is_derived(k) and not _is_constant(k) and not k.startswith(fresh)]
+    missing = [k for k in result.missing_keys if not is_derived(k) and not _is_constant(k) and not k.startswith(fresh)]
     if missing or result.unexpected_keys:
         raise LicqError(f"weights do not match the architecture: "
                         f"missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}")
@@ -194,7 +196,24 @@ def half_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def save_weights(model: nn.Module, path: str | Path, half: bool = True) -> str:
-    """Write the model's weights (half precision by default) atomically; return the sha256 of the file."""
-    state = {k: v for k, v in model.state_dict().items() if not _is_derived(k)}
+    """Write the model's weights (half precision by default) and its hyper-latent tables atomically;
+    return the sha256 of the file."""
+    state = {k: v for k, v in model.state_dict().items() if not is_derived(k)}
     state = half_state(state) if half else {k: v.detach().cpu().clone() for k, v in state.items()}
-    return hashlib.sha256(atomic_torch_save(path, state)).hexdigest()
+    return hashlib.sha256(atomic_torch_save(path, with_hyperlatent_tables(model, state))).hexdigest()
+
+
+def with_hyperlatent_tables(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` plus the hyper-latent CDF tables built from its own (stored-precision) entropy bottleneck.
+
+    Tables are built from floats, so two machines can build different ones from the same weights
+    (another kernel set rounds the logistic CDFs differently) and then decode ẑ differently. A
+    weight file that carries the tables its writer built codes ẑ the same everywhere it is loaded
+    (:func:`load_weights` takes a file's own tables); the digest ignores them.
+    """
+    eb = copy.deepcopy(model.entropy_bottleneck).cpu().float()
+    own = {k[len(_HYPER):]: v.float() if v.is_floating_point() else v
+           for k, v in state.items() if k.startswith(_HYPER) and not is_derived(k)}
+    nn.Module.load_state_dict(eb, own, strict=False)
+    eb.update(force=True)
+    return {**state, **{_HYPER + k: getattr(eb, k).detach().clone() for k in ("_quantized_cdf", "_cdf_length", "_offset")}}

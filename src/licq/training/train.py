@@ -21,9 +21,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..atomic import atomic_torch_save, atomic_write_bytes
+from ..errors import LicqError
 from ..models import build_model, state_dict_from_file
 from ..models.channel import REFERENCE_QUALITY
-from ..models.io import half_state, load_params
+from ..models.io import half_state, is_derived, load_params, with_hyperlatent_tables
 from .config import TrainConfig
 from .loop import (StepSampler, TrainingLoop, average_gradients, clip_or_drop, drop_schedule, init_distributed,  # noqa: F401
                    psnr_db, rebase_lr, step_loader)
@@ -43,9 +44,11 @@ class _Surrogate(nn.Module):
 
 
 def _save_snapshot(path: Path, model: nn.Module) -> None:
-    """Half-precision weights only: a point of the learning curve, a tenth of a checkpoint."""
+    """Half-precision weights and their hyper-latent tables (files coded with it decode on any machine):
+    a point of the learning curve, a tenth of a checkpoint."""
     path.parent.mkdir(exist_ok=True)
-    atomic_torch_save(path, half_state(model.state_dict()))
+    state = {k: v for k, v in half_state(model.state_dict()).items() if not is_derived(k)}
+    atomic_torch_save(path, with_hyperlatent_tables(model, state))
 
 
 def _load_val(folders: list[str], count: int) -> list[torch.Tensor]:
@@ -122,12 +125,32 @@ def _keep_warm_start(cfg: TrainConfig, out: Path) -> TrainConfig:
     return replace(cfg, warm_start=first) if first else cfg
 
 
+def _main_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
+    """Parameter groups of the main optimizer. With ``cfg.fresh_lr``, the parameters a warm start leaves at
+    their initial values (a model's ``fresh_parameters``: context networks, gains) learn at their own
+    rate, so they can catch up without the warm-started transforms moving as fast."""
+    params = [(n, p) for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    fresh = tuple(getattr(model, "fresh_parameters", ()))
+    if cfg.fresh_lr is None or not fresh:
+        return [{"params": [p for _, p in params], "lr": cfg.lr}]
+    return [{"params": [p for n, p in params if not n.startswith(fresh)], "lr": cfg.lr},
+            {"params": [p for n, p in params if n.startswith(fresh)], "lr": cfg.fresh_lr}]
+
+
+def _rates(rates: list[float]) -> str:
+    return " / ".join(f"{r:.2e}" for r in rates)
+
+
 def _resume(path: Path, model: nn.Module, optimizers: dict, rank: int) -> tuple[int, float]:
     """Restore a checkpoint (model, ``opt``/``aux_opt``/``sched`` states, this rank's RNG); (step, seconds so far)."""
     ck = torch.load(path, map_location="cpu", weights_only=True)
     load_params(model, ck["model"])
     for key, obj in optimizers.items():
-        obj.load_state_dict(ck[key])
+        try:
+            obj.load_state_dict(ck[key])
+        except ValueError:  # Adam: another number of parameter groups
+            raise LicqError(f"{path}: its optimizer has other parameter groups than this command's "
+                            "(--fresh-lr given or dropped); start a new run from it with --warm-start") from None
     torch.set_rng_state(ck["rng"][rank] if isinstance(ck["rng"], list) else ck["rng"])
     return ck["step"], float(ck.get("elapsed_s", 0.0))
 
@@ -150,7 +173,7 @@ def _step_function(cfg: TrainConfig, model: nn.Module, forward: nn.Module, opt, 
 
     def step(x: torch.Tensor) -> dict[str, float]:
         x = x.to(device, non_blocking=True)
-        loss, bpp, mse = rd_loss(forward(x), x, cfg.lmbda)
+        loss, bpp, mse = rd_loss(forward(x), x, cfg.lmbda, cfg.quality_balance)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         finite = clip_or_drop(main_params, cfg.clip if cfg.clip > 0 else math.inf)
@@ -185,15 +208,17 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
     if resuming:
         cfg = _keep_warm_start(cfg, out)
     model, precision = _build(cfg, device, warm_start=bool(cfg.warm_start) and not resuming)
-    opt = torch.optim.Adam([p for n, p in model.named_parameters() if not n.endswith(".quantiles")], lr=cfg.lr)
+    groups = _main_groups(model, cfg)
+    opt = torch.optim.Adam(groups)
     aux_opt = torch.optim.Adam([p for n, p in model.named_parameters() if n.endswith(".quantiles")], lr=cfg.aux_lr)
     sched = drop_schedule(opt, cfg.steps, cfg.lr_drop)
     step, elapsed_before = 0, 0.0
     if resuming:
         step, elapsed_before = _resume(ckpt_path, model, {"opt": opt, "aux_opt": aux_opt, "sched": sched}, rank)
-        saved_lr = rebase_lr(opt, sched, cfg.lr)
-        if rank == 0 and saved_lr != cfg.lr:
-            print(f"resumed at step {step}: base learning rate {saved_lr:.2e} -> {cfg.lr:.2e}", flush=True)
+        rates = [g["lr"] for g in groups]
+        saved = rebase_lr(opt, sched, rates)
+        if rank == 0 and saved != rates:
+            print(f"resumed at step {step}: base learning rate {_rates(saved)} -> {_rates(rates)}", flush=True)
     else:
         torch.manual_seed(cfg.seed * 1000 + rank)  # per-rank noise
     forward = _forward(model, cfg, precision, world, device)
