@@ -212,6 +212,8 @@ CASES: list[tuple[list[str], int, str]] = [
     *_num(TRAIN, "--batch", "0", "-1"),
     *_num(TRAIN, "--crop", "0", "32", "100", "8192"),
     *_num(TRAIN, "--lr", "0", "-1e-4", "nan", "2"),
+    *_num(TRAIN, "--fresh-lr", "0", "-1e-4", "nan", "2"),
+    *_num(TRAIN, "--quality-balance", "-0.1", "3", "nan", "x"),
     *_num(TRAIN, "--N", "0", "-8", "x"),
     *_num(TRAIN, "--M", "0", "1e3"),
     *_num(TRAIN, "--seed", "-1", "x"),

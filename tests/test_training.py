@@ -147,6 +147,31 @@ def test_resume_takes_the_commands_learning_rate(train_dir, tmp_path):
     assert ck["sched"]["base_lrs"] == [5e-4]
 
 
+def test_fresh_parameters_learn_at_their_own_rate_and_resume_keeps_both(train_dir, tmp_path):
+    """--fresh-lr gives a channel-vr model's new parameters (context, LRP, gains) their own rate; a resumed
+    run keeps both; a checkpoint whose optimizer has other groups is refused with one line."""
+    from licq.errors import LicqError
+    from licq.models import build_model
+    from licq.training.train import _main_groups
+
+    run = tmp_path / "run"
+    cfg = dict(arch="channel-vr", steps=2, lr=1e-4, fresh_lr=1e-3, lr_drop=1.0, crop=64, batch=2)
+    train(_cfg(train_dir, run, **cfg), progress=False)
+    ck = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert ck["sched"]["base_lrs"] == [1e-4, 1e-3]
+    model = build_model("channel-vr", 8, 12)
+    slow, fresh = _main_groups(model, _cfg(train_dir, run, **cfg))
+    name = {id(p): n.split(".")[0] for n, p in model.named_parameters()}
+    assert {name[id(p)] for p in fresh["params"]} == {"context", "lrp", "gain", "inverse_gain"}
+    assert "context" not in {name[id(p)] for p in slow["params"]} and fresh["lr"] == 1e-3
+    assert len(ck["opt"]["param_groups"][1]["params"]) == len(fresh["params"])
+    train(_cfg(train_dir, run, **{**cfg, "steps": 3}), resume=True, progress=False)
+    ck = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert ck["step"] == 3 and ck["sched"]["base_lrs"] == [1e-4, 1e-3]
+    with pytest.raises(LicqError, match="other parameter groups"):
+        train(_cfg(train_dir, run, **{**cfg, "steps": 4, "fresh_lr": None}), resume=True, progress=False)
+
+
 def test_resumed_leg_keeps_the_warm_start_in_its_config(train_dir, tmp_path):
     """A leg resumed without --warm-start still records the run's warm start (export's training command)."""
     import json
@@ -208,9 +233,9 @@ def test_a_non_finite_step_is_skipped_and_a_run_of_them_stops_training(train_dir
 
     real, calls, poisoned = train_mod.rd_loss, [0], set()
 
-    def rd_loss(out, x, lmbda):  # a NaN rate on the chosen calls, as a diverging batch would give
+    def rd_loss(out, x, lmbda, balance=0.0):  # a NaN rate on the chosen calls, as a diverging batch would give
         calls[0] += 1
-        loss, bpp, mse = real(out, x, lmbda)
+        loss, bpp, mse = real(out, x, lmbda, balance)
         nan = float("nan")
         return (loss * nan, bpp * nan, mse) if calls[0] in poisoned else (loss, bpp, mse)
 

@@ -9,7 +9,7 @@ from ..cli_args import arch_name, check_images, check_output_dir, float_range, i
 from ..errors import LicqError
 from ..quantizers.spec import ALL_STATES, NAMES as QUANTIZERS
 from ..training.config import FinetuneConfig, TrainConfig
-from .options import (CHANNELS, EVERY, LAMBDA_HELP, LMBDA, STEP, STEP_HELP, TCQ_LAMBDA, check_quantizer_opts,
+from .options import (CHANNELS, EVERY, LAMBDA_HELP, LMBDA, LR, STEP, STEP_HELP, TCQ_LAMBDA, check_quantizer_opts,
                       precision_opt, run_opts, saturation_opt)
 
 
@@ -28,7 +28,8 @@ def _cmd_train(a: argparse.Namespace) -> None:
                       seed=a.seed, threads=a.threads, checkpoint_every=a.checkpoint_every,
                       snapshot_every=a.snapshot_every, max_seconds=60 * (a.max_minutes or 0),
                       warm_start=a.warm_start, val=a.val, val_every=a.val_every, workers=a.workers,
-                      saturation=a.saturation, precision=a.precision)
+                      saturation=a.saturation, precision=a.precision, fresh_lr=a.fresh_lr,
+                      quality_balance=a.quality_balance)
     from ..training.loop import finish_distributed
 
     train(cfg, resume=a.resume)
@@ -79,6 +80,11 @@ def add_train(sub, surrogates: tuple[str, ...]) -> None:
     t.add_argument("--surrogate", default=T.surrogate, choices=surrogates,
                    help="stand-in for rounding: noise, ste (straight-through) or mixed (noise for the rate, STE into g_s)")
     run_opts(t, T)
+    t.add_argument("--fresh-lr", type=LR, help="learning rate of the parameters a warm start leaves new "
+                   "(channel-vr: context networks, LRP, gains); default: --lr")
+    t.add_argument("--quality-balance", type=float_range(0, 2), default=T.quality_balance, metavar="BETA",
+                   help="channel-vr: weigh each crop's loss by (λ_ref/λ)^BETA, so the high qualities do not "
+                        "dominate the shared transforms (about 0.45 evens them out; default 0)")
     t.add_argument("--checkpoint-every", type=EVERY, default=T.checkpoint_every, help="steps between checkpoints")
     t.add_argument("--snapshot-every", type=int_range(0), default=T.snapshot_every,
                    help="also keep half-precision weights every N steps in OUT/snapshots (learning curves)")

@@ -93,6 +93,13 @@ def quality_lambda(quality: Tensor) -> Tensor:
     return torch.exp(logs[i] * (1 - t) + logs[i + 1] * t)
 
 
+def quality_weight(lmbda: Tensor, balance: float) -> Tensor:
+    """Training weight ``(λ_ref/λ)^balance`` of a crop coded at ``lmbda`` (λ_ref: the reference quality's)."""
+    if not balance:
+        return torch.ones_like(lmbda)
+    return (QUALITY_LAMBDAS[REFERENCE_QUALITY - 1] / lmbda) ** balance
+
+
 def _context_network(inputs: int, outputs: int) -> nn.Sequential:
     """Group parameters from hyper features and earlier groups: 1x1, 3x3, 1x1 (last layer zero).
 

@@ -30,6 +30,8 @@ class TrainConfig:
     batch: int = 8
     crop: int = 256
     lr: float = 1e-4
+    fresh_lr: float | None = None  # lr of the parameters a warm start leaves new (None: --lr)
+    quality_balance: float = 0.0  # variable rate: weight of a crop's loss (λ_ref/λ)^this (surrogates.py)
     aux_lr: float = 1e-3
     clip: float = 1.0
     lr_drop: float = 0.85  # fraction of steps after which lr is divided by 10

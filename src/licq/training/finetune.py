@@ -55,7 +55,7 @@ from ..quantizers.defaults import quantizer_defaults
 from .config import FinetuneConfig
 from .loop import TrainingLoop, average_gradients, clip_or_drop, drop_schedule, init_distributed, psnr_db, step_loader
 from .precision import Precision, resolve_precision, transform_runner
-from .surrogates import ste_round, surrogate_forward
+from .surrogates import ste_round, surrogate_forward, variable_rate_loss
 
 MODES = {"dec": ("g_s",), "dec+hyperdec": ("g_s", "h_s")}
 #: the same for a variable-rate, channel-conditional model (:mod:`licq.models.channel`): its decoder
@@ -282,7 +282,7 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
         if "lmbda" in o:  # variable rate: each crop with its own λ
             mses = ((o["x_hat"] - x) ** 2).flatten(1).mean(1)
             bpps = o["bits"] / pixels if "bits" in o else torch.zeros_like(mses)
-            loss, bpp = torch.mean(bpps + o["lmbda"] * 255 ** 2 * mses), bpps.mean()
+            loss, bpp = variable_rate_loss(bpps, mses, o["lmbda"]), bpps.mean()
         else:
             bpp = o["bits"] / (x.shape[0] * pixels) if "bits" in o else torch.zeros(())
             loss = bpp + lmbda * 255 ** 2 * mse

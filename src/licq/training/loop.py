@@ -89,18 +89,21 @@ def drop_schedule(opt: torch.optim.Optimizer, steps: int, drop: float) -> torch.
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 if s < drop_at else 0.1)
 
 
-def rebase_lr(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LambdaLR, lr: float) -> float:
-    """Make ``lr`` the base rate of a resumed schedule; returns the base rate the checkpoint had.
+def rebase_lr(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LambdaLR,
+              lr: float | list[float]) -> list[float]:
+    """Make ``lr`` (one rate, or one per parameter group) the base rate of a resumed schedule; returns the
+    base rates the checkpoint had.
 
     A restored scheduler keeps the base rate of the run that saved it, so a long run
     (the campaign) could never lower its rate. With this the command's ``--lr`` wins;
     when it equals the saved rate nothing changes (resume stays exact).
     """
-    before = float(sched.base_lrs[0])
-    sched.base_lrs = [lr] * len(opt.param_groups)
-    for group, factor in zip(opt.param_groups, sched.lr_lambdas):
-        group["initial_lr"] = lr
-        group["lr"] = lr * factor(sched.last_epoch)
+    before = [float(b) for b in sched.base_lrs]
+    rates = list(lr) if isinstance(lr, (list, tuple)) else [lr] * len(opt.param_groups)
+    sched.base_lrs = rates
+    for group, rate, factor in zip(opt.param_groups, rates, sched.lr_lambdas):
+        group["initial_lr"] = rate
+        group["lr"] = rate * factor(sched.last_epoch)
     sched._last_lr = [g["lr"] for g in opt.param_groups]
     return before
 
