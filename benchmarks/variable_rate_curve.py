@@ -9,6 +9,7 @@ shows the latest curve with the anchors and the BD-rate against the zoo over tra
 
     python benchmarks/variable_rate_curve.py /root/licq-campaign/vr --every 1000 --threads 1
     python benchmarks/variable_rate_curve.py --weights /root/licq-campaign/vr-step0.pt --label "step 0" --step 0
+    python benchmarks/variable_rate_curve.py --weights W --label L --quantizer tcq8   # TCQ-8 beside L's SQ curve
 
 Writes results/campaign/vr-kodak.json and vr-kodak.png (``--out`` names another stem).
 """
@@ -31,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
 ANCHORS = ROOT.parent / "shared" / "anchors" / "kodak"
 ARCH = "channel-vr"
+#: the quantizers a curve can be measured with (``--quantizer``)
+QUANTIZERS = {"sq": {"quantizer": "sq"}, "tcq8": {"quantizer": "tcq", "states": 8}}
 
 
 def references() -> dict[str, tuple[list[float], list[float]]]:
@@ -48,9 +51,9 @@ def references() -> dict[str, tuple[list[float], list[float]]]:
     return out
 
 
-def measure(weights: str, files: list[Path], qualities: list[float]) -> dict:
+def measure(weights: str, files: list[Path], qualities: list[float], quantizer: str = "sq") -> dict:
     """Mean bpp and PSNR of each quality, and the BD-rates against :func:`references`."""
-    res = evaluate(files, [{"model": weights, "arch": ARCH, "quantizer": "sq", "quality": q} for q in qualities],
+    res = evaluate(files, [{"model": weights, "arch": ARCH, **QUANTIZERS[quantizer], "quality": q} for q in qualities],
                    name=Path(weights).stem, progress=False, msssim=False)
     bpp, psnr = res["results"]["bpp"], res["results"]["psnr-rgb"]
     bd = {}
@@ -59,8 +62,12 @@ def measure(weights: str, files: list[Path], qualities: list[float]) -> dict:
             bd[name] = bd_rate(rb, rp, bpp, psnr)
         except Exception as exc:  # noqa: BLE001 - no overlap: say so in the file
             bd[name] = f"n/a ({exc})"
-    return {"qualities": qualities, "bpp": bpp, "psnr-rgb": psnr, "bd_rate_percent": bd, "exact": res["exact"],
-            "images": len(files)}
+    return {"qualities": qualities, "quantizer": quantizer, "bpp": bpp, "psnr-rgb": psnr, "bd_rate_percent": bd,
+            "exact": res["exact"], "images": len(files)}
+
+
+def quantizer_of(point: dict) -> str:
+    return point.get("quantizer", "sq")  # points measured before --quantizer existed are SQ
 
 
 def plot(curve: dict, path: Path) -> None:
@@ -72,14 +79,18 @@ def plot(curve: dict, path: Path) -> None:
     fig, (rd, learn) = plt.subplots(1, 2, figsize=(12, 4.2))
     for name, (rb, rp) in references().items():
         rd.plot(rb, rp, "--", marker=".", label=name)
-    last = curve["points"][-1]
+    sq = [p for p in curve["points"] if quantizer_of(p) == "sq"]
+    last = sq[-1] if sq else curve["points"][-1]
     rd.plot(last["bpp"], last["psnr-rgb"], "o-", color="black", label=f"channel-vr {last['label']}")
+    for p in curve["points"]:
+        if p["label"] == last["label"] and quantizer_of(p) != "sq" and p["images"] == last["images"]:
+            rd.plot(p["bpp"], p["psnr-rgb"], "s-", color="purple", label=f"channel-vr {p['label']}, {quantizer_of(p)}")
     rd.set_xlabel("bpp (real files)")
     rd.set_ylabel("PSNR RGB (dB)")
     rd.set_xlim(0, max(1.1, max(last["bpp"]) * 1.05))
     rd.grid(alpha=0.3)
     rd.legend(fontsize=8)
-    steps = [p for p in curve["points"] if isinstance(p.get("step"), int)]
+    steps = [p for p in sq if isinstance(p.get("step"), int)]
     key = "zoo SQ (licq 0.2.0)"
     if steps:
         learn.plot([p["step"] for p in steps], [p["bd_rate_percent"].get(key) for p in steps], "o-")
@@ -105,6 +116,8 @@ def main() -> None:
     ap.add_argument("--qualities", type=float, nargs="+", default=[1, 2, 3, 4, 5, 6, 7])
     ap.add_argument("--every", type=int, default=1000, help="snapshots whose step is a multiple of this")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "campaign" / "vr-kodak")
+    ap.add_argument("--quantizer", choices=list(QUANTIZERS), default="sq",
+                    help="tcq8: TCQ with 8 states (BD-rate also against the same weights' SQ curve, where measured)")
     ap.add_argument("--threads", type=int, default=2, help="1 beside a running campaign")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -113,7 +126,7 @@ def main() -> None:
         sys.exit(f"no images in {a.images}")
     out = a.out.with_suffix(".json")
     curve = json.loads(out.read_text()) if out.is_file() else {"points": []}
-    done = {(p["label"], p["images"], tuple(p["qualities"])) for p in curve["points"]}
+    done = {(p["label"], p["images"], tuple(p["qualities"]), quantizer_of(p)) for p in curve["points"]}
     todo: list[tuple[str, str, int | None]] = []
     if a.run is not None:
         for snap in sorted((a.run / "snapshots").glob("step-*.pt")):
@@ -124,10 +137,15 @@ def main() -> None:
     steps = a.step + [None] * (len(a.weights) - len(a.step))
     todo += [(w, label, step) for w, label, step in zip(a.weights, labels, steps)]
     for weights, label, step in todo:
-        if (label, len(files), tuple(a.qualities)) in done:
+        if (label, len(files), tuple(a.qualities), a.quantizer) in done:
             continue
-        point = {"label": label, "step": step, "weights": weights, **measure(weights, files, a.qualities),
+        point = {"label": label, "step": step, "weights": weights, **measure(weights, files, a.qualities, a.quantizer),
                  "command": provenance()["command"], "commit": provenance()["commit"]}
+        same = [p for p in curve["points"] if p["label"] == label and p["images"] == len(files)
+                and quantizer_of(p) == "sq" and a.quantizer != "sq"]
+        if same:
+            point["bd_rate_percent"]["SQ (same weights)"] = bd_rate(same[-1]["bpp"], same[-1]["psnr-rgb"],
+                                                                    point["bpp"], point["psnr-rgb"])
         curve["points"].append(point)
         bd = point["bd_rate_percent"]
         print(f"{label}: " + ", ".join(f"q{q:g} {b:.3f} bpp {p:.2f} dB" for q, b, p in

@@ -2,11 +2,12 @@
 # One GPU leg of the training campaign, for a machine lent a GPU for a short time (15 minutes in all).
 #
 # Here, before the call (CPU machine, repo root):
-#   bash benchmarks/release/gpu_leg.sh prepare          # fills .gpu/ (git-ignored): wheels, training pack, init weights
+#   bash benchmarks/release/gpu_leg.sh prepare [vr]     # fills .gpu/ (git-ignored): wheels, training pack, init weights
 #                                              # (the q3 campaign's live checkpoint, or the shipped q3);
 #                                              # moves the zoo's weight files aside (the tree must stay < 64 MiB)
 # The device call (one command, timeout_s 560; carry [".gpu"]):
 #   bash benchmarks/release/gpu_leg.sh run "q1 q2 q3 q4" 5 1.25    # results in $OUT
+#   bash benchmarks/release/gpu_leg.sh run vr 7 1.5                # the variable-rate model alone
 # Here, after it:
 #   bash benchmarks/release/gpu_leg.sh restore         # the zoo's weight files back in the tree
 #   bash benchmarks/release/gpu_leg.sh adopt q3 FILES_AT/q3-gpu.pt   # continue the CPU campaign from the GPU weights
@@ -19,16 +20,26 @@
 # 16), crops 256, colour-saturation boost on a share $SATURATION of the crops (default 0.25,
 # `licq train --saturation`). Each model's final weights come back in half precision
 # ($OUT/<model>-gpu.pt, < 16 MiB; written after each phase, so a cut call still returns the
-# first), with the logs in $OUT/logs.tar.gz and the speed JSON.
+# first), with the logs in $OUT/logs.tar.gz and the speed JSON. `vr` is the variable-rate model
+# (--arch channel-vr; its weights of .gpu/init-vr.pt when the vr campaign had some), at the
+# campaign's rates: $LR_VR (default 2e-5) for the warm-started transforms, $FRESH_LR (1e-3) for
+# the context networks, LRP and gains.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 camp=${LICQ_CAMPAIGN:-/root/licq-campaign}
 aside=${LICQ_ZOO_ASIDE:-/root/licq-zoo-aside}
 lmbda_of() { case $1 in q1) echo 0.0018 ;; q2) echo 0.0035 ;; q3) echo 0.0067 ;; q4) echo 0.0130 ;;
+             vr) echo 0.0067 ;;  # unused by channel-vr: every crop draws its own quality and λ
              *) echo "gpu_leg.sh: unknown model $1" >&2; exit 2 ;; esac; }
+# the variable-rate model: its architecture and the learning rates of its CPU campaign (campaign.sh)
+VR_OPTS=(--arch channel-vr --fresh-lr "${FRESH_LR:-1e-3}" --quality-balance "${QUALITY_BALANCE:-0}")
 
-prepare() {
-  local py=${PYTHON:-.venv/bin/python}
+prepare() {  # [MODELS]: what the pack is for (default "q1 q2 q3 q4"); vr adds its photos and weights
+  local py=${PYTHON:-.venv/bin/python} models=${1:-q1 q2 q3 q4}
+  for m in $models; do lmbda_of "$m" >/dev/null; done
+  local with_vr=0 with_zoo=0
+  [[ " $models " == *" vr "* ]] && with_vr=1
+  [[ " $models " == *" q"* ]] && with_zoo=1
   grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || { mkdir -p .git/info; echo '/.gpu/' >> .git/info/exclude; }
   rm -rf .gpu && mkdir -p .gpu/whl .gpu/data
   "$py" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -36,51 +47,74 @@ prepare() {
     -d .gpu/whl compressai==1.2.8 pytorch-msssim
   # training pack: every training photo, shorter side at most 288 px, JPEG q85 (the whole pool
   # fits in ~35 MiB; a 256 crop then spans 0.89-1x of the short side instead of the CPU
-  # campaign's random 0.5-0.75x downscale of the full-size photos)
-  "$py" - <<'EOF'
-from pathlib import Path
+  # campaign's random 0.5-0.75x downscale of the full-size photos). With vr: also the man-made
+  # scenes it trains on, at JPEG q75 so that the pack and the vr weights stay under 64 MiB.
+  WITH_VR=$with_vr "$py" - <<'EOF'
+import os
 from PIL import Image
 from licq.training.data import list_images
-for i, f in enumerate(list_images(["../shared/data/train"])):
+vr = os.environ["WITH_VR"] == "1"
+extra = os.environ.get("EXTRA_DATA", "/root/licq-data/structures")
+folders = ["../shared/data/train"] + ([extra] if vr and os.path.isdir(extra) else [])
+quality = int(os.environ.get("PACK_QUALITY", 75 if vr else 85))
+for i, f in enumerate(list_images(folders)):
     with Image.open(f) as im:
         im = im.convert("RGB")
         s = min(1.0, 288 / min(im.size))
         if s < 1:
             im = im.resize((round(im.width * s), round(im.height * s)), Image.LANCZOS)
-        im.save(f".gpu/data/{i:04d}.jpg", quality=85)
+        im.save(f".gpu/data/{i:04d}.jpg", quality=quality)
+print(f"training pack: {i + 1} photos from {', '.join(folders)}, JPEG q{quality}")
 EOF
-  # init: the q3 campaign's live weights (half precision), else the shipped q3
-  "$py" - "$camp/q3/checkpoint.pt" src/licq/zoo/licq-q3.pt <<'EOF'
-import sys, torch
+  # init: the q3 campaign's live weights (half precision), else the shipped q3; for vr, the vr
+  # campaign's live weights where it has some (else vr warm-starts from the same q3 weights)
+  WITH_VR=$with_vr WITH_ZOO=$with_zoo "$py" - "$camp/q3/checkpoint.pt" src/licq/zoo/licq-q3.pt "$camp/vr/checkpoint.pt" <<'EOF'
+import os, sys, torch
 from pathlib import Path
 from licq.models.io import half_state
-live, shipped = map(Path, sys.argv[1:])
-if live.is_file():
-    ck = torch.load(live, map_location="cpu", weights_only=True)
-    torch.save(half_state(ck["model"]), ".gpu/init.pt")
-    note = f"{live} step {ck['step']}"
-else:
-    Path(".gpu/init.pt").write_bytes(shipped.read_bytes())
-    note = str(shipped)
-Path(".gpu/init.txt").write_text(note + "\n")
-print("init weights:", note)
+live, shipped, vr = map(Path, sys.argv[1:])
+notes = []
+vr_live = os.environ["WITH_VR"] == "1" and vr.is_file()
+if os.environ["WITH_ZOO"] == "1" or not vr_live:
+    if live.is_file():
+        ck = torch.load(live, map_location="cpu", weights_only=True)
+        torch.save(half_state(ck["model"]), ".gpu/init.pt")
+        notes.append(f"{live} step {ck['step']}")
+    else:
+        Path(".gpu/init.pt").write_bytes(shipped.read_bytes())
+        notes.append(str(shipped))
+if vr_live:
+    ck = torch.load(vr, map_location="cpu", weights_only=True)
+    torch.save(half_state(ck["model"]), ".gpu/init-vr.pt")
+    notes.append(f"vr: {vr} step {ck['step']}")
+Path(".gpu/init.txt").write_text("\n".join(notes) + "\n")
+print("init weights:", "; ".join(notes))
 EOF
   mkdir -p "$aside" && mv src/licq/zoo/*.pt "$aside"/ 2>/dev/null || true
   du -sh .gpu; echo "zoo weights moved to $aside (bash $0 restore)"
+  local total
+  total=$(( $(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1) + $(du -sb .gpu | cut -f1) ))
+  echo "tree + .gpu: $(( total / 1048576 )) MiB (the device call carries at most 64)"
+  [ "$total" -lt $(( 64 * 1048576 )) ] || { echo "gpu_leg.sh: over 64 MiB" >&2; exit 1; }
 }
 
 train_one() {  # model minutes1 minutes2 out
-  local model=$1 m1=$2 m2=$3 out=$4 lmbda run=/tmp/leg/$1 lr=${LR:-1e-4}
+  local model=$1 m1=$2 m2=$3 out=$4 lmbda run=/tmp/leg/$1 lr=${LR:-1e-4} init=.gpu/init.pt arch=() anneal=()
   lmbda=$(lmbda_of "$model")
+  if [ "$model" = vr ]; then
+    arch=("${VR_OPTS[@]}") && lr=${LR_VR:-2e-5} && anneal=(--fresh-lr "$(python3 -c "print(${FRESH_LR:-1e-3} / 10)")")
+    [ -f .gpu/init-vr.pt ] && init=.gpu/init-vr.pt
+  fi
+  [ -f "$init" ] || { echo "gpu_leg.sh: $init missing: run prepare with $model" >&2; return 1; }
   local common=(.gpu/data --out "$run" --N 128 --M 192 --lmbda "$lmbda" --steps 1000000 --batch "${BATCH:-16}"
                 --crop 256 --precision "${PRECISION:-bf16}" --workers "${WORKERS:-3}" --threads 2 --checkpoint-every 500
-                --saturation "${SATURATION:-0.25}")
+                --saturation "${SATURATION:-0.25}" "${arch[@]}")
   # each phase under `timeout` too: a stuck process must not eat the other models' results
   timeout $(( ${m1%.*} * 60 + 150 )) python3 -m licq.cli train "${common[@]}" --lr "$lr" --max-minutes "$m1" \
-    --warm-start .gpu/init.pt > "$run.phase1.txt" 2>&1 || echo "$model phase 1 exit $?" >> "$run.phase1.txt"
+    --warm-start "$init" > "$run.phase1.txt" 2>&1 || echo "$model phase 1 exit $?" >> "$run.phase1.txt"
   export_one "$model" "$out"
   timeout $(( ${m2%.*} * 60 + 150 )) python3 -m licq.cli train "${common[@]}" --resume \
-    --lr "$(python3 -c "print($lr / 10)")" --max-minutes "$m2" > "$run.phase2.txt" 2>&1 \
+    --lr "$(python3 -c "print($lr / 10)")" "${anneal[@]}" --max-minutes "$m2" > "$run.phase2.txt" 2>&1 \
     || echo "$model phase 2 exit $?" >> "$run.phase2.txt"
   export_one "$model" "$out"
 }
@@ -140,5 +174,5 @@ cmd=${1:-}; shift || true
 case $cmd in
   prepare|run|adopt) "$cmd" "$@" ;;
   restore) restore ;;
-  *) echo "usage: gpu_leg.sh prepare | run MODELS [MIN1 [MIN2]] | restore | adopt MODEL WEIGHTS" >&2; exit 2 ;;
+  *) echo "usage: gpu_leg.sh prepare [MODELS] | run MODELS [MIN1 [MIN2]] | restore | adopt MODEL WEIGHTS" >&2; exit 2 ;;
 esac
