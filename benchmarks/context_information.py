@@ -8,7 +8,10 @@ residual must learn) from h_s's μ and σ alone, and from those plus the earlier
 earlier groups explain linearly: near zero means the latents are already nearly independent
 across groups given the hyperprior, so the context networks have little to learn until the
 transforms change. Beside it, what the trained context networks save: the ideal code length of
-the rounded latents under the groups' μ and σ against h_s's own.
+the rounded latents under the groups' μ and σ against h_s's own; and, for comparison, what a
+spatial context (a checkerboard's second pass) could see: the same fits per latent from its own μ
+and σ, with and without the coded levels of its four neighbours in the same channel (one fit
+pooled over all channels).
 
     python benchmarks/context_information.py WEIGHTS [--quality 3] [--photos 12] [--label L]
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -35,14 +39,22 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT.parent / "shared" / "data" / "train"
 
 
-def features(weights: str, photos: list[Path], quality: float
-             ) -> tuple[torch.Tensor, torch.Tensor, list[slice], np.ndarray, np.ndarray]:
-    """(per-pixel features [μ, σ, ŷ], targets y - μ, group slices, each group's bits under h_s's μ and σ,
-    and under the context networks' μ and σ) over ``photos``; features and targets float64, the bits
-    are the ideal code lengths of the rounded latents."""
+class Latents(NamedTuple):
+    """What :func:`measure_latents` gathers over the photos (tensors float64, one row per latent pixel)."""
+
+    features: torch.Tensor  #: [μ, σ, ŷ] of every channel
+    targets: torch.Tensor  #: y - μ of every channel
+    slices: list[slice]  #: the channel groups
+    bits_hyper: np.ndarray  #: each group's ideal code length under h_s's μ and σ (rounded latents)
+    bits_context: np.ndarray  #: the same under the context networks' μ and σ
+    spatial: torch.Tensor  #: per latent and channel: :func:`_neighbourhood`
+
+
+def measure_latents(weights: str, photos: list[Path], quality: float) -> Latents:
+    """Code ``photos`` at ``quality`` and gather what the fits and the bit counts need."""
     net = resolve(weights, arch="channel-vr").net
     gc = net.gaussian_conditional
-    rows, targets = [], []
+    rows, targets, spatial = [], [], []
     bits_hyper, bits_context = np.zeros(len(net.slices)), np.zeros(len(net.slices))
 
     def bits(y: torch.Tensor, means: torch.Tensor, scales: torch.Tensor) -> float:
@@ -63,9 +75,18 @@ def features(weights: str, photos: list[Path], quality: float
                 bits_context[k] += bits(side.y[:, sl], means, scales)
                 done.append(torch.round(side.y[:, sl] - means) + means)
         y_hat = torch.round(side.y - side.means) + side.means
+        spatial.append(_neighbourhood(side.y - side.means, side.means, side.scales))
         rows.append(torch.cat([side.means, side.scales, y_hat], 1)[0].flatten(1).T.double())
         targets.append((side.y - side.means)[0].flatten(1).T.double())
-    return torch.cat(rows), torch.cat(targets), list(net.slices), bits_hyper, bits_context
+    return Latents(torch.cat(rows), torch.cat(targets), list(net.slices), bits_hyper, bits_context, torch.cat(spatial))
+
+
+def _neighbourhood(residual: torch.Tensor, means: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """Per inner latent: [y - μ, μ, σ, the four neighbours' coded levels, their magnitudes], float64."""
+    r = torch.round(residual)[0].double()
+    inner = [a[0].double()[:, 1:-1, 1:-1].flatten() for a in (residual, means, scales)]
+    around = [r[:, :-2, 1:-1], r[:, 2:, 1:-1], r[:, 1:-1, :-2], r[:, 1:-1, 2:]]
+    return torch.stack(inner + [a.flatten() for a in around] + [a.abs().flatten() for a in around], 1)
 
 
 def r2(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -87,7 +108,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     pool = list_images([str(TRAIN)])
     photos = [Path(p) for p in pool[::max(1, len(pool) // a.photos)][:a.photos]]
-    f, t, slices, bits_hyper, bits_context = features(a.weights, photos, a.quality)
+    f, t, slices, bits_hyper, bits_context, sp = measure_latents(a.weights, photos, a.quality)
     M = t.shape[1]
     hyper = f[:, :2 * M]
     groups = []
@@ -106,10 +127,17 @@ def main() -> None:
               f"{row['magnitude_r2_with_earlier']:.3f}; the context saves "
               f"{100 * (1 - bits_context[k] / bits_hyper[k]):.2f} % of its bits", flush=True)
     print(f"all groups: the context saves {100 * (1 - bits_context.sum() / bits_hyper.sum()):.2f} % of the latent bits")
+    spatial = {"mean_r2_own": r2(sp[:, 1:3], sp[:, :1]), "mean_r2_with_neighbours": r2(sp[:, 1:], sp[:, :1]),
+               "magnitude_r2_own": r2(sp[:, 1:3], sp[:, :1].abs()),
+               "magnitude_r2_with_neighbours": r2(sp[:, 1:], sp[:, :1].abs())}
+    print(f"spatial (4 neighbours, same channel): y-μ R² {spatial['mean_r2_own']:.3f} -> "
+          f"{spatial['mean_r2_with_neighbours']:.3f}, |y-μ| R² {spatial['magnitude_r2_own']:.3f} -> "
+          f"{spatial['magnitude_r2_with_neighbours']:.3f}")
     out = json.loads(a.out.read_text()) if a.out.is_file() else {"rows": []}
     out["rows"].append({"label": a.label or Path(a.weights).stem, "weights": a.weights, "quality": a.quality,
                         "context_saves_percent": 100 * (1 - bits_context.sum() / bits_hyper.sum()),
-                        "photos": [p.name for p in photos], "latent_pixels": len(t), "groups": groups, **provenance()})
+                        "photos": [p.name for p in photos], "latent_pixels": len(t), "groups": groups, "spatial": spatial,
+                        **provenance()})
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(out, indent=1))
 
