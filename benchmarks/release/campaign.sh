@@ -57,7 +57,7 @@ extra=${EXTRA_DATA:-/root/licq-data/structures}
 # lost 6 % in 1000 steps while the context networks stayed near zero)
 lr=${LR:-1e-4}
 vr_opts=()
-[ "$model" = vr ] && lr=${LR:-2e-5} && vr_opts=(--fresh-lr "${FRESH_LR:-1e-3}" --quality-balance "${QUALITY_BALANCE:-0}")
+[ "$model" = vr ] && lr=${LR:-2e-5} && vr_opts=(--fresh-lr "${FRESH_LR:-1e-3}" --quality-balance "${QUALITY_BALANCE:-0.45}")
 exec nice -n "${NICE:-0}" licq train "${data[@]}" --out "$run" --arch "$arch" --N 128 --M 192 --lmbda "$lmbda" \
   --steps "$steps" --batch 8 --crop 256 --lr "$lr" "${vr_opts[@]}" --precision bf16 \
   --checkpoint-every 250 --snapshot-every 1000 --saturation "${SATURATION:-0.25}" --resume "${warm[@]}" "$@"
