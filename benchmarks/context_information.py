@@ -138,6 +138,7 @@ def main() -> None:
                         "context_saves_percent": 100 * (1 - bits_context.sum() / bits_hyper.sum()),
                         "photos": [p.name for p in photos], "latent_pixels": len(t), "groups": groups, "spatial": spatial,
                         **provenance()})
+    out.update(provenance())  # the latest run's; every row keeps its own
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(out, indent=1))
 
