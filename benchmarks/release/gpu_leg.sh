@@ -23,7 +23,7 @@
 # first), with the logs in $OUT/logs.tar.gz and the speed JSON. `vr` is the variable-rate model
 # (--arch channel-vr; its weights of .gpu/init-vr.pt when the vr campaign had some), at the
 # campaign's rates: $LR_VR (default 2e-5) for the warm-started transforms, $FRESH_LR (1e-3) for
-# the context networks, LRP and gains.
+# the context networks, LRP and gains, each crop weighted by (λ_3/λ)^$QUALITY_BALANCE (0.45).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 camp=${LICQ_CAMPAIGN:-/root/licq-campaign}
@@ -32,7 +32,7 @@ lmbda_of() { case $1 in q1) echo 0.0018 ;; q2) echo 0.0035 ;; q3) echo 0.0067 ;;
              vr) echo 0.0067 ;;  # unused by channel-vr: every crop draws its own quality and λ
              *) echo "gpu_leg.sh: unknown model $1" >&2; exit 2 ;; esac; }
 # the variable-rate model: its architecture and the learning rates of its CPU campaign (campaign.sh)
-VR_OPTS=(--arch channel-vr --fresh-lr "${FRESH_LR:-1e-3}" --quality-balance "${QUALITY_BALANCE:-0}")
+VR_OPTS=(--arch channel-vr --fresh-lr "${FRESH_LR:-1e-3}" --quality-balance "${QUALITY_BALANCE:-0.45}")
 
 prepare() {  # [MODELS]: what the pack is for (default "q1 q2 q3 q4"); vr adds its photos and weights
   local py=${PYTHON:-.venv/bin/python} models=${1:-q1 q2 q3 q4}
