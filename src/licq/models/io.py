@@ -45,7 +45,7 @@ def build_model(arch: str, N: int, M: int) -> nn.Module:
 _CONSTANT = ("likelihood_lower_bound.bound",)
 
 
-def is_derived(key: str) -> bool:
+def _is_derived(key: str) -> bool:
     """Whether a state-dict entry is built from the parameters (CDF tables, the scale table), not learned."""
     return key.rsplit(".", 1)[-1] in _DERIVED
 
@@ -106,7 +106,7 @@ def model_digest(state: dict[str, torch.Tensor]) -> str:
     """
     h = hashlib.sha256()
     for key in sorted(state):
-        if is_derived(key):
+        if _is_derived(key):
             continue
         t = state[key].detach().to(torch.float32).contiguous().cpu()
         h.update(key.encode())
@@ -124,12 +124,12 @@ def load_params(model: nn.Module, state: dict[str, torch.Tensor], fresh: tuple[s
     derived CDF buffers being present. The constant likelihood floors stay the model's own.
     """
     state = {k: v.to(torch.float32) if v.is_floating_point() else v
-             for k, v in state.items() if not is_derived(k) and not _is_constant(k)}
+             for k, v in state.items() if not _is_derived(k) and not _is_constant(k)}
     try:
         result = nn.Module.load_state_dict(model, state, strict=False)
     except RuntimeError as exc:
         raise LicqError(f"weights do not fit the architecture: {str(exc).splitlines()[-1].strip()}") from None
-    missing = [k for k in result.missing_keys if not is_derived(k) and not _is_constant(k) and not k.startswith(fresh)]
+    missing = [k for k in result.missing_keys if not _is_derived(k) and not _is_constant(k) and not k.startswith(fresh)]
     if missing or result.unexpected_keys:
         raise LicqError(f"weights do not match the architecture: "
                         f"missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}")
@@ -198,13 +198,14 @@ def half_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def save_weights(model: nn.Module, path: str | Path, half: bool = True) -> str:
     """Write the model's weights (half precision by default) and its hyper-latent tables atomically;
     return the sha256 of the file."""
-    state = {k: v for k, v in model.state_dict().items() if not is_derived(k)}
+    state = {k: v for k, v in model.state_dict().items() if not _is_derived(k)}
     state = half_state(state) if half else {k: v.detach().cpu().clone() for k, v in state.items()}
-    return hashlib.sha256(atomic_torch_save(path, with_hyperlatent_tables(model, state))).hexdigest()
+    return hashlib.sha256(atomic_torch_save(path, _with_hyperlatent_tables(model, state))).hexdigest()
 
 
-def with_hyperlatent_tables(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``state`` plus the hyper-latent CDF tables built from its own (stored-precision) entropy bottleneck.
+def _with_hyperlatent_tables(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` (no derived entries) plus the hyper-latent CDF tables built from its own (stored-precision)
+    entropy bottleneck.
 
     Tables are built from floats, so two machines can build different ones from the same weights
     (another kernel set rounds the logistic CDFs differently) and then decode ẑ differently. A
@@ -212,8 +213,7 @@ def with_hyperlatent_tables(model: nn.Module, state: dict[str, torch.Tensor]) ->
     (:func:`load_weights` takes a file's own tables); the digest ignores them.
     """
     eb = copy.deepcopy(model.entropy_bottleneck).cpu().float()
-    own = {k[len(_HYPER):]: v.float() if v.is_floating_point() else v
-           for k, v in state.items() if k.startswith(_HYPER) and not is_derived(k)}
+    own = {k[len(_HYPER):]: v.float() if v.is_floating_point() else v for k, v in state.items() if k.startswith(_HYPER)}
     nn.Module.load_state_dict(eb, own, strict=False)
     eb.update(force=True)
     return {**state, **{_HYPER + k: getattr(eb, k).detach().clone() for k in ("_quantized_cdf", "_cdf_length", "_offset")}}

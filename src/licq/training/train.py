@@ -24,7 +24,7 @@ from ..atomic import atomic_torch_save, atomic_write_bytes
 from ..errors import LicqError
 from ..models import build_model, state_dict_from_file
 from ..models.channel import REFERENCE_QUALITY
-from ..models.io import half_state, is_derived, load_params, with_hyperlatent_tables
+from ..models.io import load_params, save_weights
 from .config import TrainConfig
 from .loop import (StepSampler, TrainingLoop, average_gradients, clip_or_drop, drop_schedule, init_distributed,  # noqa: F401
                    psnr_db, rebase_lr, step_loader)
@@ -47,8 +47,7 @@ def _save_snapshot(path: Path, model: nn.Module) -> None:
     """Half-precision weights and their hyper-latent tables (files coded with it decode on any machine):
     a point of the learning curve, a tenth of a checkpoint."""
     path.parent.mkdir(exist_ok=True)
-    state = {k: v for k, v in half_state(model.state_dict()).items() if not is_derived(k)}
-    atomic_torch_save(path, with_hyperlatent_tables(model, state))
+    save_weights(model, path)
 
 
 def _load_val(folders: list[str], count: int) -> list[torch.Tensor]:
