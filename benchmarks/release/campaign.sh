@@ -52,12 +52,13 @@ fi
 data=(../shared/data/train)
 extra=${EXTRA_DATA:-/root/licq-data/structures}
 [ "$model" = vr ] && [ -d "$extra" ] && data+=("$extra")
-# vr: the warm-started transforms at a fifth of the zoo's rate and the new parameters (context
-# networks, LRP, gains) at 1e-3 (docs/variable-rate.md: at 1e-4 on every weight the low qualities
+# vr: the recipe of vr_recipe.sh (docs/variable-rate.md: at 1e-4 on every weight the low qualities
 # lost 6 % in 1000 steps while the context networks stayed near zero)
 lr=${LR:-1e-4}
 vr_opts=()
-[ "$model" = vr ] && lr=${LR:-2e-5} && vr_opts=(--fresh-lr "${FRESH_LR:-1e-3}" --quality-balance "${QUALITY_BALANCE:-0.45}")
+. benchmarks/release/vr_recipe.sh
+[ "$model" = vr ] && lr=${LR:-$VR_LR} && vr_opts=(--fresh-lr "${FRESH_LR:-$VR_FRESH_LR}"
+                                                  --quality-balance "${QUALITY_BALANCE:-$VR_QUALITY_BALANCE}")
 exec nice -n "${NICE:-0}" licq train "${data[@]}" --out "$run" --arch "$arch" --N 128 --M 192 --lmbda "$lmbda" \
   --steps "$steps" --batch 8 --crop 256 --lr "$lr" "${vr_opts[@]}" --precision bf16 \
   --checkpoint-every 250 --snapshot-every 1000 --saturation "${SATURATION:-0.25}" --resume "${warm[@]}" "$@"

@@ -22,8 +22,7 @@
 # ($OUT/<model>-gpu.pt, < 16 MiB; written after each phase, so a cut call still returns the
 # first), with the logs in $OUT/logs.tar.gz and the speed JSON. `vr` is the variable-rate model
 # (--arch channel-vr; its weights of .gpu/init-vr.pt when the vr campaign had some), at the
-# campaign's rates: $LR_VR (default 2e-5) for the warm-started transforms, $FRESH_LR (1e-3) for
-# the context networks, LRP and gains, each crop weighted by (λ_3/λ)^$QUALITY_BALANCE (0.45).
+# campaign's recipe (vr_recipe.sh; $LR_VR, $FRESH_LR and $QUALITY_BALANCE override it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 camp=${LICQ_CAMPAIGN:-/root/licq-campaign}
@@ -31,8 +30,10 @@ aside=${LICQ_ZOO_ASIDE:-/root/licq-zoo-aside}
 lmbda_of() { case $1 in q1) echo 0.0018 ;; q2) echo 0.0035 ;; q3) echo 0.0067 ;; q4) echo 0.0130 ;;
              vr) echo 0.0067 ;;  # unused by channel-vr: every crop draws its own quality and λ
              *) echo "gpu_leg.sh: unknown model $1" >&2; exit 2 ;; esac; }
-# the variable-rate model: its architecture and the learning rates of its CPU campaign (campaign.sh)
-VR_OPTS=(--arch channel-vr --fresh-lr "${FRESH_LR:-1e-3}" --quality-balance "${QUALITY_BALANCE:-0.45}")
+# the variable-rate model: its architecture and the recipe of its CPU campaign (campaign.sh)
+. benchmarks/release/vr_recipe.sh
+FRESH_LR=${FRESH_LR:-$VR_FRESH_LR}
+VR_OPTS=(--arch channel-vr --fresh-lr "$FRESH_LR" --quality-balance "${QUALITY_BALANCE:-$VR_QUALITY_BALANCE}")
 
 prepare() {  # [MODELS]: what the pack is for (default "q1 q2 q3 q4"); vr adds its photos and weights
   local py=${PYTHON:-.venv/bin/python} models=${1:-q1 q2 q3 q4}
@@ -102,7 +103,7 @@ train_one() {  # model minutes1 minutes2 out
   local model=$1 m1=$2 m2=$3 out=$4 lmbda run=/tmp/leg/$1 lr=${LR:-1e-4} init=.gpu/init.pt arch=() anneal=()
   lmbda=$(lmbda_of "$model")
   if [ "$model" = vr ]; then
-    arch=("${VR_OPTS[@]}") && lr=${LR_VR:-2e-5} && anneal=(--fresh-lr "$(python3 -c "print(${FRESH_LR:-1e-3} / 10)")")
+    arch=("${VR_OPTS[@]}") && lr=${LR_VR:-$VR_LR} && anneal=(--fresh-lr "$(python3 -c "print($FRESH_LR / 10)")")
     [ -f .gpu/init-vr.pt ] && init=.gpu/init-vr.pt
   fi
   [ -f "$init" ] || { echo "gpu_leg.sh: $init missing: run prepare with $model" >&2; return 1; }
