@@ -142,8 +142,8 @@ def main() -> None:
         point = {"label": label, "step": step, "weights": weights, **measure(weights, files, a.qualities, a.quantizer),
                  "command": provenance()["command"], "commit": provenance()["commit"]}
         same = [p for p in curve["points"] if p["label"] == label and p["images"] == len(files)
-                and quantizer_of(p) == "sq" and a.quantizer != "sq"]
-        if same:
+                and quantizer_of(p) == "sq"]
+        if same and a.quantizer != "sq":
             point["bd_rate_percent"]["SQ (same weights)"] = bd_rate(same[-1]["bpp"], same[-1]["psnr-rgb"],
                                                                     point["bpp"], point["psnr-rgb"])
         curve["points"].append(point)
