@@ -167,8 +167,8 @@ def _forward(model: nn.Module, cfg: TrainConfig, precision: Precision, world: in
 def _step_function(cfg: TrainConfig, model: nn.Module, forward: nn.Module, opt, aux_opt, sched,
                    world: int, device: torch.device) -> Callable[[torch.Tensor], dict[str, float]]:
     """One training step: ``R + λ·255²·MSE`` on the main parameters, then the auxiliary (quantile) loss."""
-    main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
-    aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+    main_params = [p for group in opt.param_groups for p in group["params"]]
+    aux_params = [p for group in aux_opt.param_groups for p in group["params"]]
 
     def step(x: torch.Tensor) -> dict[str, float]:
         x = x.to(device, non_blocking=True)
