@@ -128,6 +128,23 @@ def test_out_of_time_stops_with_a_checkpoint_and_resumes_exactly(train_dir, tmp_
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_resume_forgets_the_rows_an_interrupted_run_logged_past_its_checkpoint(train_dir, tmp_path):
+    """A run killed between checkpoints has logged steps its resumed run trains again: each step is logged once."""
+    run, val = tmp_path / "run", tmp_path / "val"
+    val.mkdir()
+    Image.fromarray(smooth_image(130, 140, seed=99)).save(val / "v.png")
+    cfg = dict(val=[str(val)], val_every=2, log_every=1, checkpoint_every=2)
+    train(_cfg(train_dir, run, steps=4, **cfg), progress=False)
+    for name in ("log.csv", "val.csv"):  # what a run killed at step 5, after its step-4 checkpoint, leaves
+        last = (run / name).read_text().splitlines()[-1].split(",", 1)[1]
+        with open(run / name, "a") as f:
+            f.write(f"5,{last}\n")
+    train(_cfg(train_dir, run, steps=6, **cfg), resume=True, progress=False)
+    steps = [r.split(",")[0] for r in (run / "log.csv").read_text().splitlines()]
+    assert steps == ["step", "1", "2", "3", "4", "5", "6"]
+    assert [r.split(",")[0] for r in (run / "val.csv").read_text().splitlines()] == ["2", "4", "6"]
+
+
 def _lrs(out: Path) -> list[float]:
     with open(out / "log.csv") as f:
         return [float(r["lr"]) for r in csv.DictReader(f)]

@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Sampler
 
+from ..atomic import atomic_write_bytes
 from ..errors import LicqError
 from .data import CropDataset
 
@@ -145,6 +146,20 @@ def psnr_db(mse: float) -> float:
     return -10 * math.log10(max(mse, 1e-10))
 
 
+def forget_rows_after(path: Path, step: int) -> None:
+    """Drop the rows of a CSV log (first column: step) past ``step``, a header kept.
+
+    A run cut off between checkpoints has logged steps that its resumed run trains again
+    from the checkpoint; without this they would appear twice in the log.
+    """
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    keep = [ln for ln in lines if not ln.split(",", 1)[0].strip().isdigit() or int(ln.split(",", 1)[0]) <= step]
+    if len(keep) < len(lines):
+        atomic_write_bytes(path, "".join(keep).encode())
+
+
 class TrainingLoop:
     """Runs step functions over a loader: log averaging, progress bar, checkpoint cadence, time limit.
 
@@ -182,6 +197,7 @@ class TrainingLoop:
         log = None
         if self.rank == 0:
             path = self.out / "log.csv"
+            forget_rows_after(path, self.step)
             new = not path.exists()
             log = open(path, "a", newline="")
             if new:

@@ -26,8 +26,8 @@ from ..models import build_model, state_dict_from_file
 from ..models.channel import REFERENCE_QUALITY
 from ..models.io import load_params, save_weights
 from .config import TrainConfig
-from .loop import (StepSampler, TrainingLoop, average_gradients, clip_or_drop, drop_schedule, init_distributed,  # noqa: F401
-                   psnr_db, rebase_lr, step_loader)
+from .loop import (StepSampler, TrainingLoop, average_gradients, clip_or_drop, drop_schedule,  # noqa: F401
+                   forget_rows_after, init_distributed, psnr_db, rebase_lr, step_loader)
 from .precision import Precision, prepare_for_training, resolve_precision
 from .surrogates import rd_loss, rd_terms, surrogate_forward
 
@@ -124,11 +124,17 @@ def _keep_warm_start(cfg: TrainConfig, out: Path) -> TrainConfig:
     return replace(cfg, warm_start=first) if first else cfg
 
 
+def _is_aux(name: str) -> bool:
+    """The entropy bottleneck's quantiles: learned by the auxiliary loss alone, so they stay out of the main
+    optimizer and of DDP's gradient reduction."""
+    return name.endswith(".quantiles")
+
+
 def _main_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
     """Parameter groups of the main optimizer. With ``cfg.fresh_lr``, the parameters a warm start leaves at
     their initial values (a model's ``fresh_parameters``: context networks, gains) learn at their own
     rate, so they can catch up without the warm-started transforms moving as fast."""
-    params = [(n, p) for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    params = [(n, p) for n, p in model.named_parameters() if not _is_aux(n)]
     fresh = tuple(getattr(model, "fresh_parameters", ()))
     if cfg.fresh_lr is None or not fresh:
         return [{"params": [p for _, p in params], "lr": cfg.lr}]
@@ -159,7 +165,7 @@ def _forward(model: nn.Module, cfg: TrainConfig, precision: Precision, world: in
     forward: nn.Module = _Surrogate(model, cfg.surrogate, precision)
     if world > 1:
         DDP._set_params_and_buffers_to_ignore_for_model(
-            forward, [f"model.{n}" for n, _ in model.named_parameters() if n.endswith(".quantiles")])
+            forward, [f"model.{n}" for n, _ in model.named_parameters() if _is_aux(n)])
         forward = DDP(forward, device_ids=[device.index] if device.type == "cuda" else None)
     return forward
 
@@ -209,7 +215,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
     model, precision = _build(cfg, device, warm_start=bool(cfg.warm_start) and not resuming)
     groups = _main_groups(model, cfg)
     opt = torch.optim.Adam(groups)
-    aux_opt = torch.optim.Adam([p for n, p in model.named_parameters() if n.endswith(".quantiles")], lr=cfg.aux_lr)
+    aux_opt = torch.optim.Adam([p for n, p in model.named_parameters() if _is_aux(n)], lr=cfg.aux_lr)
     sched = drop_schedule(opt, cfg.steps, cfg.lr_drop)
     step, elapsed_before = 0, 0.0
     if resuming:
@@ -218,6 +224,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
         saved = rebase_lr(opt, sched, rates)
         if rank == 0 and saved != rates:
             print(f"resumed at step {step}: base learning rate {_rates(saved)} -> {_rates(rates)}", flush=True)
+        if rank == 0:
+            forget_rows_after(out / "val.csv", step)  # validated past the checkpoint by a run cut off later
     else:
         torch.manual_seed(cfg.seed * 1000 + rank)  # per-rank noise
     forward = _forward(model, cfg, precision, world, device)
