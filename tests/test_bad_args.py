@@ -229,6 +229,8 @@ CASES: list[tuple[list[str], int, str]] = [
     ([*TRAIN, "--surrogate", "nosuch"], 2, "--surrogate"),
     ([*TRAIN, "--precision", "fp16"], 2, "--precision"),
     ([*TRAIN, "--warm-start", ""], 2, "--warm-start"),
+    ([*TRAIN, "--exclude", "{missing}"], 1, "{missing}"),
+    ([*TRAIN, "--exclude", "{exclude}"], 1, "{train64}"),  # every image held out
     # finetune: files and models (refused before anything is trained or written)
     (["finetune", "{missing}", "--base", "licq-q1", "--out", "{out}/ft"], 1, "{missing}"),
     (["finetune", "{small}", "--base", "licq-q1", "--out", "{out}/ft", "--crop", "64"], 1, "{small}"),

@@ -250,3 +250,21 @@ def test_decoder_description_names_the_idempotence_generations():
     assert "generations" not in export.describe_finetune(base)  # K = 1, or files from before the option
     base["config"]["idempotence_generations"] = 4
     assert "idempotence term β 4 over 4 generations" in export.describe_finetune(base)
+
+
+def test_training_command_of_an_export_reproduces_the_run_settings():
+    """The manifest's ``licq train`` line parses back to the run's settings, variable-rate ones included."""
+    import shlex
+    from dataclasses import asdict
+
+    from licq.cli import build_parser
+    from licq.training.config import TrainConfig
+
+    cfg = asdict(TrainConfig(data=["photos", "more"], out="runs/vr", arch="channel-vr", fresh_lr=1e-3,
+                             quality_balance=0.45, saturation=0.25, precision="bf16", warm_start="q3.pt"))
+    a = build_parser().parse_args(shlex.split(export.command_of(cfg))[1:])
+    for key in ("data", "out", "arch", "N", "M", "lmbda", "steps", "batch", "crop", "lr", "surrogate", "fresh_lr",
+                "quality_balance", "precision", "saturation", "warm_start"):
+        assert getattr(a, key) == cfg[key], key
+    plain = build_parser().parse_args(shlex.split(export.command_of(asdict(TrainConfig(data=["d"], out="o"))))[1:])
+    assert plain.arch == "mbt2018-mean" and plain.fresh_lr is None and plain.quality_balance == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -143,6 +144,19 @@ def test_resume_forgets_the_rows_an_interrupted_run_logged_past_its_checkpoint(t
     steps = [r.split(",")[0] for r in (run / "log.csv").read_text().splitlines()]
     assert steps == ["step", "1", "2", "3", "4", "5", "6"]
     assert [r.split(",")[0] for r in (run / "val.csv").read_text().splitlines()] == ["2", "4", "6"]
+
+
+def test_exclude_trains_exactly_as_without_the_held_out_images(train_dir, tmp_path):
+    only = tmp_path / "only"
+    only.mkdir()
+    shutil.copy(train_dir / "img0.png", only / "img0.png")
+    train(_cfg(train_dir, tmp_path / "held", steps=3, exclude=["img1.png", "img2.png", "img3.png"]), progress=False)
+    train(_cfg(only, tmp_path / "ref", steps=3), progress=False)
+    a, b = _state(tmp_path / "held" / "checkpoint.pt"), _state(tmp_path / "ref" / "checkpoint.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    train(_cfg(train_dir, tmp_path / "all", steps=3), progress=False)
+    c = _state(tmp_path / "all" / "checkpoint.pt")
+    assert not all(torch.equal(a[k], c[k]) for k in a)  # the held-out images would have changed the run
 
 
 def _lrs(out: Path) -> list[float]:

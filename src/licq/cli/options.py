@@ -116,6 +116,12 @@ def saturation_opt(p: argparse.ArgumentParser, default: float) -> None:
                         "content, against the re-encoding runaway); default 0".format(*SATURATION_RANGE))
 
 
+def exclude_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--exclude", metavar="LIST", type=path_arg,
+                   help="text file of image names to hold out of training (one per line; e.g. an evaluation split "
+                        "of the training pool, results/finetune/heldout.txt)")
+
+
 class DefaultsHelp(argparse.HelpFormatter):
     """Help that ends each option's text with its default, where it has one and the text does not say it."""
 

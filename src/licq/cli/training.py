@@ -10,7 +10,7 @@ from ..errors import LicqError
 from ..quantizers.spec import ALL_STATES, NAMES as QUANTIZERS
 from ..training.config import FinetuneConfig, TrainConfig
 from .options import (CHANNELS, EVERY, LAMBDA_HELP, LMBDA, LR, STEP, STEP_HELP, TCQ_LAMBDA, check_quantizer_opts,
-                      precision_opt, run_opts, saturation_opt)
+                      exclude_opt, precision_opt, run_opts, saturation_opt)
 
 
 def _cmd_train(a: argparse.Namespace) -> None:
@@ -18,7 +18,8 @@ def _cmd_train(a: argparse.Namespace) -> None:
 
     # files first: a bad folder must fail here, not in the data loader after the run folder exists
     check_output_dir(a.out)
-    check_images(a.data, a.crop, "training folder", f" (--crop {a.crop})")
+    exclude = _names(a.exclude) if a.exclude else []
+    check_images(a.data, a.crop, "training folder", f" (--crop {a.crop})", exclude=exclude)
     if a.val:
         check_images(a.val, 64, "--val folder")
     if a.warm_start and not Path(a.warm_start).is_file():
@@ -29,7 +30,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
                       snapshot_every=a.snapshot_every, max_seconds=60 * (a.max_minutes or 0),
                       warm_start=a.warm_start, val=a.val, val_every=a.val_every, workers=a.workers,
                       saturation=a.saturation, precision=a.precision, fresh_lr=a.fresh_lr,
-                      quality_balance=a.quality_balance)
+                      quality_balance=a.quality_balance, exclude=exclude)
     from ..training.loop import finish_distributed
 
     train(cfg, resume=a.resume)
@@ -96,6 +97,7 @@ def add_train(sub, surrogates: tuple[str, ...]) -> None:
                    help="held-out image folder(s) for periodic validation (val.csv)")
     t.add_argument("--val-every", type=EVERY, default=T.val_every, help="steps between validations on --val")
     t.add_argument("--workers", type=int_range(0, 256), default=T.workers, help="DataLoader worker processes")
+    exclude_opt(t)
     saturation_opt(t, T.saturation)
     precision_opt(t)
     t.set_defaults(func=_cmd_train)
@@ -116,7 +118,7 @@ def add_finetune(sub) -> None:
     f.add_argument("--train", default=F.train, choices=["dec", "dec+hyperdec"], help="what is trained: g_s, or g_s and h_s")
     f.add_argument("--lmbda", type=LMBDA, help="default: the base model's λ")
     run_opts(f, F)
-    f.add_argument("--exclude", metavar="LIST", type=path_arg, help="text file of image names to hold out of training")
+    exclude_opt(f)
     f.add_argument("--control", choices=["noise"],
                    help="control run: train g_s on noisy latents (the surrogate) instead of the quantizer")
     f.add_argument("--idempotence", type=float_range(0, 100), default=F.idempotence, metavar="BETA",

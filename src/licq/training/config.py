@@ -49,6 +49,7 @@ class TrainConfig:
     downscale: tuple[float, float] | None = (0.5, 0.75)
     saturation: float = 0.0  # probability of a colour-saturation boost per crop (training/data.py)
     precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 where the hardware has it)
+    exclude: list[str] = field(default_factory=list)  # image file names held out of training (--exclude)
     extra: dict = field(default_factory=dict)
 
 

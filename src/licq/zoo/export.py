@@ -48,6 +48,12 @@ def command_of(cfg: dict) -> str:
     parts = ["licq train", *cfg["data"], "--out", cfg["out"], "--N", str(cfg["N"]), "--M", str(cfg["M"]),
              "--lmbda", str(cfg["lmbda"]), "--steps", str(cfg["steps"]), "--batch", str(cfg["batch"]),
              "--crop", str(cfg["crop"]), "--lr", str(cfg["lr"]), "--surrogate", cfg["surrogate"]]
+    if cfg.get("arch", "mbt2018-mean") != "mbt2018-mean":
+        parts += ["--arch", cfg["arch"]]
+    if cfg.get("fresh_lr") is not None:
+        parts += ["--fresh-lr", str(cfg["fresh_lr"])]
+    if cfg.get("quality_balance"):
+        parts += ["--quality-balance", str(cfg["quality_balance"])]
     if cfg.get("precision"):
         parts += ["--precision", cfg["precision"]]
     if cfg.get("saturation"):
@@ -113,7 +119,8 @@ def export(checkpoint: str, name: str, quality: int | None, default: bool, notes
              "training": {"command": command_of(cfg), "wall_seconds": training_seconds(
                  Path(checkpoint).parent / "log.csv"), "machine": "2 CPU cores (no GPU)",
                  **{k: cfg.get(k) for k in ("data", "surrogate", "batch", "crop", "lr", "seed", "warm_start",
-                                            "precision", "saturation")}},
+                                            "precision", "saturation")},
+                 **({"exclude": _brief(cfg)["exclude"]} if cfg.get("exclude") else {})},
              **({"decoder_finetune": finetuned} if finetuned else {}),
              "notes": notes}
     # a retrained model keeps its name's swept TCQ defaults until benchmarks/release/tcq_sweep.py sweeps it again:
