@@ -10,6 +10,7 @@ shows the latest curve with the anchors and the BD-rate against the zoo over tra
     python benchmarks/variable_rate_curve.py /root/licq-campaign/vr --every 1000 --threads 1
     python benchmarks/variable_rate_curve.py --weights /root/licq-campaign/vr-step0.pt --label "step 0" --step 0
     python benchmarks/variable_rate_curve.py --weights W --label L --quantizer tcq8   # TCQ-8 beside L's SQ curve
+    python benchmarks/variable_rate_curve.py --weights W2 --label L2 --quantizer tcq8 --sq-of L   # e.g. a finetuned decoder
 
 Writes results/campaign/vr-kodak.json and vr-kodak.png (``--out`` names another stem).
 """
@@ -66,6 +67,15 @@ def measure(weights: str, files: list[Path], qualities: list[float], quantizer: 
             "exact": res["exact"], "images": len(files)}
 
 
+def ranges(qualities: list[float]) -> dict[str, list[int]]:
+    """Index sets of the whole curve ("") and, with seven or more qualities, its lowest and highest four."""
+    out = {"": list(range(len(qualities)))}
+    if len(qualities) >= 7:
+        for idx in (list(range(4)), list(range(len(qualities) - 4, len(qualities)))):
+            out[f", q{qualities[idx[0]]:g}-q{qualities[idx[-1]]:g}"] = idx
+    return out
+
+
 def quantizer_of(point: dict) -> str:
     return point.get("quantizer", "sq")  # points measured before --quantizer existed are SQ
 
@@ -118,6 +128,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "campaign" / "vr-kodak")
     ap.add_argument("--quantizer", choices=list(QUANTIZERS), default="sq",
                     help="tcq8: TCQ with 8 states (BD-rate also against the same weights' SQ curve, where measured)")
+    ap.add_argument("--sq-of", metavar="LABEL",
+                    help="with --quantizer tcq8: the SQ curve to compare with, measured under this label (e.g. the "
+                         "base weights of a finetuned decoder); default: the same label's")
     ap.add_argument("--threads", type=int, default=2, help="1 beside a running campaign")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -141,11 +154,14 @@ def main() -> None:
             continue
         point = {"label": label, "step": step, "weights": weights, **measure(weights, files, a.qualities, a.quantizer),
                  "command": provenance()["command"], "commit": provenance()["commit"]}
-        same = [p for p in curve["points"] if p["label"] == label and p["images"] == len(files)
-                and quantizer_of(p) == "sq"]
+        sq_label = a.sq_of or label
+        same = [p for p in curve["points"] if p["label"] == sq_label and p["images"] == len(files)
+                and quantizer_of(p) == "sq" and list(p["qualities"]) == list(a.qualities)]
         if same and a.quantizer != "sq":
-            point["bd_rate_percent"]["SQ (same weights)"] = bd_rate(same[-1]["bpp"], same[-1]["psnr-rgb"],
-                                                                    point["bpp"], point["psnr-rgb"])
+            key = "SQ (same weights)" if sq_label == label else f"SQ of {sq_label}"
+            for part, idx in ranges(a.qualities).items():
+                point["bd_rate_percent"][key + part] = bd_rate(*(  # the low and high ends apart: TCQ pays at high rate
+                    [c[i] for i in idx] for c in (same[-1]["bpp"], same[-1]["psnr-rgb"], point["bpp"], point["psnr-rgb"])))
         curve["points"].append(point)
         bd = point["bd_rate_percent"]
         print(f"{label}: " + ", ".join(f"q{q:g} {b:.3f} bpp {p:.2f} dB" for q, b, p in
