@@ -92,9 +92,10 @@ def plot(curve: dict, path: Path) -> None:
     sq = [p for p in curve["points"] if quantizer_of(p) == "sq"]
     last = sq[-1] if sq else curve["points"][-1]
     rd.plot(last["bpp"], last["psnr-rgb"], "o-", color="black", label=f"channel-vr {last['label']}")
-    for p in curve["points"]:
-        if p["label"] == last["label"] and quantizer_of(p) != "sq" and p["images"] == last["images"]:
-            rd.plot(p["bpp"], p["psnr-rgb"], "s-", color="purple", label=f"channel-vr {p['label']}, {quantizer_of(p)}")
+    others = [p for p in curve["points"] if quantizer_of(p) != "sq" and p["images"] == last["images"]
+              and (p["label"] == last["label"] or (p.get("step") is not None and p.get("step") == last.get("step")))]
+    for p, colour in zip(others, ["purple", "teal", "olive", "brown"]):  # the same weights, or a decoder finetuned on them
+        rd.plot(p["bpp"], p["psnr-rgb"], "s-", color=colour, label=f"channel-vr {p['label']}, {quantizer_of(p)}")
     rd.set_xlabel("bpp (real files)")
     rd.set_ylabel("PSNR RGB (dB)")
     rd.set_xlim(0, max(1.1, max(last["bpp"]) * 1.05))
