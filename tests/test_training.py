@@ -146,6 +146,18 @@ def test_resume_forgets_the_rows_an_interrupted_run_logged_past_its_checkpoint(t
     assert [r.split(",")[0] for r in (run / "val.csv").read_text().splitlines()] == ["2", "4", "6"]
 
 
+def test_a_fresh_run_into_an_old_run_folder_keeps_neither_of_its_logs(train_dir, tmp_path):
+    """Without --resume the run starts at step 0: the old run's rows leave log.csv and val.csv alike."""
+    run, val = tmp_path / "run", tmp_path / "val"
+    val.mkdir()
+    Image.fromarray(smooth_image(130, 140, seed=99)).save(val / "v.png")
+    cfg = dict(val=[str(val)], val_every=2, log_every=1)
+    train(_cfg(train_dir, run, steps=4, **cfg), progress=False)
+    train(_cfg(train_dir, run, steps=2, **cfg), progress=False)
+    assert [r.split(",")[0] for r in (run / "log.csv").read_text().splitlines()] == ["step", "1", "2"]
+    assert [r.split(",")[0] for r in (run / "val.csv").read_text().splitlines()] == ["2"]
+
+
 def test_exclude_trains_exactly_as_without_the_held_out_images(train_dir, tmp_path):
     only = tmp_path / "only"
     only.mkdir()

@@ -224,10 +224,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
         saved = rebase_lr(opt, sched, rates)
         if rank == 0 and saved != rates:
             print(f"resumed at step {step}: base learning rate {_rates(saved)} -> {_rates(rates)}", flush=True)
-        if rank == 0:
-            forget_rows_after(out / "val.csv", step)  # validated past the checkpoint by a run cut off later
     else:
         torch.manual_seed(cfg.seed * 1000 + rank)  # per-rank noise
+    if rank == 0:  # as log.csv (TrainingLoop): rows past the start step belong to a run this one replaces
+        forget_rows_after(out / "val.csv", step)
     forward = _forward(model, cfg, precision, world, device)
     if rank == 0:
         atomic_write_bytes(out / "config.json", json.dumps(asdict(cfg), indent=2).encode())
