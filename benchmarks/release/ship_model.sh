@@ -18,7 +18,10 @@
 #        and the held-out photos (benchmarks/heldout_rd.sh with efforts 1-2, TCQ-8 effort 1), then the
 #        fixed-grid generation loss and the model's own-SQ TCQ curve; finally results/README.md and the
 #        BD-rate sensitivity. `licq eval --resume` keeps the rows of the other models, so only this
-#        model's images are coded. Effort 3, the long part, is the zoo stage's background job: evals
+#        model's images are coded, but only in files the same licq release wrote: the release is part
+#        of a row's key, so a file of an older release is recoded for every model (efforts 2 and 3:
+#        about 5 h of one thread for the four models). Keep the version unchanged until evals ends,
+#        and bump it with the release. Effort 3, the long part, is the zoo stage's background job: evals
 #        waits for it (or runs it itself when there is none), then redraws Kodak's tables.
 #
 # Run folders go to $LICQ_SHIP/<model> (default /root/licq-ship), outside the work tree; a stage that
