@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from licq import __version__
 from licq.evaluation.bdrate import bd_rate
 from licq.evaluation.rd import evaluate, image_files
 from licq.evaluation.results import provenance
@@ -35,11 +36,13 @@ ANCHORS = ROOT.parent / "shared" / "anchors" / "kodak"
 ARCH = "channel-vr"
 #: the quantizers a curve can be measured with (``--quantizer``)
 QUANTIZERS = {"sq": {"quantizer": "sq"}, "tcq8": {"quantizer": "tcq", "states": 8}}
+#: the zoo this checkout ships, by release: a new zoo is a new reference, not a silent change of the old one
+ZOO = f"zoo SQ (licq {__version__})"
 
 
 def references() -> dict[str, tuple[list[float], list[float]]]:
     """(bpp, PSNR) curves the model is compared with, those that this checkout and ../shared hold."""
-    files = {"zoo SQ (licq 0.2.0)": ROOT / "results" / "kodak" / "licq-sq.json",
+    files = {ZOO: ROOT / "results" / "kodak" / "licq-sq.json",
              "mbt2018-mean": ANCHORS / "compressai-mbt2018-mean_mse_cpu.json",
              "WebP": ROOT / "results" / "kodak" / "webp.json",
              "AVIF": ROOT / "results" / "kodak" / "avif.json",
@@ -52,18 +55,25 @@ def references() -> dict[str, tuple[list[float], list[float]]]:
     return out
 
 
+def bd_rates(bpp: list[float], psnr: list[float], skip=()) -> dict:
+    """BD-rate (%) of a curve against each of :func:`references` not in ``skip``."""
+    bd = {}
+    for name, (rb, rp) in references().items():
+        if name in skip:
+            continue
+        try:
+            bd[name] = bd_rate(rb, rp, bpp, psnr)
+        except Exception as exc:  # noqa: BLE001 - no overlap: say so in the file
+            bd[name] = f"n/a ({exc})"
+    return bd
+
+
 def measure(weights: str, files: list[Path], qualities: list[float], quantizer: str = "sq") -> dict:
     """Mean bpp and PSNR of each quality, and the BD-rates against :func:`references`."""
     res = evaluate(files, [{"model": weights, "arch": ARCH, **QUANTIZERS[quantizer], "quality": q} for q in qualities],
                    name=Path(weights).stem, progress=False, msssim=False)
     bpp, psnr = res["results"]["bpp"], res["results"]["psnr-rgb"]
-    bd = {}
-    for name, (rb, rp) in references().items():
-        try:
-            bd[name] = bd_rate(rb, rp, bpp, psnr)
-        except Exception as exc:  # noqa: BLE001 - no overlap: say so in the file
-            bd[name] = f"n/a ({exc})"
-    return {"qualities": qualities, "quantizer": quantizer, "bpp": bpp, "psnr-rgb": psnr, "bd_rate_percent": bd,
+    return {"qualities": qualities, "quantizer": quantizer, "bpp": bpp, "psnr-rgb": psnr, "bd_rate_percent": bd_rates(bpp, psnr),
             "exact": res["exact"], "images": len(files)}
 
 
@@ -102,13 +112,13 @@ def plot(curve: dict, path: Path) -> None:
     rd.grid(alpha=0.3)
     rd.legend(fontsize=8)
     steps = [p for p in sq if isinstance(p.get("step"), int)]
-    key = "zoo SQ (licq 0.2.0)"
+    key = ZOO
     if steps:
         learn.plot([p["step"] for p in steps], [p["bd_rate_percent"].get(key) for p in steps], "o-")
     learn.axhline(0, color="gray", lw=0.8)
     learn.axhline(-8, color="red", ls=":", label="target: -8 %")
     learn.set_xlabel("training steps (batch 8, 256x256)")
-    learn.set_ylabel("BD-rate against the zoo, SQ (%)")
+    learn.set_ylabel(f"BD-rate against the {ZOO} (%)")
     learn.grid(alpha=0.3)
     learn.legend(fontsize=8)
     fig.suptitle(f"channel-vr on Kodak ({last['images']} images), SQ, real files", fontsize=11)
@@ -141,6 +151,8 @@ def main() -> None:
     out = a.out.with_suffix(".json")
     curve = json.loads(out.read_text()) if out.is_file() else {"points": []}
     done = {(p["label"], p["images"], tuple(p["qualities"]), quantizer_of(p)) for p in curve["points"]}
+    for p in curve["points"]:  # a reference that appeared since (a new zoo release): from the stored points, no recoding
+        p["bd_rate_percent"].update(bd_rates(p["bpp"], p["psnr-rgb"], skip=p["bd_rate_percent"]))
     todo: list[tuple[str, str, int | None]] = []
     if a.run is not None:
         for snap in sorted((a.run / "snapshots").glob("step-*.pt")):
@@ -169,10 +181,16 @@ def main() -> None:
                                        zip(a.qualities, point["bpp"], point["psnr-rgb"])), flush=True)
         print("  BD-rate: " + ", ".join(f"{k} {v:+.2f} %" if isinstance(v, float) else f"{k} {v}"
                                          for k, v in bd.items()), flush=True)
-        curve.update(provenance())
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(curve, indent=1))
-        plot(curve, a.out.with_suffix(".png"))
+        save(curve, a.out)
+    if curve["points"]:
+        save(curve, a.out)  # with the BD-rates against a new reference, when nothing new was measured
+
+
+def save(curve: dict, stem: Path) -> None:
+    curve.update(provenance())
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(curve, indent=1))
+    plot(curve, stem.with_suffix(".png"))
 
 
 if __name__ == "__main__":
