@@ -89,6 +89,13 @@ evals)
   tcq8e1=(--all-qualities --quantizer tcq --states 8 --finetuned auto --effort 1
           --name "licq TCQ-8 + finetuned decoders, effort 1" --quiet --resume)
   ahead=; [ -f "$W/effort3.pid" ] && ahead=1  # the zoo stage started effort 3
+  # --resume reuses only rows this licq release wrote: say which files will be recoded for every model
+  $py -c 'import json, sys
+from licq import __version__ as v
+old = [f for f in sys.argv[1:] if json.load(open(f)).get("licq_version") != v]
+if old:
+    print(f"ship_model.sh: written by another release than licq {v}, so recoded for all four models: " + " ".join(old), file=sys.stderr)
+' results/kodak/licq-*.json results/heldout/licq-*.json
   {
     EFFORT2=1 one bash benchmarks/kodak_rd.sh
     one licq eval ../shared/data/kodak "${tcq8e1[@]}" --out results/kodak/licq-tcq8-ft-effort1.json
