@@ -227,7 +227,7 @@ def test_journal_fingerprint_of_a_zoo_point_covers_its_model_and_the_decoders_it
 
 
 def test_eval_resume_reuses_rows_of_an_earlier_results_file_only_where_they_still_match(
-        tmp_path, tiny_model, other_tiny_model, monkeypatch):
+        tmp_path, tiny_model, other_tiny_model, monkeypatch, capsys):
     """After one zoo model is replaced, rerunning a whole-zoo curve recodes only that model's images."""
     import shutil
 
@@ -243,7 +243,9 @@ def test_eval_resume_reuses_rows_of_an_earlier_results_file_only_where_they_stil
     data = load_results(out)
     out.write_text(json.dumps({**data, "licq_version": "0.0.0"}))  # another version's file: not reused
     coded.clear()
+    capsys.readouterr()
     assert main(args + ["--resume"]) == 0 and coded == ["i0.png", "i1.png"]
+    assert "written by licq 0.0.0, so none of its rows is reused" in capsys.readouterr().err  # said, not silent
     Image.fromarray(smooth_image(40, 56, seed=7)).save(imgs / "i1.png")  # new bytes under an old name
     coded.clear()
     assert main(args + ["--resume"]) == 0 and coded == ["i1.png"]

@@ -20,8 +20,8 @@
 #        BD-rate sensitivity. `licq eval --resume` keeps the rows of the other models, so only this
 #        model's images are coded, but only in files the same licq release wrote: the release is part
 #        of a row's key, so a file of an older release is recoded for every model (efforts 2 and 3:
-#        about 5 h of one thread for the four models). Keep the version unchanged until evals ends,
-#        and bump it with the release. Effort 3, the long part, is the zoo stage's background job: evals
+#        about 5 h of one thread for the four models; `licq eval --resume` says so in the logs in $W).
+#        Keep the version unchanged until evals ends, and bump it with the release. Effort 3, the long part, is the zoo stage's background job: evals
 #        waits for it (or runs it itself when there is none), then redraws Kodak's tables.
 #
 # Run folders go to $LICQ_SHIP/<model> (default /root/licq-ship), outside the work tree; a stage that
@@ -89,13 +89,6 @@ evals)
   tcq8e1=(--all-qualities --quantizer tcq --states 8 --finetuned auto --effort 1
           --name "licq TCQ-8 + finetuned decoders, effort 1" --quiet --resume)
   ahead=; [ -f "$W/effort3.pid" ] && ahead=1  # the zoo stage started effort 3
-  # --resume reuses only rows this licq release wrote: say which files will be recoded for every model
-  $py -c 'import json, sys
-from licq import __version__ as v
-old = [f for f in sys.argv[1:] if json.load(open(f)).get("licq_version") != v]
-if old:
-    print(f"ship_model.sh: written by another release than licq {v}, so recoded for all four models: " + " ".join(old), file=sys.stderr)
-' results/kodak/licq-*.json results/heldout/licq-*.json
   {
     EFFORT2=1 one bash benchmarks/kodak_rd.sh
     one licq eval ../shared/data/kodak "${tcq8e1[@]}" --out results/kodak/licq-tcq8-ft-effort1.json

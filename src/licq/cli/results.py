@@ -47,9 +47,11 @@ def _cmd_eval(a: argparse.Namespace) -> None:
     journal = Journal(journal_path(a.out), resume=a.resume)  # each image's row, as soon as it is done
     if a.resume and Path(a.out).is_file():  # an earlier complete run: its rows that still match
         try:
-            journal.adopt(json.loads(Path(a.out).read_text()))
+            passed_over = journal.adopt(json.loads(Path(a.out).read_text()))
         except (OSError, ValueError):
-            pass  # not a results file: it is overwritten, as without --resume
+            passed_over = None  # not a results file: it is overwritten, as without --resume
+        if passed_over:
+            print(f"licq: {a.out}: {passed_over}", file=sys.stderr)
     saved = False
     try:
         data = evaluate(files, points, name=name, description=a.description, progress=not a.quiet,

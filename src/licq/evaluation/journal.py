@@ -91,17 +91,22 @@ class Journal:
         except OSError as exc:
             raise LicqError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
-    def adopt(self, results: dict) -> None:
+    def adopt(self, results: dict) -> str | None:
         """Offer the rows of an earlier results file for reuse.
 
         Only rows written with their ``image_digest`` and ``weights_digest`` (licq eval with a
         journal does) by the same licq version can be keyed; others are ignored and coded again.
+        Returns why a whole file of another release is passed over (a long rerun codes every row),
+        else None.
         """
-        if not isinstance(results, dict) or results.get("licq_version") != __version__:
-            return
+        if not isinstance(results, dict):
+            return None
+        if results.get("licq_version") != __version__:
+            return (f"written by licq {results.get('licq_version')}, so none of its rows is reused: "
+                    f"a row is reused only by the release that coded it (this is licq {__version__})")
         settings = results.get("settings")
         if not isinstance(settings, list) or not settings or not all(isinstance(p, dict) for p in settings):
-            return
+            return None
         for row in results.get("per_image") or []:
             try:
                 point = {k: row[k] for k in settings[0]}
@@ -111,6 +116,7 @@ class Journal:
             except (KeyError, TypeError):
                 continue
             self.rows.setdefault(key, row)
+        return None
 
     def get(self, key: str) -> dict | None:
         return self.rows.get(key)
