@@ -18,6 +18,7 @@ Writes results/campaign/vr-kodak.json and vr-kodak.png (``--out`` names another 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
@@ -40,8 +41,10 @@ QUANTIZERS = {"sq": {"quantizer": "sq"}, "tcq8": {"quantizer": "tcq", "states": 
 ZOO = f"zoo SQ (licq {__version__})"
 
 
+@functools.cache
 def references() -> dict[str, tuple[list[float], list[float]]]:
-    """(bpp, PSNR) curves the model is compared with, those that this checkout and ../shared hold."""
+    """(bpp, PSNR) curves the model is compared with, those that this checkout and ../shared hold
+    (read once: every point and the plot use them)."""
     files = {ZOO: ROOT / "results" / "kodak" / "licq-sq.json",
              "mbt2018-mean": ANCHORS / "compressai-mbt2018-mean_mse_cpu.json",
              "WebP": ROOT / "results" / "kodak" / "webp.json",
@@ -151,8 +154,13 @@ def main() -> None:
     out = a.out.with_suffix(".json")
     curve = json.loads(out.read_text()) if out.is_file() else {"points": []}
     done = {(p["label"], p["images"], tuple(p["qualities"]), quantizer_of(p)) for p in curve["points"]}
+    rebased = False
     for p in curve["points"]:  # a reference that appeared since (a new zoo release): from the stored points, no recoding
-        p["bd_rate_percent"].update(bd_rates(p["bpp"], p["psnr-rgb"], skip=p["bd_rate_percent"]))
+        new = bd_rates(p["bpp"], p["psnr-rgb"], skip=p["bd_rate_percent"])
+        p["bd_rate_percent"].update(new)
+        rebased |= bool(new)
+    if rebased:
+        save(curve, a.out)
     todo: list[tuple[str, str, int | None]] = []
     if a.run is not None:
         for snap in sorted((a.run / "snapshots").glob("step-*.pt")):
@@ -182,8 +190,6 @@ def main() -> None:
         print("  BD-rate: " + ", ".join(f"{k} {v:+.2f} %" if isinstance(v, float) else f"{k} {v}"
                                          for k, v in bd.items()), flush=True)
         save(curve, a.out)
-    if curve["points"]:
-        save(curve, a.out)  # with the BD-rates against a new reference, when nothing new was measured
 
 
 def save(curve: dict, stem: Path) -> None:
