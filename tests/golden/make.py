@@ -1,8 +1,12 @@
 """Write the golden .licq files the tests decode on every commit (run at a release, on purpose).
 
-    python tests/golden/make.py
+    python tests/golden/make.py            # every file
+    python tests/golden/make.py vr-sq ...  # only these (the others and their index entries are kept)
 
-Each file is a small crop of assets/kodim23.png coded by the current zoo; ``golden.json``
+Each file is a small crop of assets/kodim23.png coded by the current zoo, or (format 4) by the
+tiny variable-rate model ``vr-tiny.pt`` (N=8, M=12, random weights with every part non-trivial,
+as the tests' ``vr_model``; written once and kept, so its files test the format, not a model);
+``golden.json``
 records its model, the sha256 of the latents ``ŷ`` it decodes to (exact on every machine)
 and the decoded image (``.png``; pixels may differ by a unit across machines, as the
 synthesis transform is floating point). Retiring a zoo model breaks the test that decodes
@@ -32,7 +36,30 @@ CASES = {
     "q3-sq-grid": {"model": "licq-q3", "quantizer": "sq-grid"},
     "q3-sq-effort1": {"model": "licq-q3", "quantizer": "sq", "effort": 1},
     "q1-rdoq": {"model": "licq-q1", "quantizer": "rdoq"},
+    "vr-sq": {"model": "vr-tiny.pt", "arch": "channel-vr", "quality": 4.37, "quantizer": "sq"},
+    "vr-tcq8": {"model": "vr-tiny.pt", "arch": "channel-vr", "quality": 6.1, "quantizer": "tcq", "states": 8},
+    "vr-sq-grid": {"model": "vr-tiny.pt", "arch": "channel-vr", "quality": 1.5, "quantizer": "sq-grid"},
 }
+VR_WEIGHTS = HERE / "vr-tiny.pt"
+
+
+def model_arg(name: str) -> str:
+    """A zoo name as it is; a weight file's name as its path beside this script."""
+    return str(HERE / name) if name.endswith(".pt") else name
+
+
+def write_vr_weights() -> None:
+    """The tiny variable-rate model, once: its files must keep decoding, so it is never rewritten."""
+    if VR_WEIGHTS.exists():
+        return
+    import torch
+    sys.path.insert(0, str(HERE.parents[1]))
+    from licq.models import build_model, save_weights
+    from tests.conftest import randomise_channel_vr
+    torch.manual_seed(3)
+    model = build_model("channel-vr", 8, 12)
+    randomise_channel_vr(model)
+    save_weights(model, VR_WEIGHTS)
 
 
 def crop() -> np.ndarray:
@@ -40,20 +67,29 @@ def crop() -> np.ndarray:
         return np.asarray(im.convert("RGB"))[160:288, 320:456].copy()  # 128 x 136
 
 
-def latents_sha256(data: bytes) -> str:
-    return hashlib.sha256(decode_latents(data)[2].contiguous().numpy().tobytes()).hexdigest()
+def latents_sha256(data: bytes, model: str) -> str:
+    return hashlib.sha256(decode_latents(data, model)[2].contiguous().numpy().tobytes()).hexdigest()
 
 
 def main() -> None:
-    image, index = crop(), {}
-    for stem, kwargs in CASES.items():
+    stems = sys.argv[1:] or list(CASES)
+    unknown = sorted(set(stems) - set(CASES))
+    if unknown:
+        sys.exit(f"unknown golden file(s) {', '.join(unknown)}; known: {', '.join(CASES)}")
+    write_vr_weights()
+    index_path = HERE / "golden.json"
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    image = crop()
+    for stem in stems:
+        kwargs = CASES[stem]
         kw = dict(kwargs)
-        data = licq.encode_full(image, kw.pop("model"), finetuned="auto", **kw).data
+        model = model_arg(kw.pop("model"))
+        data = licq.encode_full(image, model, finetuned="auto", **kw).data
         (HERE / f"{stem}.licq").write_bytes(data)
-        licq.decode(data).save(HERE / f"{stem}.png")
-        index[stem] = {"encode": kwargs, "bytes": len(data), "latents_sha256": latents_sha256(data)}
+        licq.decode(data, model).save(HERE / f"{stem}.png")
+        index[stem] = {"encode": kwargs, "bytes": len(data), "latents_sha256": latents_sha256(data, model)}
         print(stem, len(data), "bytes")
-    (HERE / "golden.json").write_text(json.dumps(index, indent=1) + "\n")
+    index_path.write_text(json.dumps({k: index[k] for k in CASES if k in index}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
