@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The headline figures from this tree (`make results`): Kodak RD plot and BD-rate tables
-# (results/kodak/rd.png, bdrate.txt, bdrate-*.json), the held-out photos (results/heldout/) and
-# results/README.md. Needs ../shared/data/kodak and ../shared/data/train (KODAK, DATA override).
+# (results/kodak/rd.png, bdrate.txt, bdrate-*.json), the held-out photos (results/heldout/), the
+# unseen street photos where their folder is built (results/unseen/) and results/README.md.
+# Needs ../shared/data/kodak and ../shared/data/train (KODAK, DATA override).
 #
 #   make results                          # licq rows reused where image, weights and licq version match
 #   FRESH=1 make results                  # every row coded again, classic codecs too (where installed)
@@ -31,6 +32,12 @@ stamp "Kodak: kodak_rd.sh (FRESH=${FRESH:-} SKIP_EFFORT=$SKIP_EFFORT)"
 bash benchmarks/kodak_rd.sh
 stamp "held-out photos: heldout_rd.sh"
 bash benchmarks/heldout_rd.sh
+if ls "${FACADES:-$HOME/licq-data/facades}"/facade_*.jpg > /dev/null 2>&1 || [ -n "${MIRRORS:-}" ]; then
+  stamp "unseen photos: unseen_rd.sh"
+  bash benchmarks/unseen_rd.sh
+else
+  echo "unseen photos: the committed results/unseen/ kept (no FACADES folder; MIRRORS=DIR builds it, see unseen_rd.sh)"
+fi
 stamp "results/README.md"
 .venv/bin/python benchmarks/results_tables.py > results/README.md.part
 mv results/README.md.part results/README.md

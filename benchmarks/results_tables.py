@@ -74,6 +74,17 @@ def main() -> None:
         t = bd_table(h / "bdrate-vs-webp.json")
         if t:
             lines += ["", *t]
+    u = R / "unseen" / "facades"
+    unseen = [p for p in (u / f"{c}.json" for c in ("licq-sq", "licq-tcq8-ft", "licq-vr", "webp", "jpeg", "avif"))
+              if p.exists()]
+    if unseen:  # benchmarks/unseen_rd.sh
+        lines += ["", "## Unseen photos (24 street scenes, LabelMeFacade)", "",
+                  "No licq training has seen them (benchmarks/release/data/facades.json). "
+                  "`bash benchmarks/unseen_rd.sh`.", "", "![unseen RD](unseen/facades/rd.png)", ""]
+        lines += rd_table(unseen)
+        t = bd_table(u / "bdrate-vs-webp.json")
+        if t:
+            lines += ["", *t]
     sp = load(R / "speed.json")
     if sp:
         lines += ["", "## Speed (median seconds per Kodak image, one run, same machine)", "",

@@ -1,10 +1,12 @@
-"""Rebuild the "structures" training folder (man-made scenes) from its source repositories.
+"""Rebuild the "structures" training folder (man-made scenes) from its source repositories, or with
+``--list`` another folder listed the same way (facades.json: the unseen street photos of
+benchmarks/unseen_rd.sh).
 
-    python benchmarks/release/data/make_structures.py --mirrors DIR --out FOLDER
+    python benchmarks/release/data/make_structures.py --mirrors DIR --out FOLDER [--list LIST]
 
 DIR holds a local bare git clone of each source repository, named owner+name (the git
 directory is DIR/owner+name, or DIR/owner+name/repo, or DIR/owner+name.git).
-structures.json (next to this script) lists every image: its output file name, the source
+structures.json (next to this script; --list another file) lists every image: its output file name, the source
 repository, commit and path, the sha256 of the source blob, the output width and height and
 the source's terms. Each blob is read at the listed commit and its sha256 checked. An image
 whose long side exceeds 1600 px is downscaled (Pillow, Lanczos) to a long side of 1600 px and
