@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Rate-distortion on photos no licq training has seen: 24 street and facade photos (683x512 JPEGs,
-# Cambridge, Mallorca, Barcelona, Boston...) of the LabelMeFacade test split, listed with their
+# Rate-distortion on photos no licq training has seen: 24 street and facade photos (JPEGs of 683x512
+# or 512x683, one 768x512; Cambridge, Mallorca, Barcelona, Boston...) of the LabelMeFacade test split, listed with their
 # source and terms in benchmarks/release/data/facades.json; next to WebP, JPEG and AVIF (photos_rd.sh).
 # No licq training pool holds them: ../shared/data/train and the vr campaign's structures folder
 # come from other sources. Issue 42: "no set where licq falls behind WebP".
