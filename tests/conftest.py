@@ -48,14 +48,20 @@ def randomise_channel_vr(model: torch.nn.Module) -> None:
         model.inverse_gain.add_(torch.randn_like(model.inverse_gain) * 0.1)
 
 
-@pytest.fixture(scope="session")
-def vr_model(tmp_path_factory) -> str:
-    """Path of a random channel-vr model (N=8, M=12) with every new part non-trivial."""
+def save_random_vr_model(path) -> None:
+    """Write a random channel-vr model (N=8, M=12, seed 3) with every new part non-trivial to ``path``
+    (the tests' ``vr_model``, and tests/golden/make.py's kept ``vr-tiny.pt``)."""
     torch.manual_seed(3)
     model = build_model("channel-vr", 8, 12)
     randomise_channel_vr(model)
-    path = tmp_path_factory.mktemp("vr") / "vr.pt"
     save_weights(model, path)
+
+
+@pytest.fixture(scope="session")
+def vr_model(tmp_path_factory) -> str:
+    """Path of a random channel-vr model (N=8, M=12) with every new part non-trivial."""
+    path = tmp_path_factory.mktemp("vr") / "vr.pt"
+    save_random_vr_model(path)
     return str(path)
 
 

@@ -52,14 +52,9 @@ def write_vr_weights() -> None:
     """The tiny variable-rate model, once: its files must keep decoding, so it is never rewritten."""
     if VR_WEIGHTS.exists():
         return
-    import torch
     sys.path.insert(0, str(HERE.parents[1]))
-    from licq.models import build_model, save_weights
-    from tests.conftest import randomise_channel_vr
-    torch.manual_seed(3)
-    model = build_model("channel-vr", 8, 12)
-    randomise_channel_vr(model)
-    save_weights(model, VR_WEIGHTS)
+    from tests.conftest import save_random_vr_model
+    save_random_vr_model(VR_WEIGHTS)
 
 
 def crop() -> np.ndarray:
