@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from licq.codec import image_to_tensor
+from licq.codec import image_to_tensor, is_variable_rate, tensor_to_uint8
 from licq.evaluation.metrics import psnr_images
 from licq.evaluation.results import provenance
 from licq.models.channel import QUALITY_RANGE
@@ -38,8 +38,8 @@ def ceilings(weights: str, images: list[Path]) -> dict[str, float]:
     """Mean PSNR of the unquantized reconstruction: {"all": …} for a mean-scale model, one entry per
     integer quality for a variable-rate one."""
     path = Path(weights)
-    net = resolve(weights, arch="channel-vr" if path.suffix == ".pt" and _is_variable_rate(path) else None).net
-    variable = hasattr(net, "gains")
+    m = resolve(weights, arch="channel-vr" if path.suffix == ".pt" and _is_variable_rate(path) else None)
+    net, variable = m.net, is_variable_rate(m)
     qualities = range(int(QUALITY_RANGE[0]), int(QUALITY_RANGE[1]) + 1) if variable else [None]
     psnrs: dict[str, list[float]] = {("all" if q is None else str(q)): [] for q in qualities}
     with torch.inference_mode():
@@ -54,8 +54,7 @@ def ceilings(weights: str, images: list[Path]) -> dict[str, float]:
                 else:
                     gain, inverse = net.gains(torch.tensor([float(q)]))
                     x_hat = net.g_s(y * gain * inverse)
-                out = x_hat[0, :, :h, :w].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-                psnrs["all" if q is None else str(q)].append(psnr_images(arr, out))
+                psnrs["all" if q is None else str(q)].append(psnr_images(arr, tensor_to_uint8(x_hat, h, w)))
     return {k: float(np.mean(v)) for k, v in psnrs.items()}
 
 

@@ -58,7 +58,9 @@ def image_to_tensor(arr: np.ndarray) -> torch.Tensor:
 
 
 
-def _to_uint8(x_hat: torch.Tensor, h: int, w: int) -> np.ndarray:
+def tensor_to_uint8(x_hat: torch.Tensor, h: int, w: int) -> np.ndarray:
+    """The synthesis output (1, 3, H', W') cropped to h x w and rounded to an HxWx3 uint8 array: the
+    codec's own output conversion, public so that benchmarks measure what it decodes."""
     x = x_hat[0, :, :h, :w].clamp(0, 1)  # one float copy; the rest in place (big images)
     return x.mul_(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
@@ -189,7 +191,7 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
         z_string = side.z_strings[0]
         del side  # big images: y, μ and σ are no longer needed
         t2 = time.perf_counter()
-        recon = _to_uint8(m.net.synthesis(synthesis_input), h, w)
+        recon = tensor_to_uint8(m.net.synthesis(synthesis_input), h, w)
     header = container.Header(m.name, m.digest, *q.spec().to_header(), h, w, layout, crc, quality=rate)
     meta = {} if strip or not isinstance(source, Image.Image) else image_metadata(source)
     data = container.pack(header, [z_string, *y_strings] + ([container.pack_metadata(meta)] if meta else []))
@@ -241,7 +243,7 @@ def decode(data: bytes | str | Path, model: str | None = None, *, arch: str | No
     """Decode ``.licq`` bytes or a ``.licq`` file. The model is taken from the header unless given."""
     d = decode_latents(data, model, arch=arch, max_pixels=max_pixels)
     with torch.inference_mode():
-        recon = _to_uint8(d.model.net.synthesis(d.synthesis_input), d.header.height, d.header.width)
+        recon = tensor_to_uint8(d.model.net.synthesis(d.synthesis_input), d.header.height, d.header.width)
     return with_metadata(from_rgb_array(recon, d.header.layout), d.metadata)
 
 
