@@ -25,7 +25,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 #
 # `campaign.sh vr` trains the variable-rate channel-conditional model (--arch channel-vr, qualities
-# 1-7 in one network), warm-started from the shipped licq-q3 transforms.
+# 1-7 in one network), warm-started from the shipped licq-q3 transforms (WARM=FILE names another
+# shipped mean-scale model of the same size, e.g. WARM=src/licq/zoo/licq-q4.pt; it is read only when
+# the run has no checkpoint yet).
 model=${1:?usage: campaign.sh q1|q2|q3|q4|vr [extra licq train options]}
 shift
 camp=${LICQ_CAMPAIGN:-/root/licq-campaign}
@@ -40,7 +42,7 @@ steps=${STEPS:-50000}
 warm=()
 arch=mbt2018-mean
 shipped=src/licq/zoo/licq-$model.pt
-[ "$model" = vr ] && arch=channel-vr && shipped=src/licq/zoo/licq-q3.pt
+[ "$model" = vr ] && arch=channel-vr && shipped=${WARM:-src/licq/zoo/licq-q3.pt}
 if [ ! -f "$run/checkpoint.pt" ] && [ -f "$shipped" ] && \
    python -c "import json,sys; m=[e for e in json.load(open('src/licq/zoo/manifest.json'))['models'] if e['file']=='$(basename "$shipped")']; sys.exit(0 if m and (m[0]['N'],m[0]['M'])==(128,192) else 1)"; then
   warm=(--warm-start "$shipped")
@@ -60,5 +62,5 @@ vr_opts=()
 [ "$model" = vr ] && lr=${LR:-$VR_LR} && vr_opts=(--fresh-lr "${FRESH_LR:-$VR_FRESH_LR}"
                                                   --quality-balance "${QUALITY_BALANCE:-$VR_QUALITY_BALANCE}")
 exec nice -n "${NICE:-0}" licq train "${data[@]}" --out "$run" --arch "$arch" --N 128 --M 192 --lmbda "$lmbda" \
-  --steps "$steps" --batch 8 --crop 256 --lr "$lr" "${vr_opts[@]}" --precision bf16 \
+  --steps "$steps" --batch 8 --crop 256 --lr "$lr" "${vr_opts[@]}" --precision "${PRECISION:-auto}" \
   --checkpoint-every 250 --snapshot-every 1000 --saturation "${SATURATION:-0.25}" --resume "${warm[@]}" "$@"

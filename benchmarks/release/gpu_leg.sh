@@ -108,7 +108,7 @@ train_one() {  # model minutes1 minutes2 out
   fi
   [ -f "$init" ] || { echo "gpu_leg.sh: $init missing: run prepare with $model" >&2; return 1; }
   local common=(.gpu/data --out "$run" --N 128 --M 192 --lmbda "$lmbda" --steps 1000000 --batch "${BATCH:-16}"
-                --crop 256 --precision "${PRECISION:-bf16}" --workers "${WORKERS:-3}" --threads 2 --checkpoint-every 500
+                --crop 256 --precision "${PRECISION:-auto}" --workers "${WORKERS:-3}" --threads 2 --checkpoint-every 500
                 --saturation "${SATURATION:-0.25}" "${arch[@]}")
   # each phase under `timeout` too: a stuck process must not eat the other models' results
   timeout $(( ${m1%.*} * 60 + 150 )) python3 -m licq.cli train "${common[@]}" --lr "$lr" --max-minutes "$m1" \
