@@ -262,6 +262,8 @@ CASES: list[tuple[list[str], int, str]] = [
     *_num(FT, "--idempotence", "-1", "nan", "1000"),
     *_num(FT, "--idempotence-generations", "0", "17", "1.5"),
     *_num(FT, "--saturation", "-0.1", "2", "nan"),
+    *_num(FT, "--quality-balance", "-0.1", "3", "nan"),
+    ([*FT, "--quality-balance", "0.45"], 1, "--quality-balance"),  # a mean-scale model has one λ
     ([*FT, "--idempotence", "1", "--control", "noise"], 1, "--control"),
     ([*FT, "--idempotence-generations", "4"], 1, "--idempotence BETA"),
     ([*FT, "--arch", "nosuch"], 2, "--arch"),

@@ -235,6 +235,28 @@ def test_finetuning_trains_only_the_decoder_side(vr_model, tmp_path, train, quan
     assert ("context" in changed) == (train == "dec+hyperdec")
 
 
+def test_finetuning_weighs_the_qualities_as_asked(vr_model, tmp_path, monkeypatch):
+    from PIL import Image
+
+    import licq.training.finetune as ft
+
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.fromarray(smooth_image(72, 72, seed=33)).save(data / "0.png")
+    seen, loss = [], ft.variable_rate_loss
+
+    def spy(bpps, mses, lmbdas, balance=0.0):
+        seen.append(balance)
+        return loss(bpps, mses, lmbdas, balance)
+
+    monkeypatch.setattr(ft, "variable_rate_loss", spy)
+    cfg = ft.FinetuneConfig(base=vr_model, arch=ARCH, data=[str(data)], out=str(tmp_path / "ft"), steps=2, batch=2,
+                            crop=64, threads=1, downscale=None, log_every=1, quality_balance=0.45)
+    ft.finetune(cfg, progress=False)
+    assert seen == [0.45, 0.45]
+    assert json.loads((tmp_path / "ft" / "config.json").read_text())["config"]["quality_balance"] == 0.45
+
+
 def test_format_4_header_round_trip_and_checks():
     h = container.Header("@channel-vr", bytes(8), 0, 0, 1.0, 0.0, 32, 48, quality=6.05)
     data = container.pack(h, [b"z", b"a", b"b"])

@@ -116,6 +116,12 @@ def saturation_opt(p: argparse.ArgumentParser, default: float) -> None:
                         "content, against the re-encoding runaway); default 0".format(*SATURATION_RANGE))
 
 
+def quality_balance_opt(p: argparse.ArgumentParser, default: float) -> None:
+    p.add_argument("--quality-balance", type=float_range(0, 2), default=default, metavar="BETA",
+                   help="channel-vr: weigh each crop's loss by (λ_ref/λ)^BETA, so the high qualities do not "
+                        "dominate the shared weights (about 0.45 evens them out; default 0)")
+
+
 def exclude_opt(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exclude", metavar="LIST", type=path_arg,
                    help="text file of image names to hold out of training (one per line; e.g. an evaluation split "

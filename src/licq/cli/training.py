@@ -10,7 +10,7 @@ from ..errors import LicqError
 from ..quantizers.spec import ALL_STATES, NAMES as QUANTIZERS
 from ..training.config import FinetuneConfig, TrainConfig
 from .options import (CHANNELS, EVERY, LAMBDA_HELP, LMBDA, LR, STEP, STEP_HELP, TCQ_LAMBDA, check_quantizer_opts,
-                      exclude_opt, precision_opt, run_opts, saturation_opt)
+                      exclude_opt, precision_opt, quality_balance_opt, run_opts, saturation_opt)
 
 
 def _cmd_train(a: argparse.Namespace) -> None:
@@ -49,7 +49,7 @@ def _cmd_finetune(a: argparse.Namespace) -> None:
                          steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed, threads=a.threads,
                          exclude=exclude, control=a.control, precision=a.precision,
                          idempotence=a.idempotence, idempotence_generations=a.idempotence_generations,
-                         saturation=a.saturation)
+                         saturation=a.saturation, quality_balance=a.quality_balance)
     from ..training.loop import finish_distributed
 
     decoder = finetune(cfg, resume=a.resume)
@@ -83,9 +83,7 @@ def add_train(sub, surrogates: tuple[str, ...]) -> None:
     run_opts(t, T)
     t.add_argument("--fresh-lr", type=LR, help="learning rate of the parameters a warm start leaves new "
                    "(channel-vr: context networks, LRP, gains); default: --lr")
-    t.add_argument("--quality-balance", type=float_range(0, 2), default=T.quality_balance, metavar="BETA",
-                   help="channel-vr: weigh each crop's loss by (λ_ref/λ)^BETA, so the high qualities do not "
-                        "dominate the shared transforms (about 0.45 evens them out; default 0)")
+    quality_balance_opt(t, T.quality_balance)
     t.add_argument("--checkpoint-every", type=EVERY, default=T.checkpoint_every, help="steps between checkpoints")
     t.add_argument("--snapshot-every", type=int_range(0), default=T.snapshot_every,
                    help="also keep half-precision weights every N steps in OUT/snapshots (learning curves)")
@@ -127,6 +125,7 @@ def add_finetune(sub) -> None:
     f.add_argument("--idempotence-generations", type=int_range(1, 16), default=F.idempotence_generations,
                    metavar="K", help="re-encodings the idempotence term unrolls (mean of their distortions)")
     saturation_opt(f, F.saturation)
+    quality_balance_opt(f, F.quality_balance)
     f.add_argument("--resume", action="store_true", help="continue the run in --out")
     precision_opt(f)
     f.set_defaults(func=_cmd_finetune, check=check_quantizer_opts, parser=f)

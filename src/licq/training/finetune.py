@@ -249,6 +249,9 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
     lmbda, modes = (None if variable else _base_lmbda(cfg, base)), modes_of(base.net, cfg.train)
     if variable and (cfg.control or cfg.idempotence):
         raise LicqError("the noise control and the idempotence term are not available for variable-rate models")
+    if cfg.quality_balance and not variable:
+        raise LicqError("--quality-balance weighs the qualities of a variable-rate model; "
+                        f"{base.name} has one λ")
     precision = resolve_precision(cfg.precision, torch.device("cpu"))
     m, trained = _trainable_copy(base, modes)
     opt = torch.optim.Adam(trained, lr=cfg.lr)
@@ -282,7 +285,7 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
         if "lmbda" in o:  # variable rate: each crop with its own λ
             mses = ((o["x_hat"] - x) ** 2).flatten(1).mean(1)
             bpps = o["bits"] / pixels if "bits" in o else torch.zeros_like(mses)
-            loss, bpp = variable_rate_loss(bpps, mses, o["lmbda"]), bpps.mean()
+            loss, bpp = variable_rate_loss(bpps, mses, o["lmbda"], cfg.quality_balance), bpps.mean()
         else:
             bpp = o["bits"] / (x.shape[0] * pixels) if "bits" in o else torch.zeros(())
             loss = bpp + lmbda * 255 ** 2 * mse
