@@ -4,6 +4,7 @@ quantizer, the quality knob, the warm start and the format-4 header."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from licq.errors import LicqError
 from licq.fixed_point import FRACTION_BITS
 from licq.models import build_model
 from licq.models.channel import QUALITY_LAMBDAS, checked_quality, group_sizes, quality_lambda
-from licq.models.io import load_params
+from licq.models.io import load_params, state_dict_from_file
 from licq.training.surrogates import rd_terms, surrogate_forward
 
 from .conftest import smooth_image
@@ -97,16 +98,38 @@ def test_context_parameters_are_exact_fixed_point(vr_model):
         assert torch.equal(a * 2 ** FRACTION_BITS, torch.round(a * 2 ** FRACTION_BITS))
 
 
-def test_warm_start_reproduces_the_mean_scale_model():
+@pytest.mark.parametrize("reference", [None, 4])
+def test_warm_start_reproduces_the_mean_scale_model(reference):
     torch.manual_seed(5)
     base = build_model("mbt2018-mean", 8, 12).eval()
     vr = build_model(ARCH, 8, 12).eval()
     load_params(vr, base.state_dict(), fresh=vr.fresh_parameters)
+    if reference:
+        vr.start_gains(reference)
     x = torch.from_numpy(smooth_image(64, 64, seed=4)).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
         expected = rd_terms(surrogate_forward(base, x, "ste"), x)
-        got = rd_terms(surrogate_forward(vr, x, "ste", quality=torch.tensor([3.0])), x)
+        got = rd_terms(surrogate_forward(vr, x, "ste", quality=torch.tensor([float(reference or 3)])), x)
     assert torch.equal(expected[0], got[0]) and torch.allclose(expected[1], got[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("source,anchor", [("zoo", 4), ("other", 3)])
+def test_warm_start_gains_are_one_at_the_sources_quality(tmp_path, source, anchor):
+    from licq.training.config import TrainConfig
+    from licq.training.train import _build
+    from licq.zoo import ZOO_DIR
+
+    warm = ZOO_DIR / "licq-q4.pt"
+    if source == "other":  # the same weights, one changed: not a zoo model
+        state = state_dict_from_file(warm)
+        state["g_s.0.bias"] = state["g_s.0.bias"] + 1e-3
+        warm = tmp_path / "other.pt"
+        torch.save(state, warm)
+    cfg = TrainConfig(data=["-"], out=str(tmp_path), arch=ARCH, N=128, M=192, warm_start=str(warm), precision="fp32")
+    model, _ = _build(cfg, torch.device("cpu"), warm_start=True)
+    expected = [0.5 * math.log(lam / QUALITY_LAMBDAS[anchor - 1]) for lam in QUALITY_LAMBDAS]
+    assert torch.allclose(model.gain, torch.tensor(expected)[:, None].expand_as(model.gain))
+    assert torch.equal(model.inverse_gain, -model.gain)
 
 
 def test_training_step_reaches_every_new_parameter():

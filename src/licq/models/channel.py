@@ -93,6 +93,11 @@ def quality_lambda(quality: Tensor) -> Tensor:
     return torch.exp(logs[i] * (1 - t) + logs[i + 1] * t)
 
 
+def anchor_of_lambda(lmbda: float | None) -> int | None:
+    """The anchor quality (1-7) trained at ``lmbda``, if there is one."""
+    return next((q for q, lam in enumerate(QUALITY_LAMBDAS, 1) if lmbda is not None and math.isclose(lam, lmbda)), None)
+
+
 def quality_weight(lmbda: Tensor, balance: float) -> Tensor:
     """Training weight ``(λ_ref/λ)^balance`` of a crop coded at ``lmbda`` (λ_ref: the reference quality's)."""
     if not balance:
@@ -142,12 +147,20 @@ class LicqChannelVR(LicqMeanScale):
         self.slices = [slice(s, s + g) for s, g in zip(starts, self.groups)]
         self.context = nn.ModuleList(_context_network(2 * M + s, 2 * g) for s, g in zip(starts, self.groups))
         self.lrp = nn.ModuleList(_lrp_network(M + s + g, g) for s, g in zip(starts, self.groups))
-        reference = math.log(QUALITY_LAMBDAS[REFERENCE_QUALITY - 1])
+        self.gain = nn.Parameter(torch.zeros(len(QUALITY_LAMBDAS), M))
+        self.inverse_gain = nn.Parameter(torch.zeros(len(QUALITY_LAMBDAS), M))
+        self.start_gains(REFERENCE_QUALITY)
+
+    @torch.no_grad()
+    def start_gains(self, reference: int) -> None:
+        """Initial gains: 1 at anchor quality ``reference``, so that a model warm-started from a mean-scale
+        model trained at that anchor's λ is exactly that model there."""
         # high-rate scalar quantization: D ∝ Δ² and D ∝ 1/λ at the RD slope λ, so the step the
         # gain emulates (1/gain) scales as λ^-1/2
-        log_gain = torch.tensor([0.5 * (math.log(lam) - reference) for lam in QUALITY_LAMBDAS])
-        self.gain = nn.Parameter(log_gain[:, None].repeat(1, M))
-        self.inverse_gain = nn.Parameter(-log_gain[:, None].repeat(1, M))
+        ref = math.log(QUALITY_LAMBDAS[reference - 1])
+        log_gain = torch.tensor([0.5 * (math.log(lam) - ref) for lam in QUALITY_LAMBDAS])
+        self.gain.copy_(log_gain[:, None].expand_as(self.gain))
+        self.inverse_gain.copy_(-log_gain[:, None].expand_as(self.inverse_gain))
 
     def gains(self, quality: Tensor) -> tuple[Tensor, Tensor]:
         """(gain, inverse gain) of each quality in ``quality`` (shape (B,)), each (B, M, 1, 1)."""

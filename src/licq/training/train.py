@@ -23,8 +23,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from ..atomic import atomic_torch_save, atomic_write_bytes
 from ..errors import LicqError
 from ..models import build_model, state_dict_from_file
-from ..models.channel import REFERENCE_QUALITY
-from ..models.io import load_params, save_weights
+from ..models.channel import REFERENCE_QUALITY, anchor_of_lambda
+from ..models.io import load_params, model_digest, save_weights
 from .config import TrainConfig
 from .loop import (StepSampler, TrainingLoop, average_gradients, clip_or_drop, drop_schedule,  # noqa: F401
                    forget_rows_after, init_distributed, psnr_db, rebase_lr, step_loader)
@@ -100,11 +100,26 @@ def _build(cfg: TrainConfig, device: torch.device, warm_start: bool) -> tuple[nn
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     model = build_model(cfg.arch, cfg.N, cfg.M)
     if warm_start:
-        load_params(model, state_dict_from_file(cfg.warm_start), fresh=getattr(model, "fresh_parameters", ()))
+        state = state_dict_from_file(cfg.warm_start)
+        load_params(model, state, fresh=getattr(model, "fresh_parameters", ()))
+        _start_gains_at_warm_start(model, state)
     model.to(device).train()
     precision = resolve_precision(cfg.precision, device)
     prepare_for_training(model, device, precision)
     return model, precision
+
+
+def _start_gains_at_warm_start(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """A variable-rate model warm-started from a zoo model trained at an anchor's λ (licq-q4: quality 4)
+    starts with gain 1 at that anchor, so it is exactly that model there; other sources keep the
+    default reference (quality 3)."""
+    if not hasattr(model, "start_gains") or "gain" in state:
+        return
+    from ..zoo import lambda_of_weights
+
+    anchor = anchor_of_lambda(lambda_of_weights(model_digest(state)[:16]))
+    if anchor is not None:
+        model.start_gains(anchor)
 
 
 def _keep_warm_start(cfg: TrainConfig, out: Path) -> TrainConfig:

@@ -130,6 +130,12 @@ def model_lambda(name: str) -> float | None:
     return e.get("lmbda") if "base" not in e else model_lambda(e["base"])
 
 
+def lambda_of_weights(digest: str) -> float | None:
+    """The training λ of the zoo base model with this digest (16 hex digits); None for any other weights."""
+    found = [e["lmbda"] for e in manifest()["models"] if e.get("digest") == digest and "base" not in e]
+    return found[0] if found else None
+
+
 def find_finetuned_variant(base: str, quantizer: str, states: int | None, train: str) -> str | None:
     """Name of the zoo decoder finetuned from ``base`` for this quantizer and training mode, or None."""
     for e in manifest()["models"]:
