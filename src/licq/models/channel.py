@@ -42,7 +42,8 @@ QUALITY_LAMBDAS: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.
 QUALITY_RANGE: tuple[float, float] = (1.0, float(len(QUALITY_LAMBDAS)))
 #: the quality of a variable-rate file when none is asked for: that of the zoo's default licq-q3
 DEFAULT_QUALITY = 3.0
-#: the anchor whose gains start at 1: the zoo model a warm start usually comes from (licq-q3)
+#: the anchor whose gains start at 1 unless a warm start names another (that of the zoo model it comes
+#: from: licq-q4 gives 4; training/train.py); also λ_ref of the quality balance
 REFERENCE_QUALITY = 3
 #: fraction bits of the context networks' inputs and activations: fewer than h_s's 16, which leaves
 #: room for the ±2**12 range of their inputs (hyper features and latents) with every sum exact
