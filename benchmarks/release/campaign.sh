@@ -25,9 +25,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 #
 # `campaign.sh vr` trains the variable-rate channel-conditional model (--arch channel-vr, qualities
-# 1-7 in one network), warm-started from the shipped licq-q3 transforms (WARM=FILE names another
-# shipped mean-scale model of the same size, e.g. WARM=src/licq/zoo/licq-q4.pt; it is read only when
-# the run has no checkpoint yet).
+# 1-7 in one network), warm-started from the shipped licq-q4 (WARM=FILE names another shipped
+# mean-scale model of the same size; it is read only when the run has no checkpoint yet). From licq-q4
+# the run starts with the top a licq-q3 start reached after 7000 steps, and at step 500 it stood where
+# that run stood at step 1800 (docs/variable-rate.md).
 model=${1:?usage: campaign.sh q1|q2|q3|q4|vr [extra licq train options]}
 shift
 camp=${LICQ_CAMPAIGN:-/root/licq-campaign}
@@ -42,7 +43,7 @@ steps=${STEPS:-50000}
 warm=()
 arch=mbt2018-mean
 shipped=src/licq/zoo/licq-$model.pt
-[ "$model" = vr ] && arch=channel-vr && shipped=${WARM:-src/licq/zoo/licq-q3.pt}
+[ "$model" = vr ] && arch=channel-vr && shipped=${WARM:-src/licq/zoo/licq-q4.pt}
 if [ ! -f "$run/checkpoint.pt" ] && [ -f "$shipped" ] && \
    python -c "import json,sys; m=[e for e in json.load(open('src/licq/zoo/manifest.json'))['models'] if e['file']=='$(basename "$shipped")']; sys.exit(0 if m and (m[0]['N'],m[0]['M'])==(128,192) else 1)"; then
   warm=(--warm-start "$shipped")
