@@ -6,7 +6,8 @@
 #   bash benchmarks/photos_rd.sh OUTDIR TITLE IMAGE...
 #
 # Environment: PLOTS_ONLY=1 codes nothing (plot and tables from the files in OUTDIR); FRESH=1 codes
-# every row again; EFFORT1=1 / EFFORT2=1 add SQ at --effort 1 / 2; VR=WEIGHTS adds a variable-rate
+# every row again; EFFORT1=1 / EFFORT2=1 add SQ at --effort 1 / 2; TCQ8_BASE=1 adds TCQ-8 with the
+# base decoders (--finetuned none: what the finetuned ones gain here); VR=WEIGHTS adds a variable-rate
 # model (--arch channel-vr, qualities 1-7) named VR_NAME (default "licq channel-vr").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,8 @@ if [ -z "${PLOTS_ONLY:-}" ]; then
   $L eval "${IMGS[@]}" --all-qualities --name "licq SQ" --out $R/licq-sq.json --quiet $RESUME
   $L eval "${IMGS[@]}" --all-qualities --quantizer tcq --states 8 --finetuned auto \
     --name "licq TCQ-8 + finetuned decoders" --out $R/licq-tcq8-ft.json --quiet $RESUME
+  [ -z "${TCQ8_BASE:-}" ] || $L eval "${IMGS[@]}" --all-qualities --quantizer tcq --states 8 --finetuned none \
+    --name "licq TCQ-8, base decoders" --out $R/licq-tcq8.json --quiet $RESUME
   # issue 13's baseline: RD-optimised rounding at λ 0.01, as in kodak_rd.sh (a few minutes)
   $L eval "${IMGS[@]}" --all-qualities --quantizer rdoq --tcq-lambda 0.01 --name "licq RDOQ (λ 0.01)" \
     --out $R/licq-rdoq.json --quiet $RESUME
@@ -56,6 +59,7 @@ fi
 EFFORTS=$(ls $R/licq-sq-effort[123].json 2>/dev/null || true)  # optional, where measured
 RDOQ=$(ls $R/licq-rdoq.json 2>/dev/null || true)
 VRF=$(ls $R/licq-vr.json 2>/dev/null || true)
+TCQ8=$(ls $R/licq-tcq8.json 2>/dev/null || true)  # optional, where measured
 $L plot $R/licq-sq.json $R/licq-tcq8-ft.json $VRF $R/webp.json $R/jpeg.json $R/avif.json \
   -o $R/rd.png --xmax 1.5 --title "$TITLE"
 {
@@ -63,7 +67,8 @@ $L plot $R/licq-sq.json $R/licq-tcq8-ft.json $VRF $R/webp.json $R/jpeg.json $R/a
   echo
   $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $VRF $R/avif.json --metric ms-ssim-rgb
   echo
-  $L bdrate $R/licq-sq.json $R/licq-tcq8-ft.json $RDOQ $EFFORTS $VRF
+  $L bdrate $R/licq-sq.json $R/licq-tcq8-ft.json $TCQ8 $RDOQ $EFFORTS $VRF
+  [ -z "$TCQ8" ] || { echo; $L bdrate $TCQ8 $R/licq-tcq8-ft.json; }  # what the finetuned decoders gain
   [ -z "$RDOQ" ] || { echo; $L bdrate $RDOQ $R/licq-tcq8-ft.json; }  # issue 13: TCQ against RD-optimised rounding
   echo; $L bdrate $R/avif.json $R/licq-sq.json $VRF  # issue 42: against AVIF
 } | tee $R/bdrate.txt
