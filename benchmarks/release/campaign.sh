@@ -27,8 +27,8 @@ cd "$(dirname "$0")/../.."
 # `campaign.sh vr` trains the variable-rate channel-conditional model (--arch channel-vr, qualities
 # 1-7 in one network), warm-started from the shipped licq-q4 (WARM=FILE names another shipped
 # mean-scale model of the same size; it is read only when the run has no checkpoint yet). From licq-q4
-# the run starts with the top a licq-q3 start reached after 7000 steps, and at step 500 it stood where
-# that run stood at step 1800 (docs/variable-rate.md).
+# the run starts with the top a licq-q3 start reached after 7000 steps, and at step 1000 it stood
+# between that run's steps 3000 and 4000 against the zoo (docs/variable-rate.md).
 model=${1:?usage: campaign.sh q1|q2|q3|q4|vr [extra licq train options]}
 shift
 camp=${LICQ_CAMPAIGN:-/root/licq-campaign}
