@@ -58,9 +58,7 @@ def main() -> int:
         print(f"{Path(r['file']).stem}: {r['label']:28s} {r['lowest'][0]:.3f} bpp {r['lowest'][1]:.2f} dB .. "
               f"{r['highest'][0]:.3f} bpp {r['highest'][1]:.2f} dB  {bd}")
     if a.out:
-        prov = provenance()
-        a.out.write_text(json.dumps({**result, "command": prov["command"], "commit": prov["commit"],
-                                     "licq_version": prov.get("licq_version")}, indent=1) + "\n")
+        a.out.write_text(json.dumps({**result, **provenance()}, indent=1) + "\n")
     return 0
 
 
