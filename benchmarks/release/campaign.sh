@@ -47,6 +47,8 @@ shipped=src/licq/zoo/licq-$model.pt
 if [ ! -f "$run/checkpoint.pt" ] && [ -f "$shipped" ] && \
    python -c "import json,sys; m=[e for e in json.load(open('src/licq/zoo/manifest.json'))['models'] if e['file']=='$(basename "$shipped")']; sys.exit(0 if m and (m[0]['N'],m[0]['M'])==(128,192) else 1)"; then
   warm=(--warm-start "$shipped")
+elif [ ! -f "$run/checkpoint.pt" ] && [ -n "${WARM:-}" ]; then  # asked for: not a silent start from scratch
+  echo "campaign.sh: WARM=$WARM is not a shipped mean-scale model of N=128, M=192" >&2; exit 2
 fi
 # Training photos: ../shared/data/train, and for vr also the man-made scenes of
 # benchmarks/release/data/structures.json where they have been built (EXTRA_DATA overrides the folder;
