@@ -18,6 +18,14 @@ A candidate replaces a shipped model only if all three hold, on real files:
                 results/reliability/synthetic-drift-q3-15000.json \\
         --drift-models /root/licq-ws4/q4/checkpoint.pt licq-q4
 
+A model the zoo adds beside the others (licq-vr replaces none) has only the synthetic part:
+``--synthetic-only`` with the zoo model of its quality as the shipped one, or ``-`` where the zoo has
+none (then only the runaway bound applies):
+
+    python benchmarks/adoption_check.py --synthetic-only \
+        --drift results/reliability/synthetic-drift-vr.json results/reliability/synthetic-drift-vr.json \
+        --drift-models CANDIDATE@4 licq-q4
+
 Candidate first, shipped model second in every pair. Prints the verdict of each part and exits
 with 0 when the candidate may be adopted, 1 when not; ``--out`` also writes it as JSON.
 """
@@ -78,6 +86,24 @@ def synthetic_parts(cand: dict[tuple[int, int, int], list[float]],
                              "shipped": float(np.mean([i["shipped_last_db"] for i in images]))}}
 
 
+def runaway_only(cand: dict[tuple[int, int, int], list[float]]) -> dict:
+    """The synthetic part where the zoo has no model to compare with: only the drop over the generations."""
+    images = [{"seed": k[0], "size": [k[1], k[2]], "candidate_last_db": cand[k][-1],
+               "drop_db": cand[k][0] - cand[k][-1]} for k in sorted(cand)]
+    return {"images": images, "generations": len(next(iter(cand.values()))), "worst_gap_db": None,
+            "worst_drop_db": max(i["drop_db"] for i in images),
+            "mean_last_db": {"candidate": float(np.mean([i["candidate_last_db"] for i in images])), "shipped": None}}
+
+
+def synthetic_verdict(synthetic: dict) -> dict:
+    """The synthetic part alone (a model that replaces none): the floor where there is a shipped model, no runaway."""
+    parts = {"synthetic_no_runaway": synthetic["worst_drop_db"] <= RUNAWAY_DB}
+    if synthetic["worst_gap_db"] is not None:
+        parts["synthetic_within_floor"] = synthetic["worst_gap_db"] >= -SYNTHETIC_FLOOR_DB
+    return {"parts": parts, "adopt": all(parts.values()),
+            "synthetic": {"floor_db": SYNTHETIC_FLOOR_DB, "runaway_db": RUNAWAY_DB, **synthetic}}
+
+
 def verdict(cand: dict, ship: dict, synthetic: dict) -> dict:
     """The parts of the rule and the overall answer."""
     n = min(len(cand["psnr_per_generation"]), len(ship["psnr_per_generation"]))
@@ -94,17 +120,28 @@ def verdict(cand: dict, ship: dict, synthetic: dict) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--lmbda", type=float, required=True, help="the models' training λ (for the RD loss)")
-    p.add_argument("--recompression", type=Path, nargs=2, required=True, metavar=("CANDIDATE", "SHIPPED"))
+    p.add_argument("--lmbda", type=float, help="the models' training λ (for the RD loss)")
+    p.add_argument("--recompression", type=Path, nargs=2, metavar=("CANDIDATE", "SHIPPED"))
     p.add_argument("--drift", type=Path, nargs=2, required=True, metavar=("CANDIDATE", "SHIPPED"))
     p.add_argument("--drift-models", nargs=2, metavar=("CANDIDATE", "SHIPPED"),
-                   help="model names inside the drift files (needed where a file holds several)")
+                   help="model names inside the drift files (needed where a file holds several; "
+                        "with --synthetic-only a shipped '-' means none)")
+    p.add_argument("--synthetic-only", action="store_true",
+                   help="only the synthetic part: a model the zoo adds without replacing one")
     p.add_argument("--out", type=Path, help="also write the verdict here as JSON")
     a = p.parse_args()
-    for f in [*a.recompression, *a.drift]:
+    if not a.synthetic_only and (a.lmbda is None or a.recompression is None):
+        p.error("--lmbda and --recompression are required (except with --synthetic-only)")
+    for f in [*(a.recompression or []), *a.drift]:
         if not f.is_file():
             raise SystemExit(f"adoption_check: no such file: {f}")
     names = a.drift_models or (None, None)
+    if a.synthetic_only:
+        cand_images = drift_images(a.drift[0], names[0])
+        v = synthetic_verdict(runaway_only(cand_images) if names[1] == "-" else
+                              synthetic_parts(cand_images, drift_images(a.drift[1], names[1])))
+        report_synthetic(v)
+        finish(v, a.out, "ADOPT" if v["adopt"] else "DO NOT SHIP")
     cand, ship = (recompression_summary(f, a.lmbda) for f in a.recompression)
     v = verdict(cand, ship, synthetic_parts(drift_images(a.drift[0], names[0]), drift_images(a.drift[1], names[1])))
     print(f"RD loss      {cand['rd_loss']:.4f} vs {ship['rd_loss']:.4f}  "
@@ -112,17 +149,29 @@ def main() -> None:
           f"{'ok' if v['parts']['rd_loss_lower'] else 'FAIL'}")
     print(f"generations  PSNR gap min {min(v['psnr_gap_per_generation_db']):+.3f} dB, after {v['generations']} "
           f"{v['psnr_gap_per_generation_db'][-1]:+.3f} dB  {'ok' if v['parts']['psnr_at_every_generation'] else 'FAIL'}")
+    report_synthetic(v)
+    finish(v, a.out, "ADOPT" if v["adopt"] else "KEEP THE SHIPPED MODEL")
+
+
+def report_synthetic(v: dict) -> None:
+    """Print the synthetic part of a verdict (the floor only where there was a shipped model)."""
     s = v["synthetic"]
-    print(f"synthetic    worst image {s['worst_gap_db']:+.2f} dB against the shipped model's after "
-          f"{s['generations']} generations (floor -{SYNTHETIC_FLOOR_DB:.1f})  "
-          f"{'ok' if v['parts']['synthetic_within_floor'] else 'FAIL'}")
+    if s["worst_gap_db"] is not None:
+        print(f"synthetic    worst image {s['worst_gap_db']:+.2f} dB against the shipped model's after "
+              f"{s['generations']} generations (floor -{SYNTHETIC_FLOOR_DB:.1f})  "
+              f"{'ok' if v['parts']['synthetic_within_floor'] else 'FAIL'}")
+    shipped = s["mean_last_db"]["shipped"]
     print(f"             worst drop {s['worst_drop_db']:.2f} dB over the generations (at most {RUNAWAY_DB:.1f}); "
-          f"mean end {s['mean_last_db']['candidate']:.2f} vs {s['mean_last_db']['shipped']:.2f} dB  "
-          f"{'ok' if v['parts']['synthetic_no_runaway'] else 'FAIL'}")
-    print("ADOPT" if v["adopt"] else "KEEP THE SHIPPED MODEL")
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        save_results(a.out, {"command": "python " + " ".join(sys.argv), **v})
+          f"mean end {s['mean_last_db']['candidate']:.2f}" + ("" if shipped is None else f" vs {shipped:.2f}")
+          + f" dB  {'ok' if v['parts']['synthetic_no_runaway'] else 'FAIL'}")
+
+
+def finish(v: dict, out: Path | None, answer: str) -> None:
+    """Print the answer, write the verdict where asked, exit 0 when the candidate may be adopted."""
+    print(answer)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_results(out, {"command": "python " + " ".join(sys.argv), **v})
     sys.exit(0 if v["adopt"] else 1)
 
 

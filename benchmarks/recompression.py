@@ -31,8 +31,13 @@ OUT = Path("results/reliability")
 
 
 def weight_file_arch(model: str | None) -> str | None:
-    """The architecture to pass for ``model``: mbt2018-mean for a weight file, None for a zoo name."""
-    return "mbt2018-mean" if model and Path(model).is_file() else None
+    """The architecture to pass for ``model``: None for a zoo name; for a weight file channel-vr when
+    it holds a variable-rate model's gains, else mbt2018-mean."""
+    if not (model and Path(model).is_file()):
+        return None
+    from licq.models.io import state_dict_from_file
+
+    return "channel-vr" if "gain" in state_dict_from_file(model) else "mbt2018-mean"
 
 
 def generations(img: Image.Image, n: int, model: str | None = None, arch: str | None = None,

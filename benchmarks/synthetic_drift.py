@@ -6,7 +6,9 @@ A candidate model can pass the Kodak adoption rule (lower RD loss, higher mean P
 one of 10 recompression generations) and still fail there by a wide margin: on this content some
 models add a colour bias and contrast at every generation, so the image runs away instead of
 settling. This measures it on several seeds and two sizes for any number of models (zoo names
-or weight files), SQ Δ = 1, so a release can be checked before it is exported.
+or weight files), SQ Δ = 1, so a release can be checked before it is exported. A variable-rate
+model (licq-vr, or a channel-vr weight file) is measured at each of ``--qualities`` (default 1-7),
+listed as MODEL@QUALITY.
 
     nice env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/synthetic_drift.py \\
         licq-q3 /root/licq-release/q3/checkpoint.pt --tag rel-q3-15000
@@ -35,33 +37,45 @@ from recompression import generations, weight_file_arch  # noqa: E402
 SIZES = [(96, 128), (192, 256)]
 
 
-def measure(model: str, seeds: list[int], n: int) -> dict:
-    """10-generation PSNRs of every (seed, size) image for one model."""
+def measure(model: str, seeds: list[int], n: int, quality: float | None = None) -> dict:
+    """10-generation PSNRs of every (seed, size) image for one model (a variable-rate one at ``quality``)."""
     rows = []
+    arch = weight_file_arch(model)
+    label = model if quality is None else f"{model}@{quality:g}"
     for seed in seeds:
         for h, w in SIZES:
             img = smooth_image(h, w, seed=seed)
-            outs, bpps = generations(img, n, model, weight_file_arch(model))
+            outs, bpps = generations(img, n, model, arch, **({} if quality is None else {"quality": quality}))
             psnr = [psnr_images(img, o) for o in outs]
             bias = (np.asarray(outs[-1], dtype=np.float64) - img).mean(axis=(0, 1))
             rows.append({"seed": seed, "size": [h, w], "psnr": psnr, "bpp": bpps,
                          "mean_rgb_error_last": [float(b) for b in bias]})
-            print(f"{model} seed {seed} {w}x{h}: {psnr[0]:.2f} -> {psnr[-1]:.2f} dB", file=sys.stderr, flush=True)
+            print(f"{label} seed {seed} {w}x{h}: {psnr[0]:.2f} -> {psnr[-1]:.2f} dB", file=sys.stderr, flush=True)
     first, last = [r["psnr"][0] for r in rows], [r["psnr"][-1] for r in rows]
-    return {"model": model, "mean_first_db": float(np.mean(first)), "mean_last_db": float(np.mean(last)),
+    return {"model": label, "mean_first_db": float(np.mean(first)), "mean_last_db": float(np.mean(last)),
             "worst_last_db": float(np.min(last)), "mean_drift_db": float(np.mean(first) - np.mean(last)),
             "images": rows}
 
 
+def variable_rate(model: str) -> bool:
+    """Whether ``model`` (a zoo name or a weight file) takes a quality."""
+    from licq.cli_args import variable_rate_model
+
+    return variable_rate_model(model, weight_file_arch(model))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("models", nargs="+", help="zoo names or mbt2018-mean weight files")
+    p.add_argument("models", nargs="+", help="zoo names or weight files (mbt2018-mean or channel-vr)")
+    p.add_argument("--qualities", type=float, nargs="+", default=[1, 2, 3, 4, 5, 6, 7],
+                   help="the qualities a variable-rate model is measured at, each as MODEL@QUALITY")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 3, 7])
     p.add_argument("--generations", type=int, default=10)
     p.add_argument("--tag", required=True)
     a = p.parse_args()
     res = {"seeds": a.seeds, "sizes": SIZES, "generations": a.generations,
-           "models": [measure(m, a.seeds, a.generations) for m in a.models]}
+           "models": [measure(m, a.seeds, a.generations, q) for m in a.models
+                      for q in (a.qualities if variable_rate(m) else [None])]}
     for r in res["models"]:
         print(f"{r['model']}: {r['mean_first_db']:.2f} -> {r['mean_last_db']:.2f} dB "
               f"(drift {r['mean_drift_db']:.2f}, worst end {r['worst_last_db']:.2f})")

@@ -78,5 +78,32 @@ def test_command_line_reads_the_files_and_exits_by_verdict(tmp_path, monkeypatch
     assert saved["command"].startswith("python adoption_check.py")
 
 
+def test_synthetic_only_without_a_shipped_model_checks_the_runaway_alone():
+    """A quality the zoo has no model of (licq-vr above quality 4): only the drop over the generations."""
+    steady = adoption.synthetic_verdict(adoption.runaway_only({(0, 96, 128): [20.0, 19.0, 18.0]}))
+    assert steady["parts"] == {"synthetic_no_runaway": True} and steady["adopt"]
+    assert not adoption.synthetic_verdict(adoption.runaway_only({(0, 96, 128): [30.0, 28.0, 26.9]}))["adopt"]
+    below = adoption.synthetic_verdict(adoption.synthetic_parts({k: [v[0], v[1], v[2] - 1.1] for k, v in SHIPPED.items()},
+                                                                SHIPPED))
+    assert below["parts"] == {"synthetic_no_runaway": True, "synthetic_within_floor": False}
+
+
+def test_synthetic_only_command_line(tmp_path, monkeypatch, capsys):
+    f = tmp_path / "drift.json"
+    f.write_text(json.dumps({"models": [{"model": name, "images": [
+        {"seed": k[0], "size": [k[1], k[2]], "psnr": [p - shift for p in v]} for k, v in SHIPPED.items()]}
+        for name, shift in (("vr@4", 0.5), ("licq-q4", 0.0), ("vr@7", 0.0))]}))
+    for names, code in ((["vr@4", "licq-q4"], 0), (["vr@7", "-"], 0), (["licq-q4", "vr@4"], 0)):
+        monkeypatch.setattr(sys, "argv", ["adoption_check.py", "--synthetic-only", "--drift", str(f), str(f),
+                                          "--drift-models", *names])
+        with pytest.raises(SystemExit) as e:
+            adoption.main()
+        assert e.value.code == code and "ADOPT" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", ["adoption_check.py", "--drift", str(f), str(f)])
+    with pytest.raises(SystemExit) as e:
+        adoption.main()
+    assert e.value.code == 2 and "--recompression are required" in capsys.readouterr().err
+
+
 def _kodak(rd_loss: float, psnrs: list[float]) -> dict:
     return {"rd_loss": rd_loss, "psnr_per_generation": psnrs}

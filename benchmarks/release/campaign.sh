@@ -25,8 +25,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 #
 # `campaign.sh vr` trains the variable-rate channel-conditional model (--arch channel-vr, qualities
-# 1-7 in one network), warm-started from the shipped licq-q4 (WARM=FILE names another shipped
-# mean-scale model of the same size; it is read only when the run has no checkpoint yet). From licq-q4
+# 1-7 in one network), warm-started from the shipped licq-vr (the run's weights at the last release
+# that shipped them), else from licq-q4 (WARM=FILE names another shipped model of the same size; it
+# is read only when the run has no checkpoint yet). From licq-q4
 # the run starts with the top a licq-q3 start reached after 7000 steps, and at step 1000 it stood
 # between that run's steps 3000 and 4000 against the zoo (docs/variable-rate.md).
 model=${1:?usage: campaign.sh q1|q2|q3|q4|vr [extra licq train options]}
@@ -43,12 +44,14 @@ steps=${STEPS:-50000}
 warm=()
 arch=mbt2018-mean
 shipped=src/licq/zoo/licq-$model.pt
-[ "$model" = vr ] && arch=channel-vr && shipped=${WARM:-src/licq/zoo/licq-q4.pt}
+vr_start=src/licq/zoo/licq-vr.pt  # the shipped variable-rate model: a replaced machine goes on from it
+[ -f "$vr_start" ] || vr_start=src/licq/zoo/licq-q4.pt
+[ "$model" = vr ] && arch=channel-vr && shipped=${WARM:-$vr_start}
 if [ ! -f "$run/checkpoint.pt" ] && [ -f "$shipped" ] && \
    python -c "import json,sys; m=[e for e in json.load(open('src/licq/zoo/manifest.json'))['models'] if e['file']=='$(basename "$shipped")']; sys.exit(0 if m and (m[0]['N'],m[0]['M'])==(128,192) else 1)"; then
   warm=(--warm-start "$shipped")
 elif [ ! -f "$run/checkpoint.pt" ] && [ -n "${WARM:-}" ]; then  # asked for: not a silent start from scratch
-  echo "campaign.sh: WARM=$WARM is not a shipped mean-scale model of N=128, M=192" >&2; exit 2
+  echo "campaign.sh: WARM=$WARM is not a shipped model of N=128, M=192" >&2; exit 2
 fi
 # Training photos: ../shared/data/train, and for vr also the man-made scenes of
 # benchmarks/release/data/structures.json where they have been built (EXTRA_DATA overrides the folder;

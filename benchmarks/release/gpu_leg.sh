@@ -21,7 +21,7 @@
 # `licq train --saturation`). Each model's final weights come back in half precision
 # ($OUT/<model>-gpu.pt, < 16 MiB; written after each phase, so a cut call still returns the
 # first), with the logs in $OUT/logs.tar.gz and the speed JSON. `vr` is the variable-rate model
-# (--arch channel-vr; its weights of .gpu/init-vr.pt when the vr campaign had some), at the
+# (--arch channel-vr, from .gpu/init-vr.pt: the vr campaign's weights, else its start), at the
 # campaign's recipe (vr_recipe.sh; $LR_VR, $FRESH_LR and $QUALITY_BALANCE override it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -68,15 +68,20 @@ for i, f in enumerate(list_images(folders)):
 print(f"training pack: {i + 1} photos from {', '.join(folders)}, JPEG q{quality}")
 EOF
   # init: the q3 campaign's live weights (half precision), else the shipped q3; for vr, the vr
-  # campaign's live weights where it has some (else vr warm-starts from the same q3 weights)
-  WITH_VR=$with_vr WITH_ZOO=$with_zoo "$py" - "$camp/q3/checkpoint.pt" src/licq/zoo/licq-q3.pt "$camp/vr/checkpoint.pt" <<'EOF'
+  # campaign's live weights where it has some, else the campaign's start (campaign.sh: the shipped
+  # licq-vr where the zoo has it, else licq-q4)
+  local vr_start=src/licq/zoo/licq-vr.pt
+  [ -f "$vr_start" ] || vr_start=src/licq/zoo/licq-q4.pt
+  WITH_VR=$with_vr WITH_ZOO=$with_zoo "$py" - "$camp/q3/checkpoint.pt" src/licq/zoo/licq-q3.pt "$camp/vr/checkpoint.pt" \
+    "$vr_start" <<'EOF'
 import os, sys, torch
 from pathlib import Path
 from licq.models.io import half_state
-live, shipped, vr = map(Path, sys.argv[1:])
+live, shipped, vr, vr_start = map(Path, sys.argv[1:])
 notes = []
-vr_live = os.environ["WITH_VR"] == "1" and vr.is_file()
-if os.environ["WITH_ZOO"] == "1" or not vr_live:
+with_vr = os.environ["WITH_VR"] == "1"
+vr_live = with_vr and vr.is_file()
+if os.environ["WITH_ZOO"] == "1" or not with_vr:
     if live.is_file():
         ck = torch.load(live, map_location="cpu", weights_only=True)
         torch.save(half_state(ck["model"]), ".gpu/init.pt")
@@ -88,6 +93,9 @@ if vr_live:
     ck = torch.load(vr, map_location="cpu", weights_only=True)
     torch.save(half_state(ck["model"]), ".gpu/init-vr.pt")
     notes.append(f"vr: {vr} step {ck['step']}")
+elif with_vr:
+    Path(".gpu/init-vr.pt").write_bytes(vr_start.read_bytes())
+    notes.append(f"vr: {vr_start}")
 Path(".gpu/init.txt").write_text("\n".join(notes) + "\n")
 print("init weights:", "; ".join(notes))
 EOF

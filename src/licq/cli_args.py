@@ -135,6 +135,17 @@ def variable_rate_arch(name: str | None) -> bool:
     return bool(getattr(ARCHITECTURES.get(name), "variable_rate", False))
 
 
+def variable_rate_model(model: str | None, arch: str | None) -> bool:
+    """Whether a command's model takes a quality: a variable-rate ``--arch``, or without one a zoo
+    model of a variable-rate architecture (licq-vr; the manifest is read without PyTorch)."""
+    if arch is not None or model is None:
+        return variable_rate_arch(arch)
+    from .zoo import manifest
+
+    found = [e["arch"] for e in manifest()["models"] if e["name"] == model]
+    return bool(found) and variable_rate_arch(found[0])
+
+
 def check_output_file(path: str) -> None:
     """Refuse an output file that cannot be created, before any work is done (LicqError)."""
     p = Path(path)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ..cli_args import (check_output_file, float_range, int_range, one_line, path_arg, quality_value,
-                        variable_rate_arch, zoo_quality)
+                        variable_rate_model, zoo_quality)
 from ..errors import LicqError
 from ..quantizers.spec import ALL_SCANS, ALL_STATES, NAMES as QUANTIZERS
 from .options import (LAMBDA_HELP, MAX_PIXELS, STEP, STEP_HELP, TCQ_LAMBDA, WEIGHTINGS, check_effort,
@@ -219,21 +219,24 @@ def _cmd_models(a: argparse.Namespace) -> None:
         if d:
             how = m["train"] + (f", control: {m['control']}" if m.get("control") else "")
             dec = f"{d['quantizer']} Δ={d['step']:g} states={d['states']} ({how}, base {m['base']})"
-        print(f"{m['name']:28s} {m['arch']:14s} {m['N']}/{m['M']:<5} {m.get('quality') or '-'!s:7s} "
-              f"{m['lmbda']:<8g} {dec}{mark}")
+        rng = m.get("quality_range")  # a variable-rate model: any quality of its range
+        quality = f"{rng[0]:g}-{rng[1]:g}" if rng else m.get("quality") or "-"
+        lmbda = (f"{m['lambda_range'][0]:g}-{m['lambda_range'][1]:g}" if rng
+                 else "-" if m["lmbda"] is None else f"{m['lmbda']:g}")  # a variable-rate model's decoder: none
+        print(f"{m['name']:28s} {m['arch']:14s} {m['N']}/{m['M']:<5} {quality!s:7s} {lmbda:<8s} {dec}{mark}")
 
 
 def _check_quality(a: argparse.Namespace) -> str | None:
     """``--quality``: a zoo level without --model, a number in range with a variable-rate model, else refused."""
     if a.quality is None:
         return None
-    if variable_rate_arch(a.arch):
+    if variable_rate_model(a.model, a.arch):
         from ..models.channel import QUALITY_RANGE
 
         lo, hi = QUALITY_RANGE
         return None if lo <= a.quality <= hi else f"argument --quality: expected a number in [{lo:g}, {hi:g}], got {a.quality}"
     if a.model is not None:
-        return "argument --quality: not allowed with --model (a quality names a zoo model; a variable-rate model, --arch channel-vr, takes one)"
+        return "argument --quality: not allowed with --model (a quality names a zoo model; a variable-rate model, licq-vr or --arch channel-vr, takes one)"
     try:
         zoo_quality(str(a.quality))
     except argparse.ArgumentTypeError as exc:
@@ -286,7 +289,7 @@ def add_encode(sub, max_pixels: int) -> None:
                    help="the highest quality whose file fits in N bytes")
     e.add_argument("--quality", type=quality_value,
                    help=f"zoo quality level, {zoo_range()} (instead of --model); with a variable-rate model "
-                        "(--arch channel-vr) any number from 1 to 7 (default 3)")
+                        "(licq-vr, or a weight file with --arch channel-vr) any number from 1 to 7 (default 3)")
     e.add_argument("--quantizer", default="sq", choices=QUANTIZERS,
                    help="sq: scalar; tcq: trellis-coded (entropy-constrained Viterbi); "
                    "rdoq: scalar with a D + λ·R choice per latent (decodes as SQ)")

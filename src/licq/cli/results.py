@@ -9,11 +9,16 @@ import sys
 from pathlib import Path
 
 from ..cli_args import (arch_name, check_output_file, float_range, one_line, path_arg, quality_value,
-                        variable_rate_arch, zoo_quality)
+                        variable_rate_model, zoo_quality)
 from ..errors import LicqError
 from ..quantizers.spec import ALL_SCANS, ALL_STATES, BY_NAME, NAMES as QUANTIZERS
 from .options import (LAMBDA_HELP, STEP, STEP_HELP, TCQ_LAMBDA, WEIGHTINGS, check_effort, check_quantizer_opts,
                       effort_opts, zoo_range)
+
+
+def _variable_rate(a: argparse.Namespace) -> bool:
+    """Whether eval's models take qualities: every ``--model`` is variable-rate (licq-vr, or ``--arch channel-vr``)."""
+    return bool(a.model) and all(variable_rate_model(m, a.arch) for m in a.model)
 
 
 def _cmd_eval(a: argparse.Namespace) -> None:
@@ -27,7 +32,7 @@ def _cmd_eval(a: argparse.Namespace) -> None:
     files = image_files(a.inputs)
     if not files:
         raise LicqError(f"no images found in {' '.join(a.inputs)}")
-    variable = bool(a.model) and variable_rate_arch(a.arch)
+    variable = _variable_rate(a)
     if variable:  # one model, many qualities: the anchors sample its range
         qualities = list(range(int(QUALITY_RANGE[0]), int(QUALITY_RANGE[1]) + 1)) if a.all_qualities else (a.quality or [None])
     else:
@@ -195,11 +200,11 @@ def _cmd_baseline(a: argparse.Namespace) -> None:
 
 
 def _check_eval(a: argparse.Namespace) -> str | None:
-    variable = variable_rate_arch(a.arch)
+    variable = _variable_rate(a)
     if variable:
         from ..models.channel import QUALITY_RANGE
     if a.model and (a.quality or a.all_qualities) and not variable:
-        return "argument --model: not allowed with --quality/--all-qualities (except a variable-rate model, --arch channel-vr)"
+        return "argument --model: not allowed with --quality/--all-qualities (except a variable-rate model: licq-vr, or --arch channel-vr)"
     for q in a.quality or []:
         if variable and not QUALITY_RANGE[0] <= q <= QUALITY_RANGE[1]:
             return f"argument --quality: expected numbers in [{QUALITY_RANGE[0]:g}, {QUALITY_RANGE[1]:g}], got {q}"
@@ -233,7 +238,7 @@ def add_eval(sub) -> None:
     ev.add_argument("--model", nargs="+", type=path_arg, help="zoo names or weight files (one rate point each)")
     ev.add_argument("--arch", type=arch_name, help="architecture of weight files")
     ev.add_argument("--quality", type=quality_value, nargs="+",
-                    help=f"zoo qualities, {zoo_range()}; with a variable-rate model (--arch channel-vr), its qualities (1-7)")
+                    help=f"zoo qualities, {zoo_range()}; with a variable-rate model (licq-vr, or --arch channel-vr), its qualities (1-7)")
     ev.add_argument("--all-qualities", action="store_true",
                     help="every quality in the zoo; with a variable-rate model, 1, 2, ..., 7")
     ev.add_argument("--quantizer", default="sq", choices=QUANTIZERS, help="as for licq encode")

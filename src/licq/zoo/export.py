@@ -2,6 +2,7 @@
 
     python -m licq.zoo.export runs/q3/checkpoint.pt --name licq-q3 --quality 3 [--default]
         [--with-decoder FINETUNE_RUN]
+    python -m licq.zoo.export runs/vr/checkpoint.pt --name licq-vr   # a variable-rate model: no --quality
     python -m licq.zoo.export runs/q3/checkpoint.pt --with-decoder FINETUNE_RUN --candidate merged.pt
 
 Writes ``<name>.pt`` (half precision) next to the manifest and adds or replaces
@@ -123,6 +124,11 @@ def export(checkpoint: str, name: str, quality: int | None, default: bool, notes
                  **({"exclude": _brief(cfg)["exclude"]} if cfg.get("exclude") else {})},
              **({"decoder_finetune": finetuned} if finetuned else {}),
              "notes": notes}
+    if getattr(model, "variable_rate", False):  # one model for a range of qualities: no λ, no level of its own
+        from ..models.channel import QUALITY_LAMBDAS, QUALITY_RANGE
+
+        entry.update(lmbda=None, quality=None, quality_range=list(QUALITY_RANGE),
+                     lambda_range=[QUALITY_LAMBDAS[0], QUALITY_LAMBDAS[-1]])
     # a retrained model keeps its name's swept TCQ defaults until benchmarks/release/tcq_sweep.py sweeps it again:
     # without them TCQ would silently fall back to the generic Δ and λ
     replaced = next((m for m in _load_manifest()["models"] if m["name"] == name), {})
@@ -140,10 +146,10 @@ def _save_manifest(man: dict) -> None:
 
 
 def _put_entry(entry: dict, default: bool = False) -> None:
-    """Add or replace a manifest entry (models by quality, finetuned decoders after them)."""
+    """Add or replace a manifest entry (models by quality, then the variable-rate ones, then finetuned decoders)."""
     man = _load_manifest()
     man["models"] = [m for m in man["models"] if m["name"] != entry["name"]] + [entry]
-    man["models"].sort(key=lambda m: (m.get("quality") is None, m.get("quality") or 0, m["name"]))
+    man["models"].sort(key=lambda m: ("base" in m, m.get("quality") or float("inf"), m["name"]))
     if default or not man.get("default"):
         man["default"] = entry["name"]
     _save_manifest(man)
