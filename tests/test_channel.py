@@ -280,6 +280,46 @@ def test_finetuning_weighs_the_qualities_as_asked(vr_model, tmp_path, monkeypatc
     assert json.loads((tmp_path / "ft" / "config.json").read_text())["config"]["quality_balance"] == 0.45
 
 
+def test_second_generation_re_encodes_each_crop_at_its_quality(vr_model):
+    from licq.training.finetune import later_generations_mse, second_generation
+
+    net = licq.models.load_file(vr_model, ARCH).net.eval()
+    x = torch.stack([torch.from_numpy(smooth_image(64, 64, seed=s)).permute(2, 0, 1).float() / 255 for s in (4, 5)])
+    quality = torch.tensor([1.5, 6.5])
+    with torch.no_grad():
+        x2 = second_generation(net, x, quality=quality)
+        alone = [second_generation(net, x[i:i + 1], quality=quality[i:i + 1]) for i in range(2)]
+        low = surrogate_forward(net, x[:1], "ste", quality=torch.tensor([1.5]))["x_hat"]
+        other = second_generation(net, x[1:], quality=torch.tensor([1.5]))  # the second crop at the first's quality
+        mse2 = later_generations_mse(net, x, x, 1, quality=quality)
+    assert torch.allclose(x2[:1], alone[0], atol=1e-5) and torch.allclose(x2[1:], alone[1], atol=1e-5)
+    assert torch.allclose(alone[0], low, atol=1e-5) and not torch.allclose(alone[1], other, atol=1e-3)
+    assert mse2.shape == (2,) and torch.allclose(mse2, ((x2 - x) ** 2).flatten(1).mean(1))
+
+
+def test_idempotence_finetuning_of_a_variable_rate_model(vr_model, tmp_path):
+    from PIL import Image
+
+    import licq.training.finetune as ft
+
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.fromarray(smooth_image(72, 72, seed=34)).save(data / "0.png")
+
+    def run(name, **kw):
+        cfg = ft.FinetuneConfig(base=vr_model, arch=ARCH, data=[str(data)], out=str(tmp_path / name), steps=2,
+                                batch=2, crop=64, threads=1, downscale=None, log_every=1, seed=5, **kw)
+        return torch.load(ft.finetune(cfg, progress=False), weights_only=True)
+
+    plain, idem = run("plain"), run("idem", idempotence=2.0, idempotence_generations=2)
+    assert any(not torch.equal(plain[k], idem[k]) for k in plain)  # the term moved the decoder
+    assert "psnr2" in (tmp_path / "idem" / "log.csv").read_text().splitlines()[0]
+    with pytest.raises(LicqError, match="not with --quantizer sq-grid"):
+        run("grid", idempotence=1.0, quantizer="sq-grid")
+    with pytest.raises(LicqError, match="noise control is not available"):
+        run("control", control="noise")
+
+
 def test_format_4_header_round_trip_and_checks():
     h = container.Header("@channel-vr", bytes(8), 0, 0, 1.0, 0.0, 32, 48, quality=6.05)
     data = container.pack(h, [b"z", b"a", b"b"])

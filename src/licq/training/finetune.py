@@ -29,7 +29,9 @@ being encoded again (Kim et al., 2020, "Instability of successive deep image
 compression"). ``idempotence_generations=K``
 unrolls K such re-encodings (x₂ … x_{K+1}, gradients through all of them) and the
 term takes the mean of their MSEs: drift that only runs away after several
-generations is invisible to a single re-encoding.
+generations is invisible to a single re-encoding. A variable-rate model re-encodes each crop at its
+own quality, and the term weighs each crop's mean as its first-generation distortion is weighed
+(its λ, and ``quality_balance``).
 
 The result is a *decoder* file: the finetuned tensors only, tied to the base
 model's digest and the quantizer setting they were trained for.
@@ -123,7 +125,7 @@ def _variable_rate_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes:
                            synthesize) -> dict[str, torch.Tensor]:
     """:func:`quantized_forward` of a variable-rate model: each crop at its own quality (drawn
     uniformly from the model's range), the codec's group loop with the real quantizer's levels.
-    Adds ``"lmbda"`` (each crop's λ) and, when the entropy parameters train, ``"bits"`` per crop."""
+    Adds ``"quality"`` and ``"lmbda"`` (each crop's) and, when the entropy parameters train, ``"bits"`` per crop."""
     from ..models.channel import draw_qualities, quality_lambda
 
     net = m.net
@@ -143,35 +145,38 @@ def _variable_rate_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes:
 
     y_hat = net.code_groups(side.means, side.scales, group)
     out = {"x_hat": synthesize(net.synthesis_input(y_hat, side.means, inverse_gain)), "y_hat": y_hat,
-           "lmbda": quality_lambda(quality)}
+           "lmbda": quality_lambda(quality), "quality": quality}
     if entropy:
         out["bits"] = torch.stack(bits).sum(0)
     return out
 
 
 def second_generation(net: nn.Module, x_hat: torch.Tensor, precision: Precision = "fp32",
-                      grid_step: float | None = None) -> torch.Tensor:
+                      grid_step: float | None = None, quality: torch.Tensor | None = None) -> torch.Tensor:
     """The reconstruction of re-encoding ``x_hat``: 8-bit pixels and rounded latents, straight-through.
 
     Latents are rounded around the means, as SQ (and, approximately, RDOQ and TCQ) does; with
     ``grid_step`` Δ on the fixed grid ``Δ·round(y/Δ)`` instead, as ``sq-grid`` does, whose
-    reconstruction does not depend on the hyper-latent at all.
+    reconstruction does not depend on the hyper-latent at all. A variable-rate model re-encodes
+    each crop at its ``quality`` (its group loop, latents rounded around each group's means).
     """
     x1 = ste_round(x_hat.clamp(0, 1) * 255) / 255
     if grid_step is None:
-        return surrogate_forward(net, x1, "ste", precision)["x_hat"]
+        return surrogate_forward(net, x1, "ste", precision, quality=quality)["x_hat"]
     run = transform_runner(x1, precision)
     y = run(net.g_a, x1)
     return run(net.g_s, ste_round(y / grid_step) * grid_step)
 
 
 def later_generations_mse(net: nn.Module, x_hat: torch.Tensor, x: torch.Tensor, generations: int,
-                          precision: Precision = "fp32", grid_step: float | None = None) -> torch.Tensor:
-    """Mean over ``generations`` successive re-encodings of ``x_hat`` of their MSE against ``x``."""
-    total, xk = x_hat.new_zeros(()), x_hat
+                          precision: Precision = "fp32", grid_step: float | None = None,
+                          quality: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over ``generations`` successive re-encodings of ``x_hat`` of their MSE against ``x``, per
+    crop (shape (B,)); a variable-rate model's crops each at their ``quality``."""
+    total, xk = x_hat.new_zeros(x.shape[0]), x_hat
     for _ in range(generations):
-        xk = second_generation(net, xk, precision, grid_step)
-        total = total + torch.mean((xk - x) ** 2)
+        xk = second_generation(net, xk, precision, grid_step, quality)
+        total = total + ((xk - x) ** 2).flatten(1).mean(1)
     return total / generations
 
 
@@ -247,8 +252,11 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
     q = make_quantizer(cfg.quantizer, **params)
     variable = getattr(base.net, "variable_rate", False)
     lmbda, modes = (None if variable else _base_lmbda(cfg, base)), modes_of(base.net, cfg.train)
-    if variable and (cfg.control or cfg.idempotence):
-        raise LicqError("the noise control and the idempotence term are not available for variable-rate models")
+    if variable and cfg.control:
+        raise LicqError("the noise control is not available for variable-rate models")
+    if variable and cfg.idempotence and cfg.quantizer == "sq-grid":
+        raise LicqError("the idempotence term of a variable-rate model re-encodes around the means: "
+                        "not with --quantizer sq-grid")
     if cfg.quality_balance and not variable:
         raise LicqError("--quality-balance weighs the qualities of a variable-rate model; "
                         f"{base.name} has one λ")
@@ -292,9 +300,13 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
         logged = {}
         if cfg.idempotence:
             mse2 = later_generations_mse(m.net, o["x_hat"], x, cfg.idempotence_generations, precision,
-                                         params["step"] if cfg.quantizer == "sq-grid" else None)
-            loss = loss + cfg.idempotence * lmbda * 255 ** 2 * mse2
-            logged["psnr2"] = psnr_db(mse2.item())
+                                         params["step"] if cfg.quantizer == "sq-grid" else None, o.get("quality"))
+            if "lmbda" in o:  # each crop's re-encodings weigh as its own distortion does
+                term = variable_rate_loss(torch.zeros_like(mse2), mse2, o["lmbda"], cfg.quality_balance)
+            else:
+                term = lmbda * 255 ** 2 * mse2.mean()
+            loss = loss + cfg.idempotence * term
+            logged["psnr2"] = psnr_db(mse2.mean().item())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(trained, world)
