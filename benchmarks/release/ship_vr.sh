@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Ship the variable-rate campaign's weights as the zoo's licq-vr (an opt-in model beside q1-q4: it
+# replaces none, so the adoption rule's synthetic part is all it must pass).
+#
+#   bash benchmarks/release/ship_vr.sh candidate CHECKPOINT TAG [licq finetune options]
+#   bash benchmarks/release/ship_vr.sh check TAG [CHECKPOINT]
+#   bash benchmarks/release/ship_vr.sh zoo CHECKPOINT TAG "NOTES"
+#
+# candidate: the g_s recipe on the checkpoint (decoder finetuning on real SQ latents, every crop at
+#            its own quality, with the idempotence term: by default 300 steps, lr 2e-5, β 8 over 2
+#            re-encodings, saturation boost 0.25, THREADS threads), merged into $W/TAG-merged.pt.
+# check:     the synthetic drift of the candidate at qualities 1-7 and of the zoo's q1-q4, then the
+#            rule at every quality: within 1 dB of the zoo model of that quality (q1-q4), no image
+#            dropping more than 3 dB over ten generations (all); then its Kodak curve
+#            (variable_rate_curve.py, SQ) for the BD-rates against the zoo, WebP, AVIF, mbt2018-mean, and
+#            with CHECKPOINT that of the weights before the recipe too (what the recipe costs on Kodak).
+#            Exit status 1 when a quality fails the rule.
+# zoo:       export the checkpoint with TAG's decoder laid over it as licq-vr, the release's CDF tables,
+#            and its golden files (tests/golden/make.py zoo-vr-sq zoo-vr-tcq8).
+#
+# Work goes to $LICQ_SHIP/vr (default /root/licq-ship/vr), outside the work tree. Keep the version
+# unchanged until check has run (its files record the release), and bump it with the release.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+stage=${1:?usage: ship_vr.sh candidate|check|zoo ...}; shift
+W=${LICQ_SHIP:-/root/licq-ship}/vr; mkdir -p "$W"
+py=python3; [ -x .venv/bin/python ] && py=.venv/bin/python
+[ -x .venv/bin/licq ] && PATH=$PWD/.venv/bin:$PATH
+export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
+case $stage in
+candidate)
+  ck=${1:?CHECKPOINT}; tag=${2:?TAG}; shift 2
+  [ -f "$W/ft/$tag/decoder.pt" ] || OMP_NUM_THREADS=${THREADS:-1} licq finetune ../shared/data/train --base "$ck" \
+    --arch channel-vr --quantizer sq --train dec --lr 2e-5 --steps 300 --saturation 0.25 --idempotence 8 \
+    --idempotence-generations 2 --threads "${THREADS:-1}" --exclude results/finetune/heldout.txt \
+    --out "$W/ft/$tag" --resume "$@" > "$W/ft-$tag.log" 2>&1
+  $py -m licq.zoo.export "$ck" --with-decoder "$W/ft/$tag" --candidate "$W/$tag-merged.pt"
+  ;;
+check)
+  tag=${1:?TAG}; cand=$W/$tag-merged.pt
+  [ -f results/reliability/synthetic-drift-zoo-$($py -c 'import licq; print(licq.__version__)').json ] ||
+    $py benchmarks/synthetic_drift.py licq-q1 licq-q2 licq-q3 licq-q4 \
+      --tag "zoo-$($py -c 'import licq; print(licq.__version__)')"
+  zoo=results/reliability/synthetic-drift-zoo-$($py -c 'import licq; print(licq.__version__)').json
+  $py benchmarks/synthetic_drift.py "$cand" --tag "vr-$tag"
+  rc=0
+  for q in 1 2 3 4 5 6 7; do
+    shipped=-; [ "$q" -le 4 ] && shipped=licq-q$q
+    if [ "$shipped" = - ]; then echo "quality $q (no zoo model of it):"; else echo "quality $q against $shipped:"; fi
+    $py benchmarks/adoption_check.py --synthetic-only --drift "results/reliability/synthetic-drift-vr-$tag.json" \
+      "$zoo" --drift-models "$cand@$q" "$shipped" --out "results/reliability/adoption-vr-$tag-q$q.json" || rc=1
+  done
+  base=(); [ -n "${2:-}" ] && base=("$2")
+  labels=("$tag"); [ -n "${2:-}" ] && labels+=("$tag base")
+  $py benchmarks/variable_rate_curve.py --weights "$cand" "${base[@]}" --label "${labels[@]}" \
+    --out results/campaign/vr-ship-kodak --threads "${THREADS:-1}"
+  exit $rc
+  ;;
+zoo)
+  ck=${1:?CHECKPOINT}; tag=${2:?TAG}; notes=${3:?NOTES}
+  $py -m licq.zoo.export "$ck" --name licq-vr --with-decoder "$W/ft/$tag" --notes "$notes" > /dev/null
+  $py -m licq.zoo.tables
+  $py tests/golden/make.py zoo-vr-sq zoo-vr-tcq8
+  echo "licq-vr exported; commit src/licq/zoo and tests/golden with the release" >&2
+  ;;
+*) echo "ship_vr.sh: unknown stage $stage (candidate, check or zoo)" >&2; exit 2 ;;
+esac

@@ -1,0 +1,110 @@
+"""A zoo model of a variable-rate architecture (as ``licq-vr`` will ship): exported with its quality and
+λ range, named like any zoo model, it takes any quality of its range without ``--arch``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import licq
+from licq import container, zoo
+from licq.cli import main
+from licq.models.channel import QUALITY_LAMBDAS, QUALITY_RANGE
+from licq.models.io import model_digest, state_dict_from_file
+from licq.training.config import TrainConfig
+from licq.zoo import export
+
+from .conftest import smooth_image
+
+
+@pytest.fixture()
+def vr_zoo(tmp_path, tiny_model, vr_model, monkeypatch):
+    """A zoo of the tiny mean-scale model as 'tiny-q1' (quality 1, the default) and the tiny
+    variable-rate model exported from a training checkpoint as 'tiny-vr'."""
+    d = tmp_path / "zoo"
+    d.mkdir()
+    (d / "tiny-q1.pt").write_bytes(open(tiny_model, "rb").read())
+    state = state_dict_from_file(d / "tiny-q1.pt")
+    man = {"default": "tiny-q1", "models": [{
+        "name": "tiny-q1", "arch": "mbt2018-mean", "N": 8, "M": 12, "lmbda": 0.0018, "quality": 1, "file": "tiny-q1.pt",
+        "sha256": hashlib.sha256((d / "tiny-q1.pt").read_bytes()).hexdigest(), "digest": model_digest(state)[:16]}]}
+    (d / "manifest.json").write_text(json.dumps(man))
+    for mod in (zoo, export):
+        monkeypatch.setattr(mod, "ZOO_DIR", d)
+        monkeypatch.setattr(mod, "MANIFEST", d / "manifest.json")
+    cfg = asdict(TrainConfig(data=["photos"], out="runs/vr", arch="channel-vr", N=8, M=12))
+    ck = tmp_path / "checkpoint.pt"
+    torch.save({"model": {k: v.float() for k, v in state_dict_from_file(vr_model).items()}, "config": cfg, "step": 7}, ck)
+    zoo.load_zoo.cache_clear()
+    export.export(str(ck), "tiny-vr", None, False, "a test model")
+    yield d
+    zoo.load_zoo.cache_clear()
+
+
+def _png(tmp_path, h=48, w=64):
+    path = tmp_path / "in.png"
+    Image.fromarray(smooth_image(h, w)).save(path)
+    return path
+
+
+def test_export_records_a_range_not_a_level(vr_zoo):
+    e = zoo.entry("tiny-vr")
+    assert e["arch"] == "channel-vr" and e["quality"] is None and e["lmbda"] is None and e["steps"] == 7
+    assert e["quality_range"] == list(QUALITY_RANGE) and e["lambda_range"] == [QUALITY_LAMBDAS[0], QUALITY_LAMBDAS[-1]]
+    assert zoo.qualities() == [1] and zoo.manifest()["default"] == "tiny-q1"  # --quality alone: the levels
+    assert [m["name"] for m in zoo.manifest()["models"]] == ["tiny-q1", "tiny-vr"]
+
+
+def test_models_lists_its_range(vr_zoo, capsys):
+    assert main(["models"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("tiny-vr "))
+    assert "channel-vr" in line and " 1-7 " in line and "0.0018-0.0932" in line
+
+
+def test_encode_decode_at_a_fractional_quality_without_arch(vr_zoo, tmp_path, capsys):
+    src, enc, dec = _png(tmp_path), tmp_path / "x.licq", tmp_path / "x.png"
+    assert main(["encode", str(src), "-o", str(enc), "--model", "tiny-vr", "--quality", "5.5"]) == 0
+    header, _ = container.unpack(enc.read_bytes())
+    assert header.model_name == "tiny-vr" and header.quality == pytest.approx(5.5, abs=1e-3)
+    assert main(["decode", str(enc), "-o", str(dec)]) == 0  # the header names the zoo model
+    arr = np.asarray(Image.open(src).convert("RGB"))
+    want = licq.encode_full(arr, "tiny-vr", quality=5.5).reconstruction
+    assert np.array_equal(np.asarray(Image.open(dec)), np.asarray(want))
+    assert licq.encode_full(arr, "tiny-vr", quality=1).bpp < licq.encode_full(arr, "tiny-vr", quality=7).bpp
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "tiny-vr", "--quality", "7.5"], "argument --quality: expected a number in [1, 7], got 7.5"),
+    (["--model", "tiny-q1", "--quality", "1"], "argument --quality: not allowed with --model"),
+])
+def test_quality_out_of_range_or_with_a_single_rate_model_is_refused(vr_zoo, tmp_path, capsys, args, message):
+    assert main(["encode", str(_png(tmp_path)), "-o", str(tmp_path / "o.licq"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o.licq").exists()
+
+
+def test_eval_samples_its_range(vr_zoo, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["eval", str(_png(tmp_path)), "--model", "tiny-vr", "--quality", "2", "6.5", "--quiet",
+                 "--no-msssim", "--out", str(out)]) == 0
+    capsys.readouterr()
+    res = json.loads(out.read_text())
+    assert [p["quality"] for p in res["settings"]] == [2, 6.5] and res["exact"]
+    assert main(["eval", str(_png(tmp_path)), "--model", "tiny-q1", "--quality", "1", "--out", str(out)]) == 2
+    assert "argument --model: not allowed with --quality" in capsys.readouterr().err
+
+
+def test_target_bpp_searches_its_quality(vr_zoo, tmp_path):
+    src, enc = _png(tmp_path, 64, 96), tmp_path / "t.licq"
+    arr = np.asarray(Image.open(src).convert("RGB"))
+    goal = licq.encode_full(arr, "tiny-vr", quality=5.25).bpp
+    assert main(["encode", str(src), "-o", str(enc), "--model", "tiny-vr", "--target-bpp", f"{goal:.4f}"]) == 0
+    header, _ = container.unpack(enc.read_bytes())
+    assert header.model_name == "tiny-vr" and header.quality is not None
+    assert abs(8 * enc.stat().st_size / (64 * 96) - goal) <= 0.03 * goal
