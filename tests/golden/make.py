@@ -3,10 +3,10 @@
     python tests/golden/make.py            # every file
     python tests/golden/make.py vr-sq ...  # only these (the others and their index entries are kept)
 
-Each file is a small crop of assets/kodim23.png coded by the current zoo, or (format 4) by the
-tiny variable-rate model ``vr-tiny.pt`` (N=8, M=12, random weights with every part non-trivial,
-as the tests' ``vr_model``; written once and kept, so its files test the format, not a model);
-``golden.json``
+Each file is a small crop of assets/kodim23.png coded by the current zoo (``zoo-vr-*``: by licq-vr,
+once the zoo ships it; until then they are left out), or (format 4) by the tiny variable-rate model
+``vr-tiny.pt`` (N=8, M=12, random weights with every part non-trivial, as the tests' ``vr_model``;
+written once and kept, so its files test the format, not a model); ``golden.json``
 records its model, the sha256 of the latents ``ŷ`` it decodes to (exact on every machine)
 and the decoded image (``.png``; pixels may differ by a unit across machines, as the
 synthesis transform is floating point). Retiring a zoo model breaks the test that decodes
@@ -39,6 +39,8 @@ CASES = {
     "vr-sq": {"model": "vr-tiny.pt", "arch": "channel-vr", "quality": 4.37, "quantizer": "sq"},
     "vr-tcq8": {"model": "vr-tiny.pt", "arch": "channel-vr", "quality": 6.1, "quantizer": "tcq", "states": 8},
     "vr-sq-grid": {"model": "vr-tiny.pt", "arch": "channel-vr", "quality": 1.5, "quantizer": "sq-grid"},
+    "zoo-vr-sq": {"model": "licq-vr", "quality": 5.5, "quantizer": "sq"},
+    "zoo-vr-tcq8": {"model": "licq-vr", "quality": 2.25, "quantizer": "tcq", "states": 8},
 }
 VR_WEIGHTS = HERE / "vr-tiny.pt"
 
@@ -66,11 +68,21 @@ def latents_sha256(data: bytes, model: str) -> str:
     return hashlib.sha256(decode_latents(data, model)[2].contiguous().numpy().tobytes()).hexdigest()
 
 
+def in_zoo(name: str) -> bool:
+    """Whether this zoo has the model a case names (weight files beside this script always count)."""
+    from licq.zoo import manifest
+
+    return name.endswith(".pt") or any(m["name"] == name for m in manifest()["models"])
+
+
 def main() -> None:
-    stems = sys.argv[1:] or list(CASES)
+    stems = sys.argv[1:] or [s for s in CASES if in_zoo(CASES[s]["model"])]  # licq-vr's once the zoo has it
     unknown = sorted(set(stems) - set(CASES))
     if unknown:
         sys.exit(f"unknown golden file(s) {', '.join(unknown)}; known: {', '.join(CASES)}")
+    missing = [s for s in stems if not in_zoo(CASES[s]["model"])]
+    if missing:
+        sys.exit(f"the zoo has no model for {', '.join(missing)}")
     write_vr_weights()
     index_path = HERE / "golden.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
