@@ -137,7 +137,7 @@ def variable_rate_arch(name: str | None) -> bool:
 
 def variable_rate_model(model: str | None, arch: str | None) -> bool:
     """Whether a command's model takes a quality: a variable-rate ``--arch``, or without one a zoo
-    model of a variable-rate architecture (licq-vr; the manifest is read without PyTorch)."""
+    model of a variable-rate architecture (the manifest is read without PyTorch)."""
     if arch is not None or model is None:
         return variable_rate_arch(arch)
     from .zoo import manifest
