@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from licq.cli_args import variable_rate_model
 from licq.evaluation.metrics import psnr_images
 from licq.evaluation.results import save_results
 
@@ -37,10 +38,10 @@ from recompression import generations, weight_file_arch  # noqa: E402
 SIZES = [(96, 128), (192, 256)]
 
 
-def measure(model: str, seeds: list[int], n: int, quality: float | None = None) -> dict:
-    """10-generation PSNRs of every (seed, size) image for one model (a variable-rate one at ``quality``)."""
+def measure(model: str, arch: str | None, seeds: list[int], n: int, quality: float | None = None) -> dict:
+    """10-generation PSNRs of every (seed, size) image for one model (``arch``: that of a weight file,
+    None for a zoo name; a variable-rate one at ``quality``)."""
     rows = []
-    arch = weight_file_arch(model)
     label = model if quality is None else f"{model}@{quality:g}"
     for seed in seeds:
         for h, w in SIZES:
@@ -57,13 +58,6 @@ def measure(model: str, seeds: list[int], n: int, quality: float | None = None) 
             "images": rows}
 
 
-def variable_rate(model: str) -> bool:
-    """Whether ``model`` (a zoo name or a weight file) takes a quality."""
-    from licq.cli_args import variable_rate_model
-
-    return variable_rate_model(model, weight_file_arch(model))
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="+", help="zoo names or weight files (mbt2018-mean or channel-vr)")
@@ -73,9 +67,10 @@ def main() -> None:
     p.add_argument("--generations", type=int, default=10)
     p.add_argument("--tag", required=True)
     a = p.parse_args()
+    archs = {m: weight_file_arch(m) for m in a.models}  # a weight file is read once to tell its architecture
     res = {"seeds": a.seeds, "sizes": SIZES, "generations": a.generations,
-           "models": [measure(m, a.seeds, a.generations, q) for m in a.models
-                      for q in (a.qualities if variable_rate(m) else [None])]}
+           "models": [measure(m, archs[m], a.seeds, a.generations, q) for m in a.models
+                      for q in (a.qualities if variable_rate_model(m, archs[m]) else [None])]}
     for r in res["models"]:
         print(f"{r['model']}: {r['mean_first_db']:.2f} -> {r['mean_last_db']:.2f} dB "
               f"(drift {r['mean_drift_db']:.2f}, worst end {r['worst_last_db']:.2f})")

@@ -38,10 +38,9 @@ candidate)
   ;;
 check)
   tag=${1:?TAG}; cand=$W/$tag-merged.pt
-  [ -f results/reliability/synthetic-drift-zoo-$($py -c 'import licq; print(licq.__version__)').json ] ||
-    $py benchmarks/synthetic_drift.py licq-q1 licq-q2 licq-q3 licq-q4 \
-      --tag "zoo-$($py -c 'import licq; print(licq.__version__)')"
-  zoo=results/reliability/synthetic-drift-zoo-$($py -c 'import licq; print(licq.__version__)').json
+  release=$($py -c 'import licq; print(licq.__version__)')
+  zoo=results/reliability/synthetic-drift-zoo-$release.json  # the zoo's drift, once per release
+  [ -f "$zoo" ] || $py benchmarks/synthetic_drift.py licq-q1 licq-q2 licq-q3 licq-q4 --tag "zoo-$release"
   $py benchmarks/synthetic_drift.py "$cand" --tag "vr-$tag"
   rc=0
   for q in 1 2 3 4 5 6 7; do
