@@ -8,7 +8,9 @@ models add a colour bias and contrast at every generation, so the image runs awa
 settling. This measures it on several seeds and two sizes for any number of models (zoo names
 or weight files), SQ Δ = 1, so a release can be checked before it is exported. A variable-rate
 model (licq-vr, or a channel-vr weight file) is measured at each of ``--qualities`` (default 1-7),
-listed as MODEL@QUALITY.
+listed as MODEL@QUALITY. The adoption rule reads the default family, ``gradients`` (the test's
+image); ``--family rings`` (concentric colour rings) and ``--family fields`` (blurred random colour
+fields) are content no training option draws, to tell a cure of the runaway from a fit to one family.
 
     nice env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/synthetic_drift.py \\
         licq-q3 /root/licq-release/q3/checkpoint.pt --tag rel-q3-15000
@@ -38,14 +40,38 @@ from recompression import generations, weight_file_arch  # noqa: E402
 SIZES = [(96, 128), (192, 256)]
 
 
-def measure(model: str, arch: str | None, seeds: list[int], n: int, quality: float | None = None) -> dict:
+def rings(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """Concentric colour rings (period 44 px, channels 2.1 rad apart) around a random centre, noise σ 6."""
+    rng = np.random.default_rng(seed)
+    cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = np.hypot(yy - cy, xx - cx)
+    base = np.stack([128 + 95 * np.sin(r / 7.0 + 2.1 * c) for c in range(3)], axis=2)
+    return np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+
+
+def fields(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """Random colour fields blurred at σ 10 px, each channel stretched to peaks of ±100, noise σ 6."""
+    rng = np.random.default_rng(seed)
+    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
+    blur = np.exp(-2 * (np.pi * 10) ** 2 * (fy ** 2 + fx ** 2))  # a Gaussian of σ 10 px (periodic edges)
+    f = np.stack([np.fft.ifft2(np.fft.fft2(rng.normal(0, 1, (h, w))) * blur).real for _ in range(3)], axis=2)
+    f = 128 + 100 * f / np.abs(f).max(axis=(0, 1))
+    return np.clip(f + rng.normal(0, 6, f.shape), 0, 255).astype(np.uint8)
+
+
+FAMILIES = {"gradients": smooth_image, "rings": rings, "fields": fields}
+
+
+def measure(model: str, arch: str | None, seeds: list[int], n: int, quality: float | None = None,
+            family: str = "gradients") -> dict:
     """10-generation PSNRs of every (seed, size) image for one model (``arch``: that of a weight file,
     None for a zoo name; a variable-rate one at ``quality``)."""
     rows = []
     label = model if quality is None else f"{model}@{quality:g}"
     for seed in seeds:
         for h, w in SIZES:
-            img = smooth_image(h, w, seed=seed)
+            img = FAMILIES[family](h, w, seed=seed)
             outs, bpps = generations(img, n, model, arch, **({} if quality is None else {"quality": quality}))
             psnr = [psnr_images(img, o) for o in outs]
             bias = (np.asarray(outs[-1], dtype=np.float64) - img).mean(axis=(0, 1))
@@ -65,11 +91,13 @@ def main() -> None:
                    help="the qualities a variable-rate model is measured at, each as MODEL@QUALITY")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 3, 7])
     p.add_argument("--generations", type=int, default=10)
+    p.add_argument("--family", choices=sorted(FAMILIES), default="gradients",
+                   help="synthetic content: the rule's gradients, or rings / fields that no training draws")
     p.add_argument("--tag", required=True)
     a = p.parse_args()
     archs = {m: weight_file_arch(m) for m in a.models}  # a weight file is read once to tell its architecture
-    res = {"seeds": a.seeds, "sizes": SIZES, "generations": a.generations,
-           "models": [measure(m, archs[m], a.seeds, a.generations, q) for m in a.models
+    res = {"family": a.family, "seeds": a.seeds, "sizes": SIZES, "generations": a.generations,
+           "models": [measure(m, archs[m], a.seeds, a.generations, q, a.family) for m in a.models
                       for q in (a.qualities if variable_rate_model(m, archs[m]) else [None])]}
     for r in res["models"]:
         print(f"{r['model']}: {r['mean_first_db']:.2f} -> {r['mean_last_db']:.2f} dB "

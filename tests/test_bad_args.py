@@ -224,6 +224,7 @@ CASES: list[tuple[list[str], int, str]] = [
     *_num(TRAIN, "--workers", "-1"),
     *_num(TRAIN, "--max-minutes", "0", "-1", "nan"),
     *_num(TRAIN, "--saturation", "-0.1", "1.5", "nan"),
+    *_num(TRAIN, "--waves", "-0.1", "1.5", "nan"),
     ([*TRAIN, "--arch-name", "nosuch"], 2, "--arch-name"),
     ([*TRAIN, "--arch", "nosuch"], 2, "--arch"),
     ([*TRAIN, "--surrogate", "nosuch"], 2, "--surrogate"),
@@ -262,6 +263,7 @@ CASES: list[tuple[list[str], int, str]] = [
     *_num(FT, "--idempotence", "-1", "nan", "1000"),
     *_num(FT, "--idempotence-generations", "0", "17", "1.5"),
     *_num(FT, "--saturation", "-0.1", "2", "nan"),
+    *_num(FT, "--waves", "-0.1", "2", "nan"),
     *_num(FT, "--quality-balance", "-0.1", "3", "nan"),
     ([*FT, "--quality-balance", "0.45"], 1, "--quality-balance"),  # a mean-scale model has one λ
     ([*FT, "--idempotence", "1", "--control", "noise"], 1, "--control"),

@@ -265,10 +265,10 @@ def test_training_command_of_an_export_reproduces_the_run_settings():
     from licq.training.config import TrainConfig
 
     cfg = asdict(TrainConfig(data=["photos", "more"], out="runs/vr", arch="channel-vr", fresh_lr=1e-3,
-                             quality_balance=0.45, saturation=0.25, precision="bf16", warm_start="q3.pt"))
+                             quality_balance=0.45, saturation=0.25, waves=0.1, precision="bf16", warm_start="q3.pt"))
     a = build_parser().parse_args(shlex.split(export.command_of(cfg))[1:])
     for key in ("data", "out", "arch", "N", "M", "lmbda", "steps", "batch", "crop", "lr", "surrogate", "fresh_lr",
-                "quality_balance", "precision", "saturation", "warm_start"):
+                "quality_balance", "precision", "saturation", "waves", "warm_start"):
         assert getattr(a, key) == cfg[key], key
     plain = build_parser().parse_args(shlex.split(export.command_of(asdict(TrainConfig(data=["d"], out="o"))))[1:])
     assert plain.arch == "mbt2018-mean" and plain.fresh_lr is None and plain.quality_balance == 0

@@ -260,6 +260,34 @@ def test_saturation_zero_keeps_old_crops_and_one_boosts_every_crop(train_dir):
         CropDataset([train_dir], crop=64, saturation=1.5)
 
 
+def test_colour_waves_are_smooth_coloured_8bit_and_reproducible():
+    import random
+
+    from licq.training.data import colour_waves
+
+    a, b = colour_waves(64, random.Random(5)), colour_waves(64, random.Random(5))
+    assert torch.equal(a, b) and a.shape == (3, 64, 64)
+    assert a.min() >= 0 and a.max() <= 1 and torch.equal((a * 255).round(), a * 255)
+    assert not torch.equal(a, colour_waves(64, random.Random(6)))
+    # large oscillations: the blurred crop spans far more than the noise; channels out of step
+    smooth = torch.nn.functional.avg_pool2d(a[None], 8)[0] * 255
+    assert all(smooth[c].max() - smooth[c].min() > 30 for c in range(3))
+    assert (smooth - smooth.mean(0)).abs().mean() > 5
+
+
+def test_waves_zero_keeps_old_crops_and_one_replaces_every_crop(train_dir):
+    from licq.training.data import CropDataset
+
+    plain = CropDataset([train_dir], crop=64, length=8, downscale=None, seed=1)
+    off = CropDataset([train_dir], crop=64, length=8, downscale=None, seed=1, waves=0.0)
+    on = CropDataset([train_dir], crop=64, length=8, downscale=None, seed=1, waves=1.0)
+    for i in range(8):
+        assert torch.equal(plain[i], off[i]) and not torch.equal(plain[i], on[i])
+        assert torch.equal(on[i], on[i])  # the same index, the same crop
+    with pytest.raises(ValueError, match="waves"):
+        CropDataset([train_dir], crop=64, waves=-0.5)
+
+
 def test_clip_or_drop_clips_finite_gradients_and_drops_infinite_ones():
     from licq.training.loop import clip_or_drop
 

@@ -2,13 +2,15 @@
 # Ship the variable-rate campaign's weights as the zoo's licq-vr (an opt-in model beside q1-q4: it
 # replaces none, so the adoption rule's synthetic part is all it must pass).
 #
-#   bash benchmarks/release/ship_vr.sh candidate CHECKPOINT TAG [licq finetune options]
+#   [FROM=PREV_TAG] bash benchmarks/release/ship_vr.sh candidate CHECKPOINT TAG [licq finetune options]
 #   bash benchmarks/release/ship_vr.sh check TAG [CHECKPOINT]
 #   bash benchmarks/release/ship_vr.sh zoo CHECKPOINT TAG "NOTES"
 #
 # candidate: the g_s recipe on the checkpoint (decoder finetuning on real SQ latents, every crop at
 #            its own quality, with the idempotence term: by default 300 steps, lr 2e-5, β 8 over 2
 #            re-encodings, saturation boost 0.25, THREADS threads), merged into $W/TAG-merged.pt.
+#            With FROM=PREV_TAG it goes on from PREV_TAG's merged weights (a further stage: every stage
+#            trains the decoder side only, so its decoder laid over CHECKPOINT is the whole model).
 # check:     the synthetic drift of the candidate at qualities 1-7 and of the zoo's q1-q4, then the
 #            rule at every quality: within 1 dB of the zoo model of that quality (q1-q4), no image
 #            dropping more than 3 dB over ten generations (all); then its Kodak curve
@@ -30,7 +32,9 @@ export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
 case $stage in
 candidate)
   ck=${1:?CHECKPOINT}; tag=${2:?TAG}; shift 2
-  [ -f "$W/ft/$tag/decoder.pt" ] || OMP_NUM_THREADS=${THREADS:-1} licq finetune ../shared/data/train --base "$ck" \
+  base=$ck; [ -n "${FROM:-}" ] && base=$W/$FROM-merged.pt
+  [ -f "$base" ] || { echo "ship_vr.sh: $base not found" >&2; exit 2; }
+  [ -f "$W/ft/$tag/decoder.pt" ] || OMP_NUM_THREADS=${THREADS:-1} licq finetune ../shared/data/train --base "$base" \
     --arch channel-vr --quantizer sq --train dec --lr 2e-5 --steps 300 --saturation 0.25 --idempotence 8 \
     --idempotence-generations 2 --threads "${THREADS:-1}" --exclude results/finetune/heldout.txt \
     --out "$W/ft/$tag" --resume "$@" > "$W/ft-$tag.log" 2>&1

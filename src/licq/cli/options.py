@@ -116,6 +116,12 @@ def saturation_opt(p: argparse.ArgumentParser, default: float) -> None:
                         "content, against the re-encoding runaway); default 0".format(*SATURATION_RANGE))
 
 
+def waves_opt(p: argparse.ArgumentParser, default: float) -> None:
+    p.add_argument("--waves", type=float_range(0, 1), default=default, metavar="P",
+                   help="probability that a crop is smooth colour waves instead of a photo (large, strongly "
+                        "coloured oscillations, on which re-encoding raises the contrast); default 0")
+
+
 def quality_balance_opt(p: argparse.ArgumentParser, default: float) -> None:
     p.add_argument("--quality-balance", type=float_range(0, 2), default=default, metavar="BETA",
                    help="channel-vr: weigh each crop's loss by (λ_ref/λ)^BETA, so the high qualities do not "

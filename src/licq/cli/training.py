@@ -10,7 +10,8 @@ from ..errors import LicqError
 from ..quantizers.spec import ALL_STATES, NAMES as QUANTIZERS
 from ..training.config import FinetuneConfig, TrainConfig
 from .options import (CHANNELS, EVERY, LAMBDA_HELP, LMBDA, LR, STEP, STEP_HELP, TCQ_LAMBDA, check_quantizer_opts,
-                      exclude_opt, precision_opt, quality_balance_opt, run_opts, saturation_opt)
+                      exclude_opt, precision_opt, quality_balance_opt, run_opts, saturation_opt,
+                      waves_opt)
 
 
 def _cmd_train(a: argparse.Namespace) -> None:
@@ -29,7 +30,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
                       seed=a.seed, threads=a.threads, checkpoint_every=a.checkpoint_every,
                       snapshot_every=a.snapshot_every, max_seconds=60 * (a.max_minutes or 0),
                       warm_start=a.warm_start, val=a.val, val_every=a.val_every, workers=a.workers,
-                      saturation=a.saturation, precision=a.precision, fresh_lr=a.fresh_lr,
+                      saturation=a.saturation, waves=a.waves, precision=a.precision, fresh_lr=a.fresh_lr,
                       quality_balance=a.quality_balance, exclude=exclude)
     from ..training.loop import finish_distributed
 
@@ -49,7 +50,7 @@ def _cmd_finetune(a: argparse.Namespace) -> None:
                          steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed, threads=a.threads,
                          exclude=exclude, control=a.control, precision=a.precision,
                          idempotence=a.idempotence, idempotence_generations=a.idempotence_generations,
-                         saturation=a.saturation, quality_balance=a.quality_balance)
+                         saturation=a.saturation, waves=a.waves, quality_balance=a.quality_balance)
     from ..training.loop import finish_distributed
 
     decoder = finetune(cfg, resume=a.resume)
@@ -97,6 +98,7 @@ def add_train(sub, surrogates: tuple[str, ...]) -> None:
     t.add_argument("--workers", type=int_range(0, 256), default=T.workers, help="DataLoader worker processes")
     exclude_opt(t)
     saturation_opt(t, T.saturation)
+    waves_opt(t, T.waves)
     precision_opt(t)
     t.set_defaults(func=_cmd_train)
 
@@ -125,6 +127,7 @@ def add_finetune(sub) -> None:
     f.add_argument("--idempotence-generations", type=int_range(1, 16), default=F.idempotence_generations,
                    metavar="K", help="re-encodings the idempotence term unrolls (mean of their distortions)")
     saturation_opt(f, F.saturation)
+    waves_opt(f, F.waves)
     quality_balance_opt(f, F.quality_balance)
     f.add_argument("--resume", action="store_true", help="continue the run in --out")
     precision_opt(f)

@@ -14,6 +14,13 @@ SURROGATES: tuple[str, ...] = ("noise", "ste", "mixed")
 #: colour-saturation factors of the optional boost (``--saturation``; training/data.py draws from it)
 SATURATION_RANGE = (1.5, 2.5)
 
+#: the optional colour-wave crops (``--waves``; training/data.py draws from these): two plane waves
+#: per channel, each of a period in WAVE_PERIODS pixels, peaks of WAVE_AMPLITUDE 8-bit levels in all,
+#: Gaussian noise of a σ in WAVE_NOISE levels
+WAVE_PERIODS = (24.0, 160.0)
+WAVE_AMPLITUDE = (40.0, 110.0)
+WAVE_NOISE = (0.0, 10.0)
+
 
 @dataclass
 class TrainConfig:
@@ -48,6 +55,7 @@ class TrainConfig:
     val_images: int = 8
     downscale: tuple[float, float] | None = (0.5, 0.75)
     saturation: float = 0.0  # probability of a colour-saturation boost per crop (training/data.py)
+    waves: float = 0.0  # probability that a crop is colour waves instead of a photo (training/data.py)
     precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 where the hardware has it)
     exclude: list[str] = field(default_factory=list)  # image file names held out of training (--exclude)
     extra: dict = field(default_factory=dict)
@@ -79,6 +87,7 @@ class FinetuneConfig:
     downscale: tuple[float, float] | None = (0.5, 0.75)
     exclude: list[str] = field(default_factory=list)  # image file names held out of training
     saturation: float = 0.0  # probability of a colour-saturation boost per crop (training/data.py)
+    waves: float = 0.0  # probability that a crop is colour waves instead of a photo (training/data.py)
     idempotence: float = 0.0  # weight of the re-encoded image's distortion (generation loss)
     idempotence_generations: int = 1  # re-encodings the idempotence term unrolls (its MSE is their mean)
     control: str | None = None  # "noise": g_s on noisy latents instead of the quantizer (control run)

@@ -318,7 +318,7 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
     if step < cfg.steps:
         loader = step_loader(cfg.data, crop=cfg.crop, downscale=cfg.downscale, seed=cfg.seed, start=step,
                              steps=cfg.steps, batch=cfg.batch, rank=rank, world=world, exclude=cfg.exclude,
-                             saturation=cfg.saturation)
+                             saturation=cfg.saturation, waves=cfg.waves)
         columns = ("loss", "bpp", "psnr", *(("psnr2",) if cfg.idempotence else ()))
         loop = TrainingLoop(out, rank=rank, start=step, steps=cfg.steps, columns=columns,
                             desc=f"finetune {cfg.train} ({precision})", log_every=cfg.log_every,

@@ -131,10 +131,10 @@ class StepSampler(Sampler[int]):
 
 def step_loader(folders: Sequence[str], *, crop: int, downscale: tuple[float, float] | None, seed: int,
                 start: int, steps: int, batch: int, rank: int, world: int, workers: int = 0,
-                exclude: Collection[str] = (), saturation: float = 0.0) -> DataLoader:
+                exclude: Collection[str] = (), saturation: float = 0.0, waves: float = 0.0) -> DataLoader:
     """Batches of random crops for steps ``start..steps`` of this rank (see :class:`StepSampler`)."""
     data = CropDataset(folders, crop=crop, length=steps * batch * world, downscale=downscale, seed=seed,
-                       exclude=exclude, saturation=saturation)
+                       exclude=exclude, saturation=saturation, waves=waves)
     return DataLoader(data, batch_size=batch, sampler=StepSampler(start, steps, batch, rank, world),
                       num_workers=workers, drop_last=True,
                       # own generator: the loader must not draw from the (checkpointed) global RNG

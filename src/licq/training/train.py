@@ -250,7 +250,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> nn.M
         return model
     loader = step_loader(cfg.data, crop=cfg.crop, downscale=cfg.downscale, seed=cfg.seed, start=step,
                          steps=cfg.steps, batch=cfg.batch, rank=rank, world=world, workers=cfg.workers,
-                         saturation=cfg.saturation, exclude=cfg.exclude)
+                         saturation=cfg.saturation, waves=cfg.waves, exclude=cfg.exclude)
     val_images = _load_val(cfg.val, cfg.val_images) if cfg.val and rank == 0 else []
     loop = TrainingLoop(out, rank=rank, start=step, steps=cfg.steps, columns=("loss", "bpp", "psnr", "aux"),
                         desc=f"train ({precision})", log_every=cfg.log_every,

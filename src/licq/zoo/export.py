@@ -59,6 +59,8 @@ def command_of(cfg: dict) -> str:
         parts += ["--precision", cfg["precision"]]
     if cfg.get("saturation"):
         parts += ["--saturation", str(cfg["saturation"])]
+    if cfg.get("waves"):
+        parts += ["--waves", str(cfg["waves"])]
     if cfg.get("warm_start"):
         parts += ["--warm-start", cfg["warm_start"]]
     return " ".join(parts)
@@ -120,7 +122,7 @@ def export(checkpoint: str, name: str, quality: int | None, default: bool, notes
              "training": {"command": command_of(cfg), "wall_seconds": training_seconds(
                  Path(checkpoint).parent / "log.csv"), "machine": "2 CPU cores (no GPU)",
                  **{k: cfg.get(k) for k in ("data", "surrogate", "batch", "crop", "lr", "seed", "warm_start",
-                                            "precision", "saturation")},
+                                            "precision", "saturation", "waves")},
                  **({"exclude": _brief(cfg)["exclude"]} if cfg.get("exclude") else {})},
              **({"decoder_finetune": finetuned} if finetuned else {}),
              "notes": notes}
@@ -189,6 +191,8 @@ def describe_finetune(meta: dict) -> str:
             text += f" over {cfg['idempotence_generations']} generations"
     if cfg.get("saturation"):
         text += f", saturation boost {cfg['saturation']:g}"
+    if cfg.get("waves"):
+        text += f", colour-wave crops {cfg['waves']:g}"
     if cfg.get("exclude"):
         text += ", held-out list excluded"
     return text
