@@ -4,13 +4,14 @@
 #
 #   [FROM=PREV_TAG] bash benchmarks/release/ship_vr.sh candidate CHECKPOINT TAG [licq finetune options]
 #   bash benchmarks/release/ship_vr.sh check TAG [CHECKPOINT]
-#   bash benchmarks/release/ship_vr.sh zoo CHECKPOINT TAG "NOTES"
+#   [FROM=PREV_TAG] bash benchmarks/release/ship_vr.sh zoo CHECKPOINT TAG "NOTES"
 #
 # candidate: the g_s recipe on the checkpoint (decoder finetuning on real SQ latents, every crop at
 #            its own quality, with the idempotence term: by default 300 steps, lr 2e-5, β 8 over 2
 #            re-encodings, saturation boost 0.25, THREADS threads), merged into $W/TAG-merged.pt.
-#            With FROM=PREV_TAG it goes on from PREV_TAG's merged weights (a further stage: every stage
-#            trains the decoder side only, so its decoder laid over CHECKPOINT is the whole model).
+#            With FROM=PREV_TAG it goes on from PREV_TAG's merged weights (a further stage), and
+#            $W/PREV_TAG-ck.pt (CHECKPOINT's config and step with those weights) is the checkpoint
+#            the stage's decoder is laid over; zoo takes the same FROM.
 # check:     the synthetic drift of the candidate at qualities 1-7 and of the zoo's q1-q4, then the
 #            rule at every quality: within 1 dB of the zoo model of that quality (q1-q4), no image
 #            dropping more than 3 dB over ten generations (all); then its Kodak curve
@@ -29,11 +30,27 @@ W=${LICQ_SHIP:-/root/licq-ship}/vr; mkdir -p "$W"
 py=python3; [ -x .venv/bin/python ] && py=.venv/bin/python
 [ -x .venv/bin/licq ] && PATH=$PWD/.venv/bin:$PATH
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
+# the checkpoint a stage's decoder is laid over: CHECKPOINT itself, or with FROM=PREV_TAG the
+# checkpoint's config and step holding PREV_TAG's merged weights (the model that stage finetuned)
+stage_checkpoint() {
+  [ -z "${FROM:-}" ] && { echo "$1"; return; }
+  local merged=$W/$FROM-merged.pt out=$W/$FROM-ck.pt
+  [ -f "$merged" ] || { echo "ship_vr.sh: $merged not found (run the stage $FROM first)" >&2; exit 2; }
+  [ -f "$out" ] || $py - "$1" "$merged" "$out" <<'PY'
+import sys, torch
+from licq.models.io import state_dict_from_file
+ck = torch.load(sys.argv[1], map_location="cpu", weights_only=False)
+state = {k: v.float() if v.is_floating_point() else v for k, v in state_dict_from_file(sys.argv[2]).items()}
+torch.save({"model": state, "config": ck["config"], "step": ck["step"]}, sys.argv[3] + ".tmp")
+PY
+  [ -f "$out" ] || mv "$out.tmp" "$out"
+  echo "$out"
+}
 case $stage in
 candidate)
   ck=${1:?CHECKPOINT}; tag=${2:?TAG}; shift 2
   base=$ck; [ -n "${FROM:-}" ] && base=$W/$FROM-merged.pt
-  [ -f "$base" ] || { echo "ship_vr.sh: $base not found" >&2; exit 2; }
+  ck=$(stage_checkpoint "$ck")
   [ -f "$W/ft/$tag/decoder.pt" ] || OMP_NUM_THREADS=${THREADS:-1} licq finetune ../shared/data/train --base "$base" \
     --arch channel-vr --quantizer sq --train dec --lr 2e-5 --steps 300 --saturation 0.25 --idempotence 8 \
     --idempotence-generations 2 --threads "${THREADS:-1}" --exclude results/finetune/heldout.txt \
@@ -60,7 +77,7 @@ check)
   exit $rc
   ;;
 zoo)
-  ck=${1:?CHECKPOINT}; tag=${2:?TAG}; notes=${3:?NOTES}
+  ck=$(stage_checkpoint "${1:?CHECKPOINT}"); tag=${2:?TAG}; notes=${3:?NOTES}
   $py -m licq.zoo.export "$ck" --name licq-vr --with-decoder "$W/ft/$tag" --notes "$notes" > /dev/null
   $py -m licq.zoo.tables
   $py tests/golden/make.py zoo-vr-sq zoo-vr-tcq8

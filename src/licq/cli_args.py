@@ -140,10 +140,12 @@ def variable_rate_model(model: str | None, arch: str | None) -> bool:
     model of a variable-rate architecture (the manifest is read without PyTorch)."""
     if arch is not None or model is None:
         return variable_rate_arch(arch)
-    from .zoo import manifest
+    from .zoo import entry
 
-    found = [e["arch"] for e in manifest()["models"] if e["name"] == model]
-    return bool(found) and variable_rate_arch(found[0])
+    try:
+        return variable_rate_arch(entry(model)["arch"])
+    except LicqError:  # a weight file, or a name the zoo lacks (refused later, where it is opened)
+        return False
 
 
 def check_output_file(path: str) -> None:

@@ -70,9 +70,15 @@ def latents_sha256(data: bytes, model: str) -> str:
 
 def in_zoo(name: str) -> bool:
     """Whether this zoo has the model a case names (weight files beside this script always count)."""
-    from licq.zoo import manifest
+    from licq.errors import LicqError
+    from licq.zoo import entry
 
-    return name.endswith(".pt") or any(m["name"] == name for m in manifest()["models"])
+    if name.endswith(".pt"):
+        return True
+    try:
+        return bool(entry(name))
+    except LicqError:
+        return False
 
 
 def main() -> None:
