@@ -50,12 +50,17 @@ def rings(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
 
 
+def blur(plane: np.ndarray, sigma: float) -> np.ndarray:
+    """A 2-D array blurred by a Gaussian of ``sigma`` pixels (in the Fourier domain: periodic edges)."""
+    h, w = plane.shape
+    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
+    return np.fft.ifft2(np.fft.fft2(plane) * np.exp(-2 * (np.pi * sigma) ** 2 * (fy ** 2 + fx ** 2))).real
+
+
 def fields(h: int, w: int, seed: int = 0) -> np.ndarray:
     """Random colour fields blurred at σ 10 px, each channel stretched to peaks of ±100, noise σ 6."""
     rng = np.random.default_rng(seed)
-    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
-    blur = np.exp(-2 * (np.pi * 10) ** 2 * (fy ** 2 + fx ** 2))  # a Gaussian of σ 10 px (periodic edges)
-    f = np.stack([np.fft.ifft2(np.fft.fft2(rng.normal(0, 1, (h, w))) * blur).real for _ in range(3)], axis=2)
+    f = np.stack([blur(rng.normal(0, 1, (h, w)), 10) for _ in range(3)], axis=2)
     f = 128 + 100 * f / np.abs(f).max(axis=(0, 1))
     return np.clip(f + rng.normal(0, 6, f.shape), 0, 255).astype(np.uint8)
 
