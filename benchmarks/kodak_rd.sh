@@ -38,23 +38,28 @@ if [ "${1:-}" != "--plots-only" ]; then  # --plots-only: redo plot and tables fr
   [ -z "${EFFORT2:-}" ] || $L eval "$KODAK" --all-qualities --effort 2 --name "licq SQ, effort 2" \
     --out $R/licq-sq-effort2.json --quiet $RESUME
   [ -z "${EFFORT3:-}" ] || effort3
+  # the variable-rate licq-vr at its seven anchor qualities (where the zoo has it)
+  if $L models | grep -q '^licq-vr '; then
+    $L eval "$KODAK" --model licq-vr --all-qualities --name "licq-vr SQ" --out $R/licq-vr.json --quiet $RESUME
+  fi
 fi
+VR=$(ls $R/licq-vr.json 2>/dev/null || true)  # licq-vr's curve, where measured
 EFFORTS=$(ls $R/licq-sq-effort[123].json 2>/dev/null || true)  # optional: issue 15's encoder, where measured
-$L plot $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $A/compressai-mbt2018-mean_mse_cpu.json \
+$L plot $R/licq-sq.json $VR $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $A/compressai-mbt2018-mean_mse_cpu.json \
   $A/bpg_444_x265_ycbcr.json $(ls $R/{jpeg,webp,avif,jxl,hevc}.json 2>/dev/null) \
   -o $R/rd.png --xmax 1.2 --title "Kodak (24 images), real bitstreams"
 {
-  $L bdrate $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $R/licq-rdoq.json
+  $L bdrate $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $R/licq-rdoq.json $VR
   echo
   $L bdrate $R/licq-rdoq.json $R/licq-tcq8.json $R/licq-tcq8-ft.json  # issue 13: TCQ against RD-optimised rounding
   echo
-  $L bdrate $A/compressai-mbt2018-mean_mse_cpu.json $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json
+  $L bdrate $A/compressai-mbt2018-mean_mse_cpu.json $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $VR
   echo
-  $L bdrate $A/bpg_444_x265_ycbcr.json $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json \
+  $L bdrate $A/bpg_444_x265_ycbcr.json $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $VR \
     $(ls $R/{jpeg,webp,avif,jxl,hevc}.json 2>/dev/null)
   if [ -f $R/webp.json ]; then  # issue 12's floor, directly (WebP's ladder reaches down to 0.10 bpp)
     echo
-    $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $EFFORTS
+    $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $EFFORTS $VR
     echo
     $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $EFFORTS \
       --metric ms-ssim-rgb
@@ -65,9 +70,9 @@ $L plot $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json
   fi
 } | tee $R/bdrate.txt
 [ -f $R/webp.json ] && $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json \
-  $EFFORTS --json > $R/bdrate-vs-webp.json
+  $EFFORTS $VR --json > $R/bdrate-vs-webp.json
 $L bdrate $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $R/licq-rdoq.json \
   --json > $R/bdrate-tcq-vs-sq.json
-$L bdrate $A/compressai-mbt2018-mean_mse_cpu.json $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json --json > $R/bdrate-vs-mbt2018-mean.json
+$L bdrate $A/compressai-mbt2018-mean_mse_cpu.json $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $VR --json > $R/bdrate-vs-mbt2018-mean.json
 $L bdrate $A/bpg_444_x265_ycbcr.json $R/licq-sq.json $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json \
-  $(ls $R/{jpeg,webp,avif,jxl,hevc}.json 2>/dev/null) --json > $R/bdrate-vs-bpg.json
+  $VR $(ls $R/{jpeg,webp,avif,jxl,hevc}.json 2>/dev/null) --json > $R/bdrate-vs-bpg.json
