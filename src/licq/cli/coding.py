@@ -236,7 +236,7 @@ def _check_quality(a: argparse.Namespace) -> str | None:
         lo, hi = QUALITY_RANGE
         return None if lo <= a.quality <= hi else f"argument --quality: expected a number in [{lo:g}, {hi:g}], got {a.quality}"
     if a.model is not None:
-        return "argument --quality: not allowed with --model (a quality names a zoo model; a variable-rate model, --arch channel-vr or a zoo model of it, takes one)"
+        return "argument --quality: not allowed with --model (a quality names a zoo model; a variable-rate model, licq-vr or --arch channel-vr, takes one)"
     try:
         zoo_quality(str(a.quality))
     except argparse.ArgumentTypeError as exc:
@@ -289,7 +289,7 @@ def add_encode(sub, max_pixels: int) -> None:
                    help="the highest quality whose file fits in N bytes")
     e.add_argument("--quality", type=quality_value,
                    help=f"zoo quality level, {zoo_range()} (instead of --model); with a variable-rate model "
-                        "(--arch channel-vr, or a zoo model of it) any number from 1 to 7 (default 3)")
+                        "(licq-vr, or --arch channel-vr) any number from 1 to 7 (default 3)")
     e.add_argument("--quantizer", default="sq", choices=QUANTIZERS,
                    help="sq: scalar; tcq: trellis-coded (entropy-constrained Viterbi); "
                    "rdoq: scalar with a D + λ·R choice per latent (decodes as SQ)")

@@ -17,7 +17,7 @@ from .options import (LAMBDA_HELP, STEP, STEP_HELP, TCQ_LAMBDA, WEIGHTINGS, chec
 
 
 def _variable_rate(a: argparse.Namespace) -> bool:
-    """Whether eval's models take qualities: every ``--model`` is variable-rate (``--arch channel-vr``, or a zoo model of it)."""
+    """Whether eval's models take qualities: every ``--model`` is variable-rate (``licq-vr``, or ``--arch channel-vr``)."""
     return bool(a.model) and all(variable_rate_model(m, a.arch) for m in a.model)
 
 
@@ -204,7 +204,7 @@ def _check_eval(a: argparse.Namespace) -> str | None:
     if variable:
         from ..models.channel import QUALITY_RANGE
     if a.model and (a.quality or a.all_qualities) and not variable:
-        return "argument --model: not allowed with --quality/--all-qualities (except a variable-rate model: --arch channel-vr, or a zoo model of it)"
+        return "argument --model: not allowed with --quality/--all-qualities (except a variable-rate model: licq-vr, or --arch channel-vr)"
     for q in a.quality or []:
         if variable and not QUALITY_RANGE[0] <= q <= QUALITY_RANGE[1]:
             return f"argument --quality: expected numbers in [{QUALITY_RANGE[0]:g}, {QUALITY_RANGE[1]:g}], got {q}"
@@ -238,7 +238,7 @@ def add_eval(sub) -> None:
     ev.add_argument("--model", nargs="+", type=path_arg, help="zoo names or weight files (one rate point each)")
     ev.add_argument("--arch", type=arch_name, help="architecture of weight files")
     ev.add_argument("--quality", type=quality_value, nargs="+",
-                    help=f"zoo qualities, {zoo_range()}; with a variable-rate model (--arch channel-vr, or a zoo model of it), its qualities (1-7)")
+                    help=f"zoo qualities, {zoo_range()}; with a variable-rate model (licq-vr, or --arch channel-vr), its qualities (1-7)")
     ev.add_argument("--all-qualities", action="store_true",
                     help="every quality in the zoo; with a variable-rate model, 1, 2, ..., 7")
     ev.add_argument("--quantizer", default="sq", choices=QUANTIZERS, help="as for licq encode")
