@@ -7,8 +7,8 @@
 #
 # Environment: PLOTS_ONLY=1 codes nothing (plot and tables from the files in OUTDIR); FRESH=1 codes
 # every row again; EFFORT1=1 / EFFORT2=1 add SQ at --effort 1 / 2; TCQ8_BASE=1 adds TCQ-8 with the
-# base decoders (--finetuned none: what the finetuned ones gain here); VR=WEIGHTS adds a variable-rate
-# model (--arch channel-vr, qualities 1-7) named VR_NAME (default "licq channel-vr").
+# base decoders (--finetuned none: what the finetuned ones gain here); VR=licq-vr (or a channel-vr
+# weight file) adds a variable-rate model at qualities 1-7, named VR_NAME (default "licq channel-vr").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=${1:?usage: photos_rd.sh OUTDIR TITLE IMAGE...}
@@ -53,7 +53,8 @@ sys.exit(not available(sys.argv[1]))' $codec; then
   [ -z "${EFFORT2:-}" ] || $L eval "${IMGS[@]}" --all-qualities --effort 2 --name "licq SQ, effort 2" \
     --out $R/licq-sq-effort2.json --quiet $RESUME
   # the variable-rate model of docs/variable-rate.md, where a weight file is given
-  [ -z "${VR:-}" ] || $L eval "${IMGS[@]}" --model "$VR" --arch channel-vr --all-qualities \
+  vr_arch=(); [ -f "${VR:-}" ] && vr_arch=(--arch channel-vr)  # a weight file; a zoo name (licq-vr) needs none
+  [ -z "${VR:-}" ] || $L eval "${IMGS[@]}" --model "$VR" "${vr_arch[@]}" --all-qualities \
     --name "${VR_NAME:-licq channel-vr}" --out $R/licq-vr.json --quiet $RESUME
 fi
 EFFORTS=$(ls $R/licq-sq-effort[123].json 2>/dev/null || true)  # optional, where measured
