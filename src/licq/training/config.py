@@ -15,10 +15,11 @@ SURROGATES: tuple[str, ...] = ("noise", "ste", "mixed")
 SATURATION_RANGE = (1.5, 2.5)
 
 #: the optional colour-wave crops (``--waves``; training/data.py draws from these): two plane waves
-#: per channel, each of a period in WAVE_PERIODS pixels, peaks of WAVE_AMPLITUDE 8-bit levels in all,
-#: Gaussian noise of a σ in WAVE_NOISE levels
+#: per channel, each of a period in WAVE_PERIODS pixels, peaks of WAVE_AMPLITUDE 8-bit levels in all
+#: around a mean in WAVE_MEAN per channel, Gaussian noise of a σ in WAVE_NOISE levels
 WAVE_PERIODS = (24.0, 160.0)
 WAVE_AMPLITUDE = (40.0, 110.0)
+WAVE_MEAN = (98.0, 158.0)
 WAVE_NOISE = (0.0, 10.0)
 
 

@@ -8,7 +8,7 @@ content that photos rarely hold and on which re-encoding ran away
 (``benchmarks/synthetic_drift.py``). Optional colour-wave crops go further: large,
 smooth, strongly coloured oscillations, the content on which every re-encoding
 raised the contrast by about 1 % (a runaway over ten generations) while photos,
-even saturated ones, kept it within 0.3 %.
+even saturated ones, kept it within 0.6 % either way (``benchmarks/contrast_gain.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from ..imageio import IMAGE_SUFFIXES, list_images  # noqa: F401 - also the old import path
 
-from .config import SATURATION_RANGE, WAVE_AMPLITUDE, WAVE_NOISE, WAVE_PERIODS
+from .config import SATURATION_RANGE, WAVE_AMPLITUDE, WAVE_MEAN, WAVE_NOISE, WAVE_PERIODS
 
 
 def saturate(patch: torch.Tensor, factor: float) -> torch.Tensor:
@@ -43,7 +43,7 @@ def colour_waves(size: int, rng: random.Random) -> torch.Tensor:
 
     Each wave has its own direction and period (:data:`WAVE_PERIODS`) and a phase per channel, so the
     channels oscillate out of step (strong colours); together they peak at an amplitude drawn from
-    :data:`WAVE_AMPLITUDE` around a per-channel mean near mid-grey, under Gaussian noise of a σ from
+    :data:`WAVE_AMPLITUDE` around a per-channel mean from :data:`WAVE_MEAN`, under Gaussian noise of a σ from
     :data:`WAVE_NOISE`. Everything is drawn from ``rng``, so a crop index always gives the same crop.
     """
     yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64),
@@ -55,7 +55,7 @@ def colour_waves(size: int, rng: random.Random) -> torch.Tensor:
         along = (xx * math.cos(theta) + yy * math.sin(theta)) * (2 * math.pi / period)
         for c in range(3):
             field[c] += amplitude / 2 * torch.sin(along + rng.uniform(0, 2 * math.pi))
-    mean = torch.tensor([rng.uniform(98, 158) for _ in range(3)], dtype=torch.float64)[:, None, None]
+    mean = torch.tensor([rng.uniform(*WAVE_MEAN) for _ in range(3)], dtype=torch.float64)[:, None, None]
     noise = torch.randn(3, size, size, dtype=torch.float64,
                         generator=torch.Generator().manual_seed(rng.getrandbits(63)))
     out = (field + mean + rng.uniform(*WAVE_NOISE) * noise).round_().clamp_(0, 255)
@@ -63,7 +63,7 @@ def colour_waves(size: int, rng: random.Random) -> torch.Tensor:
 
 
 class CropDataset(Dataset):
-    """Random ``crop``x``crop`` patches with flips, optional downscale and saturation boost.
+    """Random ``crop``x``crop`` patches with flips, optional downscale, saturation boost and colour waves.
 
     ``length`` is the nominal epoch size; every item is a fresh random crop, so
     the sampler only decides how many crops an epoch holds. ``saturation``: the
