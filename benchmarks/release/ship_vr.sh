@@ -8,7 +8,8 @@
 #
 # candidate: the g_s recipe on the checkpoint (decoder finetuning on real SQ latents, every crop at
 #            its own quality, with the idempotence term: by default 300 steps, lr 2e-5, β 8 over 2
-#            re-encodings, saturation boost 0.25, THREADS threads), merged into $W/TAG-merged.pt.
+#            re-encodings, saturation boost 0.25, THREADS threads), merged into $W/TAG-merged.pt (half
+#            precision: the values the zoo would ship, so check measures those).
 #            With FROM=PREV_TAG it goes on from PREV_TAG's merged weights (a further stage), and
 #            $W/PREV_TAG-ck.pt (CHECKPOINT's config and step with those weights) is the checkpoint
 #            the stage's decoder is laid over; zoo takes the same FROM.
