@@ -1,4 +1,4 @@
-"""A zoo model of a variable-rate architecture (as ``licq-vr`` will ship): exported with its quality and
+"""A zoo model of a variable-rate architecture (as ``licq-vr`` ships): exported with its quality and
 λ range, named like any zoo model, it takes any quality of its range without ``--arch``."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
     python tests/golden/make.py vr-sq ...  # only these (the others and their index entries are kept)
 
 Each file is a small crop of assets/kodim23.png coded by the current zoo (``zoo-vr-*``: by licq-vr,
-once the zoo ships it; until then they are left out), or (format 4) by the tiny variable-rate model
+left out by a zoo without it), or (format 4) by the tiny variable-rate model
 ``vr-tiny.pt`` (N=8, M=12, random weights with every part non-trivial, as the tests' ``vr_model``;
 written once and kept, so its files test the format, not a model); ``golden.json``
 records its model, the sha256 of the latents ``ŷ`` it decodes to (exact on every machine)
