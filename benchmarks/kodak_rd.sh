@@ -3,7 +3,8 @@
 # model's swept defaults; TCQ-8 also with the zoo's finetuned decoders, as `licq encode` uses
 # them), fixed-grid SQ (with the zoo's finetuned decoders where it has them) and RDOQ (λ 0.01, in
 # the BD-rate tables only), the RD plot beside CompressAI's published mbt2018-mean, BPG and the
-# classic codecs (results/kodak/<codec>.json from benchmarks/baselines_kodak.sh), and BD-rate tables.
+# classic codecs (results/kodak/<codec>.json from benchmarks/baselines_kodak.sh), and BD-rate tables;
+# licq-vr with SQ and TCQ-8 (base and finetuned decoder) where the zoo has them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KODAK=${KODAK:-../shared/data/kodak}
@@ -38,12 +39,20 @@ if [ "${1:-}" != "--plots-only" ]; then  # --plots-only: redo plot and tables fr
   [ -z "${EFFORT2:-}" ] || $L eval "$KODAK" --all-qualities --effort 2 --name "licq SQ, effort 2" \
     --out $R/licq-sq-effort2.json --quiet $RESUME
   [ -z "${EFFORT3:-}" ] || effort3
-  # the variable-rate licq-vr at its seven anchor qualities (where the zoo has it)
+  # the variable-rate licq-vr at its seven anchor qualities (where the zoo has it): SQ, TCQ-8 with its
+  # base decoder, and TCQ-8 with its finetuned decoder where the zoo has one (as licq encode codes)
   if $L models | grep -q '^licq-vr '; then
     $L eval "$KODAK" --model licq-vr --all-qualities --name "licq-vr SQ" --out $R/licq-vr.json --quiet $RESUME
+    $L eval "$KODAK" --model licq-vr --all-qualities --quantizer tcq --states 8 --finetuned none \
+      --name "licq-vr TCQ-8, base decoder" --out $R/licq-vr-tcq8.json --quiet $RESUME
+    if $L models | grep -q '^licq-vr-ft-tcq8-dec '; then
+      $L eval "$KODAK" --model licq-vr --all-qualities --quantizer tcq --states 8 --finetuned auto \
+        --name "licq-vr TCQ-8 + finetuned decoder" --out $R/licq-vr-tcq8-ft.json --quiet $RESUME
+    fi
   fi
 fi
 VR=$(ls $R/licq-vr.json 2>/dev/null || true)  # licq-vr's curve, where measured
+VR_TCQ=$(ls $R/licq-vr-tcq8.json $R/licq-vr-tcq8-ft.json 2>/dev/null || true)  # its TCQ-8 curves, where measured
 EFFORTS=$(ls $R/licq-sq-effort[123].json 2>/dev/null || true)  # optional: issue 15's encoder, where measured
 $L plot $R/licq-sq.json $VR $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json $A/compressai-mbt2018-mean_mse_cpu.json \
   $A/bpg_444_x265_ycbcr.json $(ls $R/{jpeg,webp,avif,jxl,hevc}.json 2>/dev/null) \
@@ -67,6 +76,10 @@ $L plot $R/licq-sq.json $VR $R/licq-tcq4.json $R/licq-tcq8.json $R/licq-tcq8-ft.
   if [ -n "$EFFORTS" ]; then
     echo
     $L bdrate $R/licq-sq.json $EFFORTS  # issue 15: refinement against plain encoding
+  fi
+  if [ -n "$VR" ] && [ -n "$VR_TCQ" ]; then
+    echo
+    $L bdrate $VR $VR_TCQ  # issue 42: licq-vr's TCQ-8 against its SQ
   fi
 } | tee $R/bdrate.txt
 [ -f $R/webp.json ] && $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $R/licq-sq-grid.json \

@@ -8,7 +8,8 @@
 # Environment: PLOTS_ONLY=1 codes nothing (plot and tables from the files in OUTDIR); FRESH=1 codes
 # every row again; EFFORT1=1 / EFFORT2=1 add SQ at --effort 1 / 2; TCQ8_BASE=1 adds TCQ-8 with the
 # base decoders (--finetuned none: what the finetuned ones gain here); VR=licq-vr (or a channel-vr
-# weight file) adds a variable-rate model at qualities 1-7, named VR_NAME (default "licq channel-vr").
+# weight file) adds a variable-rate model at qualities 1-7, named VR_NAME (default "licq channel-vr"),
+# and VR_TCQ8=1 its TCQ-8 curves: base decoder and, as licq encode codes, the zoo's finetuned one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=${1:?usage: photos_rd.sh OUTDIR TITLE IMAGE...}
@@ -56,11 +57,18 @@ sys.exit(not available(sys.argv[1]))' $codec; then
   vr_arch=(); [ -f "${VR:-}" ] && vr_arch=(--arch channel-vr)  # a weight file; a zoo name (licq-vr) needs none
   [ -z "${VR:-}" ] || $L eval "${IMGS[@]}" --model "$VR" "${vr_arch[@]}" --all-qualities \
     --name "${VR_NAME:-licq channel-vr}" --out $R/licq-vr.json --quiet $RESUME
+  if [ -n "${VR:-}" ] && [ -n "${VR_TCQ8:-}" ]; then
+    $L eval "${IMGS[@]}" --model "$VR" "${vr_arch[@]}" --all-qualities --quantizer tcq --states 8 --finetuned none \
+      --name "$(basename "$VR" .pt) TCQ-8, base decoder" --out $R/licq-vr-tcq8.json --quiet $RESUME
+    $L eval "${IMGS[@]}" --model "$VR" "${vr_arch[@]}" --all-qualities --quantizer tcq --states 8 --finetuned auto \
+      --name "$(basename "$VR" .pt) TCQ-8 + finetuned decoder" --out $R/licq-vr-tcq8-ft.json --quiet $RESUME
+  fi
 fi
 EFFORTS=$(ls $R/licq-sq-effort[123].json 2>/dev/null || true)  # optional, where measured
 RDOQ=$(ls $R/licq-rdoq.json 2>/dev/null || true)
 VRF=$(ls $R/licq-vr.json 2>/dev/null || true)
 TCQ8=$(ls $R/licq-tcq8.json 2>/dev/null || true)  # optional, where measured
+VR_TCQ=$(ls $R/licq-vr-tcq8.json $R/licq-vr-tcq8-ft.json 2>/dev/null || true)  # optional, where measured
 $L plot $R/licq-sq.json $R/licq-tcq8-ft.json $VRF $R/webp.json $R/jpeg.json $R/avif.json \
   -o $R/rd.png --xmax 1.5 --title "$TITLE"
 {
@@ -72,5 +80,6 @@ $L plot $R/licq-sq.json $R/licq-tcq8-ft.json $VRF $R/webp.json $R/jpeg.json $R/a
   [ -z "$TCQ8" ] || { echo; $L bdrate $TCQ8 $R/licq-tcq8-ft.json; }  # what the finetuned decoders gain
   [ -z "$RDOQ" ] || { echo; $L bdrate $RDOQ $R/licq-tcq8-ft.json; }  # issue 13: TCQ against RD-optimised rounding
   echo; $L bdrate $R/avif.json $R/licq-sq.json $VRF  # issue 42: against AVIF
+  [ -z "$VRF" ] || [ -z "$VR_TCQ" ] || { echo; $L bdrate $VRF $VR_TCQ; }  # issue 42: the vr model's TCQ-8 against its SQ
 } | tee $R/bdrate.txt
 $L bdrate $R/webp.json $R/licq-sq.json $R/licq-tcq8-ft.json $VRF $R/jpeg.json $R/avif.json --json > $R/bdrate-vs-webp.json

@@ -6,7 +6,9 @@ A candidate model can pass the Kodak adoption rule (lower RD loss, higher mean P
 one of 10 recompression generations) and still fail there by a wide margin: on this content some
 models add a colour bias and contrast at every generation, so the image runs away instead of
 settling. This measures it on several seeds and two sizes for any number of models (zoo names
-or weight files), SQ Δ = 1, so a release can be checked before it is exported. A variable-rate
+or weight files), SQ Δ = 1, so a release can be checked before it is exported. ``--quantizer tcq8``
+codes every generation with TCQ-8 at the model's defaults instead, and a zoo name then with the
+decoder ``licq encode`` picks for it (the zoo's finetuned TCQ-8 decoder where it has one). A variable-rate
 model (licq-vr, or a channel-vr weight file) is measured at each of ``--qualities`` (default 1-7),
 listed as MODEL@QUALITY. The adoption rule reads the default family, ``gradients`` (the test's
 image); ``--family rings`` (concentric colour rings) and ``--family fields`` (blurred random colour
@@ -68,16 +70,22 @@ def fields(h: int, w: int, seed: int = 0) -> np.ndarray:
 FAMILIES = {"gradients": smooth_image, "rings": rings, "fields": fields}
 
 
+#: ``--quantizer`` → the encode options of every generation
+QUANTIZERS = {"sq": {"quantizer": "sq"}, "tcq8": {"quantizer": "tcq", "states": 8}}
+
+
 def measure(model: str, arch: str | None, seeds: list[int], n: int, quality: float | None = None,
-            family: str = "gradients") -> dict:
+            family: str = "gradients", quantizer: str = "sq") -> dict:
     """10-generation PSNRs of every (seed, size) image for one model (``arch``: that of a weight file,
-    None for a zoo name; a variable-rate one at ``quality``)."""
+    None for a zoo name; a variable-rate one at ``quality``), coded with ``quantizer``."""
     rows = []
     label = model if quality is None else f"{model}@{quality:g}"
     for seed in seeds:
         for h, w in SIZES:
             img = FAMILIES[family](h, w, seed=seed)
-            outs, bpps = generations(img, n, model, arch, **({} if quality is None else {"quality": quality}))
+            outs, bpps = generations(img, n, model, arch, **QUANTIZERS[quantizer],
+                                     **({} if arch or quantizer == "sq" else {"finetuned": "auto"}),
+                                     **({} if quality is None else {"quality": quality}))
             psnr = [psnr_images(img, o) for o in outs]
             bias = (np.asarray(outs[-1], dtype=np.float64) - img).mean(axis=(0, 1))
             rows.append({"seed": seed, "size": [h, w], "psnr": psnr, "bpp": bpps,
@@ -98,11 +106,14 @@ def main() -> None:
     p.add_argument("--generations", type=int, default=10)
     p.add_argument("--family", choices=sorted(FAMILIES), default="gradients",
                    help="synthetic content: the rule's gradients, or rings / fields that no training draws")
+    p.add_argument("--quantizer", choices=sorted(QUANTIZERS), default="sq",
+                   help="sq (the adoption rule's) or tcq8, with a zoo model's finetuned TCQ-8 decoder where it has one")
     p.add_argument("--tag", required=True)
     a = p.parse_args()
     archs = {m: weight_file_arch(m) for m in a.models}  # a weight file is read once to tell its architecture
-    res = {"family": a.family, "seeds": a.seeds, "sizes": SIZES, "generations": a.generations,
-           "models": [measure(m, archs[m], a.seeds, a.generations, q, a.family) for m in a.models
+    res = {"family": a.family, "quantizer": a.quantizer, "seeds": a.seeds, "sizes": SIZES,
+           "generations": a.generations,
+           "models": [measure(m, archs[m], a.seeds, a.generations, q, a.family, a.quantizer) for m in a.models
                       for q in (a.qualities if variable_rate_model(m, archs[m]) else [None])]}
     for r in res["models"]:
         print(f"{r['model']}: {r['mean_first_db']:.2f} -> {r['mean_last_db']:.2f} dB "

@@ -18,6 +18,7 @@ from licq.cli import main
 from licq.models.channel import QUALITY_LAMBDAS, QUALITY_RANGE
 from licq.models.io import model_digest, state_dict_from_file
 from licq.training.config import TrainConfig
+from licq.training.finetune import FinetuneConfig, finetune
 from licq.zoo import export
 
 from .conftest import smooth_image
@@ -108,3 +109,35 @@ def test_target_bpp_searches_its_quality(vr_zoo, tmp_path):
     header, _ = container.unpack(enc.read_bytes())
     assert header.model_name == "tiny-vr" and header.quality is not None
     assert abs(8 * enc.stat().st_size / (64 * 96) - goal) <= 0.03 * goal
+
+
+def test_its_tcq_decoder_is_what_tcq_files_decode_with(vr_zoo, tmp_path):
+    """A decoder finetuned from the zoo's variable-rate model on its real TCQ latents (as
+    licq-vr-ft-tcq8-dec ships) is what ``licq encode --quantizer tcq`` codes for, at any quality;
+    the header names it, and ``--finetuned none`` keeps the base model."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(2):
+        Image.fromarray(smooth_image(80, 80, seed=30 + i)).save(data / f"{i}.png")
+    finetune(FinetuneConfig(base="tiny-vr", data=[str(data)], out=str(tmp_path / "ft"), quantizer="tcq", states=4,
+                            steps=2, batch=2, crop=64, threads=1, downscale=None, log_every=1, lr=1e-3),
+             progress=False)
+    e = export.export_decoder(str(tmp_path / "ft"), "tiny-vr-ft-tcq4-dec")
+    assert e["base"] == "tiny-vr" and e["arch"] == "channel-vr" and e["decoder_for"]["states"] == 4
+    assert e["notes"].startswith("g_s, latent residual prediction and inverse gains finetuned 2 steps on real TCQ-4")
+    zoo.load_zoo.cache_clear()
+    src, enc, dec = _png(tmp_path), tmp_path / "x.licq", tmp_path / "x.png"
+    tcq = ["--quantizer", "tcq", "--states", "4"]
+    assert main(["encode", str(src), "-o", str(enc), "--model", "tiny-vr", "--quality", "3.5", *tcq]) == 0
+    header, _ = container.unpack(enc.read_bytes())
+    assert header.model_name == "tiny-vr-ft-tcq4-dec" and header.quality == pytest.approx(3.5, abs=1e-3)
+    assert main(["decode", str(enc), "-o", str(dec)]) == 0
+    arr = np.asarray(Image.open(src).convert("RGB"))
+    kw = dict(quality=3.5, quantizer="tcq", states=4)
+    finetuned = licq.encode_full(arr, "tiny-vr", finetuned="auto", **kw)
+    assert np.array_equal(np.asarray(Image.open(dec)), np.asarray(finetuned.reconstruction))
+    assert main(["encode", str(src), "-o", str(enc), "--model", "tiny-vr", "--quality", "3.5", *tcq,
+                 "--finetuned", "none"]) == 0
+    assert container.unpack(enc.read_bytes())[0].model_name == "tiny-vr"
+    base = licq.encode_full(arr, "tiny-vr", **kw)
+    assert not np.array_equal(np.asarray(base.reconstruction), np.asarray(finetuned.reconstruction))

@@ -168,8 +168,14 @@ def _brief(config: dict) -> dict:
     return out
 
 
-def describe_finetune(meta: dict) -> str:
-    """One line saying how a finetuned decoder was trained, from its own ``decoder.json``.
+#: the parts a finetuned decoder file can hold (the first component of its tensors' names), as notes name them
+PART_NAMES = {"g_s": "g_s", "h_s": "h_s", "lrp": "latent residual prediction", "inverse_gain": "inverse gains",
+              "context": "context networks"}
+
+
+def describe_finetune(meta: dict, parts: list[str] | None = None) -> str:
+    """One line saying how a finetuned decoder was trained, from its own ``decoder.json`` and the
+    ``parts`` its file holds (default: g_s, with h_s for ``dec+hyperdec``, as the mean-scale models train).
 
     The default notes of an exported decoder, so that re-exporting one never leaves them empty.
     """
@@ -181,7 +187,8 @@ def describe_finetune(meta: dict) -> str:
         setting = f"fixed-grid SQ latents (Δ {meta['step']:g})"
     else:
         setting = f"{q.upper()} latents" + (f" (Δ {meta['step']:g})" if meta.get("step") not in (None, 1) else "")
-    trained = "g_s" if meta["train"] == "dec" else "g_s and h_s"
+    names = [PART_NAMES.get(x, x) for x in parts or (["g_s"] if meta["train"] == "dec" else ["g_s", "h_s"])]
+    trained = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     source = "noisy (control run)" if meta.get("control") else "real"
     text = f"{trained} finetuned {meta['steps']} steps on {source} {setting}, lr {cfg['lr']:g}"
     drop = cfg.get("lr_drop")
@@ -211,6 +218,8 @@ def export_decoder(run: str, name: str, notes: str = "") -> dict:
     run_dir = Path(run)
     meta = json.loads((run_dir / "decoder.json").read_text())
     data = (run_dir / "decoder.pt").read_bytes()
+    tensors = state_dict_of(load_model_object(run_dir / "decoder.pt"), run_dir / "decoder.pt")
+    parts = list(dict.fromkeys(k.split(".")[0] for k in tensors))  # in the file's order
     base = zoo_entry(meta["base"])
     _require_base(run, meta, base["digest"])
     file = f"{name}.pt"
@@ -222,7 +231,7 @@ def export_decoder(run: str, name: str, notes: str = "") -> dict:
          "decoder_for": {k: meta[k] for k in ("quantizer", "step", "states", "tcq_lambda")},
          "training": {"wall_seconds": training_seconds(run_dir / "log.csv"),
                       "config": _brief(meta["config"])},
-         "notes": notes or describe_finetune(meta)}
+         "notes": notes or describe_finetune(meta, parts)}
     _put_entry(e)
     return e
 
