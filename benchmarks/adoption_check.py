@@ -70,6 +70,19 @@ def drift_images(path: Path, model: str | None) -> dict[tuple[int, int, int], li
     return {(r["seed"], *r["size"]): [float(x) for x in r["psnr"]] for r in found[0]["images"]}
 
 
+def same_coding(candidate: Path, shipped: Path) -> None:
+    """Refuse drift files of different content or quantizers: their images share (seed, size) keys, so
+    the rings of one would be compared silently with the gradients of the other (files written before
+    ``--family`` and ``--quantizer`` existed are the gradients with SQ)."""
+    def coding(path: Path) -> tuple[str, str]:
+        r = json.loads(path.read_text())
+        return r.get("family", "gradients"), r.get("quantizer", "sq")
+
+    if coding(candidate) != coding(shipped):
+        raise SystemExit(f"adoption_check: {candidate} holds {'/'.join(coding(candidate))} and {shipped} "
+                         f"{'/'.join(coding(shipped))}: compare drift files of the same family and quantizer")
+
+
 def synthetic_parts(cand: dict[tuple[int, int, int], list[float]],
                     ship: dict[tuple[int, int, int], list[float]]) -> dict:
     """The synthetic floor: per image, the end point against the shipped model's and the drop over the generations."""
@@ -136,6 +149,8 @@ def main() -> None:
         if not f.is_file():
             raise SystemExit(f"adoption_check: no such file: {f}")
     names = a.drift_models or (None, None)
+    if not (a.synthetic_only and names[1] == "-"):
+        same_coding(*a.drift)
     if a.synthetic_only:
         cand_images = drift_images(a.drift[0], names[0])
         v = synthetic_verdict(runaway_only(cand_images) if names[1] == "-" else

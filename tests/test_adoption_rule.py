@@ -105,5 +105,20 @@ def test_synthetic_only_command_line(tmp_path, monkeypatch, capsys):
     assert e.value.code == 2 and "--recompression are required" in capsys.readouterr().err
 
 
+def test_drift_files_of_other_content_or_quantizer_are_refused(tmp_path, monkeypatch):
+    rows = [{"model": "m", "images": [{"seed": k[0], "size": [k[1], k[2]], "psnr": v} for k, v in SHIPPED.items()]}]
+    files = {}
+    for tag, extra in (("old", {}), ("sq", {"family": "gradients", "quantizer": "sq"}),
+                       ("rings", {"family": "rings", "quantizer": "sq"}), ("tcq8", {"quantizer": "tcq8"})):
+        files[tag] = tmp_path / f"{tag}.json"
+        files[tag].write_text(json.dumps({**extra, "models": rows}))
+    for cand, ship, refused in (("old", "sq", False), ("rings", "sq", True), ("tcq8", "old", True)):
+        monkeypatch.setattr(sys, "argv", ["adoption_check.py", "--synthetic-only", "--drift", str(files[cand]),
+                                          str(files[ship])])
+        with pytest.raises(SystemExit) as e:
+            adoption.main()
+        assert ("same family and quantizer" in str(e.value.code)) == refused
+
+
 def _kodak(rd_loss: float, psnrs: list[float]) -> dict:
     return {"rd_loss": rd_loss, "psnr_per_generation": psnrs}
