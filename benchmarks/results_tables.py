@@ -66,7 +66,8 @@ def main() -> None:
     lines += ["", "## Classic codecs on the same images", ""]
     lines += rd_table([k / f"{c}.json" for c in ("jpeg", "webp", "avif", "jxl", "hevc")])
     h = R / "heldout"
-    held = [p for p in (h / f"{c}.json" for c in ("licq-sq", "licq-tcq8-ft", "webp", "jpeg", "avif")) if p.exists()]
+    held = [p for p in (h / f"{c}.json" for c in ("licq-sq", "licq-tcq8-ft", "licq-vr", "licq-vr-tcq8", "licq-vr-tcq8-ft",
+                                                   "webp", "jpeg", "avif")) if p.exists()]
     if held:  # benchmarks/heldout_rd.sh
         lines += ["", "## Held-out training-pool photos (50, results/finetune/heldout.txt)", "",
                   "Seen by the end-to-end models (the campaign trains on the whole pool), not by the finetuned",
