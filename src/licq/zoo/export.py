@@ -73,11 +73,16 @@ def _require_base(run: str | Path, meta: dict, digest: str) -> None:
                         f"(digest {meta['base_digest']}, not {digest})")
 
 
+def read_decoder_run(run: Path) -> tuple[dict, dict]:
+    """A ``licq finetune`` run's record (``decoder.json``) and its decoder's tensors."""
+    meta = json.loads((run / "decoder.json").read_text())
+    return meta, state_dict_of(load_model_object(run / "decoder.pt"), run / "decoder.pt")
+
+
 def lay_decoder(state: dict, run: Path) -> tuple[dict, dict]:
     """``state`` with a finetune run's tensors laid over it, and the run's record for the manifest."""
-    meta = json.loads((run / "decoder.json").read_text())
+    meta, tensors = read_decoder_run(run)
     _require_base(run, meta, model_digest(state)[:16])
-    tensors = state_dict_of(load_model_object(run / "decoder.pt"), run / "decoder.pt")
     record = {"train": meta["train"], "steps": meta["steps"], "quantizer": meta["quantizer"],
               "wall_seconds": training_seconds(run / "log.csv"), "config": _brief(meta["config"])}
     return {**state, **tensors}, record
@@ -216,9 +221,8 @@ def export_decoder(run: str, name: str, notes: str = "") -> dict:
     from . import entry as zoo_entry
 
     run_dir = Path(run)
-    meta = json.loads((run_dir / "decoder.json").read_text())
-    data = (run_dir / "decoder.pt").read_bytes()
-    tensors = state_dict_of(load_model_object(run_dir / "decoder.pt"), run_dir / "decoder.pt")
+    meta, tensors = read_decoder_run(run_dir)
+    data = (run_dir / "decoder.pt").read_bytes()  # shipped as it is
     parts = list(dict.fromkeys(k.split(".")[0] for k in tensors))  # in the file's order
     base = zoo_entry(meta["base"])
     _require_base(run, meta, base["digest"])
