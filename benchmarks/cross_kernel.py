@@ -37,8 +37,7 @@ KERNEL_SETS = {
     "avx": {"ONEDNN_MAX_CPU_ISA": "AVX", "ATEN_CPU_CAPABILITY": "default"},
     "sse41": {"ONEDNN_MAX_CPU_ISA": "SSE41", "ATEN_CPU_CAPABILITY": "default"},
 }
-QUANTIZERS = {"sq": {"quantizer": "sq"}, "sq-grid": {"quantizer": "sq-grid"}, "rdoq": {"quantizer": "rdoq"},
-              "tcq8": {"quantizer": "tcq", "states": 8}}
+QUANTIZERS = ("sq", "sq-grid", "rdoq", "tcq8")
 
 
 def worker(mode: str, folder: Path, jobs: list[dict]) -> None:
@@ -48,13 +47,14 @@ def worker(mode: str, folder: Path, jobs: list[dict]) -> None:
     from licq.codec import decode_latents
     from licq.evaluation.metrics import psnr_images
     from licq.imageio import open_image, to_rgb_array
+    from licq.quantizers.spec import label_options
 
     for job in jobs:
         path = folder / f"{job['id']}.licq"
         original, _ = to_rgb_array(open_image(job["image"]))
         model = {"model": job["model"], "arch": job["arch"]} if job.get("model") else {}
         if mode == "encode" and not path.exists():
-            kw = dict(QUANTIZERS[job["quantizer"]])
+            kw = label_options(job["quantizer"])
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(licq.encode(original, quality=job["quality"], **model, **kw))
             tmp.rename(path)

@@ -29,11 +29,11 @@ from licq.evaluation.metrics import psnr_images
 from licq.evaluation.results import save_results
 from licq.imageio import open_image, to_rgb_array
 from licq.models import LicqMeanScale
+from licq.quantizers.spec import label_options
 
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
-QUANTIZERS = {"sq": {"quantizer": "sq"}, "tcq8": {"quantizer": "tcq", "states": 8},
-              "sq-grid": {"quantizer": "sq-grid"}}
+QUANTIZERS = ("sq", "tcq8", "sq-grid")
 
 
 @contextlib.contextmanager
@@ -70,9 +70,9 @@ def main() -> None:
                 key = f"{path.stem}/{qz}/q{q}"
                 if journal.get(key) is not None:
                     continue
-                bpp_i, psnr_i = code(image, q, QUANTIZERS[qz])
+                bpp_i, psnr_i = code(image, q, label_options(qz))
                 with float_hyper_decoder():
-                    bpp_f, psnr_f = code(image, q, QUANTIZERS[qz])
+                    bpp_f, psnr_f = code(image, q, label_options(qz))
                 row = {"image": path.name, "quantizer": qz, "quality": q, "integer": [bpp_i, psnr_i],
                        "float": [bpp_f, psnr_f]}
                 journal.add(key, row)

@@ -24,10 +24,11 @@ from pathlib import Path
 from baseline_tree import baseline_tree
 
 from licq.hardware import cpu_model
+from licq.quantizers.spec import label_options
 
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
-QUANTIZERS = {"sq": {"quantizer": "sq"}, "tcq8": {"quantizer": "tcq", "states": 8}}
+QUANTIZERS = ("sq", "tcq8")
 
 WORKER = r"""
 import json, sys, time
@@ -83,7 +84,7 @@ def main() -> None:
         rows = []
         for image in sorted(KODAK.glob("kodim*.png"))[:a.images]:
             for qz in a.quantizers.split(","):
-                job = {"image": str(image), "repeat": a.repeat, "kw": {"quality": a.quality, **QUANTIZERS[qz]}}
+                job = {"image": str(image), "repeat": a.repeat, "kw": {"quality": a.quality, **label_options(qz)}}
                 row = {"image": image.name, "quantizer": qz}
                 for name in (("baseline", "new") if len(rows) % 2 == 0 else ("new", "baseline")):
                     row[name] = workers[name].run(job)

@@ -32,6 +32,7 @@ import numpy as np
 from licq.cli_args import variable_rate_model
 from licq.evaluation.metrics import psnr_images
 from licq.evaluation.results import save_results
+from licq.quantizers.spec import label_options
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -70,8 +71,8 @@ def fields(h: int, w: int, seed: int = 0) -> np.ndarray:
 FAMILIES = {"gradients": smooth_image, "rings": rings, "fields": fields}
 
 
-#: ``--quantizer`` → the encode options of every generation
-QUANTIZERS = {"sq": {"quantizer": "sq"}, "tcq8": {"quantizer": "tcq", "states": 8}}
+#: ``--quantizer``: the labels of the quantizers every generation can be coded with (licq.quantizers.spec.label_options)
+QUANTIZERS = ("sq", "tcq8")
 
 
 def measure(model: str, arch: str | None, seeds: list[int], n: int, quality: float | None = None,
@@ -83,7 +84,7 @@ def measure(model: str, arch: str | None, seeds: list[int], n: int, quality: flo
     for seed in seeds:
         for h, w in SIZES:
             img = FAMILIES[family](h, w, seed=seed)
-            outs, bpps = generations(img, n, model, arch, **QUANTIZERS[quantizer],
+            outs, bpps = generations(img, n, model, arch, **label_options(quantizer),
                                      **({} if arch or quantizer == "sq" else {"finetuned": "auto"}),
                                      **({} if quality is None else {"quality": quality}))
             psnr = [psnr_images(img, o) for o in outs]

@@ -30,13 +30,14 @@ from licq import __version__
 from licq.evaluation.bdrate import bd_rate
 from licq.evaluation.rd import evaluate, image_files
 from licq.evaluation.results import provenance
+from licq.quantizers.spec import label_options
 
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
 ANCHORS = ROOT.parent / "shared" / "anchors" / "kodak"
 ARCH = "channel-vr"
 #: the quantizers a curve can be measured with (``--quantizer``)
-QUANTIZERS = {"sq": {"quantizer": "sq"}, "tcq8": {"quantizer": "tcq", "states": 8}}
+QUANTIZERS = ("sq", "tcq8")
 #: the zoo this checkout ships, by release: a new zoo is a new reference, not a silent change of the old one
 ZOO = f"zoo SQ (licq {__version__})"
 
@@ -73,7 +74,7 @@ def bd_rates(bpp: list[float], psnr: list[float], skip=()) -> dict:
 
 def measure(weights: str, files: list[Path], qualities: list[float], quantizer: str = "sq") -> dict:
     """Mean bpp and PSNR of each quality, and the BD-rates against :func:`references`."""
-    res = evaluate(files, [{"model": weights, "arch": ARCH, **QUANTIZERS[quantizer], "quality": q} for q in qualities],
+    res = evaluate(files, [{"model": weights, "arch": ARCH, **label_options(quantizer), "quality": q} for q in qualities],
                    name=Path(weights).stem, progress=False, msssim=False)
     bpp, psnr = res["results"]["bpp"], res["results"]["psnr-rgb"]
     return {"qualities": qualities, "quantizer": quantizer, "bpp": bpp, "psnr-rgb": psnr, "bd_rate_percent": bd_rates(bpp, psnr),

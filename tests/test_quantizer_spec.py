@@ -14,7 +14,7 @@ from licq import container
 from licq.cli import build_parser
 from licq.errors import LicqError
 from licq.quantizers import QUANTIZER_CODES, make_quantizer, quantizer_from_header, spec as spec_mod
-from licq.quantizers.spec import BY_CODE, KINDS, QuantizerSpec
+from licq.quantizers.spec import BY_CODE, KINDS, QuantizerSpec, label_options
 from licq.quantizers.trellis import NEXT_STATE
 
 
@@ -116,3 +116,14 @@ def test_registry_imports_neither_torch_nor_numpy():
     imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not {m.split(".")[0] for m in imported} & {"torch", "numpy", "compressai"}
+
+
+def test_labels_name_a_kind_or_a_trellis_kind_with_its_states():
+    assert label_options("sq") == {"quantizer": "sq"} and label_options("sq-grid") == {"quantizer": "sq-grid"}
+    assert label_options("tcq") == {"quantizer": "tcq"}  # the kind's default states
+    assert label_options("tcq8") == {"quantizer": "tcq", "states": 8}
+    assert label_options("tcq4") == {"quantizer": "tcq", "states": 4}
+    for bad in ("tcq5", "sq8", "rdoq2", "x8", ""):
+        with pytest.raises(LicqError, match="unknown quantizer label"):
+            label_options(bad)
+

@@ -81,6 +81,19 @@ def kind(name: str) -> QuantizerKind:
     return BY_NAME[name]
 
 
+def label_options(label: str) -> dict:
+    """The encode options a short quantizer label names, as benchmarks and results name their rows:
+    a kind ("sq", "rdoq", "sq-grid"), or a trellis kind with its states ("tcq8": TCQ with 8 states)."""
+    if label in BY_NAME:
+        return {"quantizer": label}
+    name, digits = label.rstrip("0123456789"), label[len(label.rstrip("0123456789")):]
+    k = BY_NAME.get(name)
+    if k is None or not k.has_trellis or not digits or int(digits) not in k.states:
+        raise LicqError(f"unknown quantizer label {label!r}: a quantizer ({', '.join(NAMES)}) or a trellis "
+                        f"one with its states (e.g. tcq8)")
+    return {"quantizer": name, "states": int(digits)}
+
+
 @dataclass(frozen=True)
 class QuantizerSpec:
     """A quantizer's parameters as the header stores them; checked on construction.
