@@ -39,6 +39,7 @@ def vr_zoo(tmp_path, tiny_model, vr_model, monkeypatch):
     for mod in (zoo, export):
         monkeypatch.setattr(mod, "ZOO_DIR", d)
         monkeypatch.setattr(mod, "MANIFEST", d / "manifest.json")
+    monkeypatch.setattr(zoo, "RETIRED", d / "retired.json")
     cfg = asdict(TrainConfig(data=["photos"], out="runs/vr", arch="channel-vr", N=8, M=12))
     ck = tmp_path / "checkpoint.pt"
     torch.save({"model": {k: v.float() for k, v in state_dict_from_file(vr_model).items()}, "config": cfg, "step": 7}, ck)
@@ -141,3 +142,41 @@ def test_its_tcq_decoder_is_what_tcq_files_decode_with(vr_zoo, tmp_path):
     assert container.unpack(enc.read_bytes())[0].model_name == "tiny-vr"
     base = licq.encode_full(arr, "tiny-vr", **kw)
     assert not np.array_equal(np.asarray(base.reconstruction), np.asarray(finetuned.reconstruction))
+
+
+def test_replaced_weights_are_retired_under_this_release(vr_zoo, tmp_path):
+    """Exporting over a name lists the weights it shipped in retired.json (a file written with them then
+    names the release that decodes it); a replaced base model takes its decoders' weights with it, and
+    exporting the same weights again retires nothing."""
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.fromarray(smooth_image(80, 80, seed=40)).save(data / "0.png")
+
+    def run(seed: int) -> str:
+        out = tmp_path / f"ft{seed}"
+        finetune(FinetuneConfig(base="tiny-vr", data=[str(data)], out=str(out), quantizer="tcq", states=4, steps=1,
+                                batch=1, crop=64, threads=1, downscale=None, log_every=1, lr=1e-2, seed=seed),
+                 progress=False)
+        return str(out)
+
+    retired = lambda: json.loads((vr_zoo / "retired.json").read_text())["models"]  # noqa: E731
+    first, second = run(1), run(2)
+    export.export_decoder(first, "tiny-vr-ft-tcq4-dec")
+    assert not (vr_zoo / "retired.json").exists()
+    old = zoo.load_zoo("tiny-vr-ft-tcq4-dec").digest.hex()
+    export.export_decoder(second, "tiny-vr-ft-tcq4-dec")
+    zoo.load_zoo.cache_clear()
+    new = zoo.load_zoo("tiny-vr-ft-tcq4-dec").digest.hex()
+    assert new != old and retired() == {old: {"model": "tiny-vr-ft-tcq4-dec", "release": licq.__version__}}
+    assert "ships with licq" in zoo.missing_zoo_model("tiny-vr-ft-tcq4-dec", old, "0.0.1")
+    export.export_decoder(second, "tiny-vr-ft-tcq4-dec")
+    assert list(retired()) == [old]
+    base = zoo.entry("tiny-vr")["digest"]
+    ck = tmp_path / "checkpoint2.pt"
+    state = {k: v.float() + (0.01 if k.startswith("g_s") and v.is_floating_point() else 0)
+             for k, v in state_dict_from_file(vr_zoo / "tiny-vr.pt").items()}
+    torch.save({"model": state, "config": asdict(TrainConfig(data=["photos"], out="runs/vr", arch="channel-vr",
+                                                             N=8, M=12)), "step": 8}, ck)
+    export.export(str(ck), "tiny-vr", None, False, "retrained")
+    assert set(retired()) == {old, new, base}
+    assert retired()[base]["model"] == "tiny-vr" and retired()[new]["model"] == "tiny-vr-ft-tcq4-dec"

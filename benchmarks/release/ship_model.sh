@@ -2,18 +2,24 @@
 # Ship one retrained zoo model with everything that depends on its weights (one recipe for q1-q4).
 #
 #   bash benchmarks/release/ship_model.sh zoo q3 CHECKPOINT GS_RUN "NOTES"   # weights, decoders, channel weights
+#   bash benchmarks/release/ship_model.sh tcq q1                            # the TCQ-8 decoder alone, again
 #   bash benchmarks/release/ship_model.sh evals q3                          # the zoo's curves, the model's rows recoded
 #
 # Only a candidate that passed benchmarks/adoption_check.py (README, Model zoo) is shipped: CHECKPOINT
 # is its end-to-end training checkpoint and GS_RUN its g_s recipe run (benchmarks/release/gs_recipe.sh).
 #
 # zoo:   export CHECKPOINT with GS_RUN's g_s laid over it under licq-qN (the manifest keeps the name's
-#        TCQ defaults); finetune the TCQ-8 decoder (2400 steps at the model's TCQ Δ and λ) and the
-#        fixed-grid decoder (1200 steps, idempotence term β 4 over 4 generations, saturation boost)
+#        TCQ defaults); finetune the TCQ-8 decoder (2400 steps at the model's TCQ Δ and λ, saturation
+#        boost 0.25 and colour-wave crops 0.25, on the training photos and the man-made scenes where
+#        they are built: trained on photos alone, the decoders of q1 and q4 of 0.4.1 ran away under
+#        TCQ-8 re-encoding, docs/finetuning.md) and the fixed-grid decoder (1200 steps, idempotence term β 4 over 4 generations, saturation boost)
 #        on the new weights, one thread each and side by side, and export both; re-measure the
 #        model's channel weights into the manifest (python -m licq.evaluation.calibrate). Kodak's effort-3 rows,
 #        which need only the new weights, start right after the export and run on beside both stages
 #        (kodak_rd.sh --effort3-only, in the background; $W/effort3.rc holds its exit status).
+#        Weights replaced under a zoo name go into src/licq/zoo/retired.json (python -m licq.zoo.export).
+# tcq:   only the TCQ-8 decoder of the shipped model, finetuned and exported as in zoo (the one it
+#        replaces is retired); then its generation loss under TCQ-8 (benchmarks/synthetic_drift.py).
 # evals: on two threads side by side, Kodak (benchmarks/kodak_rd.sh with efforts 1-3, TCQ-8 effort 1)
 #        and the held-out photos (benchmarks/heldout_rd.sh with efforts 1-2, TCQ-8 effort 1), then the
 #        fixed-grid generation loss and the model's own-SQ TCQ curve; finally results/README.md and the
@@ -29,7 +35,7 @@
 # TCQ8_STEPS and SQGRID_STEPS override the decoders' steps (a smoke test of the script: 4).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-stage=${1:?usage: ship_model.sh zoo|evals q1|q2|q3|q4 ...}; model=${2:?usage: ship_model.sh zoo|evals q1|q2|q3|q4 ...}
+stage=${1:?usage: ship_model.sh zoo|tcq|evals q1|q2|q3|q4 ...}; model=${2:?usage: ship_model.sh zoo|tcq|evals q1|q2|q3|q4 ...}
 case $model in q1|q2|q3|q4) ;; *) echo "ship_model.sh: unknown model $model" >&2; exit 2 ;; esac
 name=licq-$model; quality=${model#q}
 W=${LICQ_SHIP:-/root/licq-ship}/$model; mkdir -p "$W"
@@ -39,6 +45,11 @@ export OMP_NUM_THREADS=1
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}  # this tree's licq, also from a git worktree beside an editable install
 one() { nice -n "${NICE:-5}" "$@"; }  # every job here is one thread; the campaign may share the machine
 
+# the photos a decoder is finetuned on: the training pool, and for the TCQ-8 decoder also the man-made
+# scenes where they are built (benchmarks/release/data/make_structures.py)
+data=(../shared/data/train)
+tcq_data=("${data[@]}"); extra=${EXTRA_DATA:-/root/licq-data/structures}; [ -d "$extra" ] && tcq_data+=("$extra")
+
 # finetune a decoder of $name into $W/$1 unless it is there (exported once both are done: one manifest)
 decoder() {
   local run=$W/$1; shift
@@ -46,8 +57,17 @@ decoder() {
 sys.exit(json.load(open(sys.argv[1]))["base_digest"] != entry(sys.argv[2])["digest"])' "$run/decoder.json" "$name"; then
     rm -rf "$run"  # made on the weights this model had before
   fi
-  [ -f "$run/decoder.pt" ] || one licq finetune ../shared/data/train --base "$name" --train dec --lr 5e-5 --crop 128 \
+  [ -f "$run/decoder.pt" ] || one licq finetune "${data[@]}" --base "$name" --train dec --lr 5e-5 --crop 128 \
     --threads 1 --exclude results/finetune/heldout.txt --out "$run" --resume "$@" > "$run.log" 2>&1
+}
+
+# the TCQ-8 decoder at the model's TCQ defaults
+tcq8_decoder() {
+  local step lam data=("${tcq_data[@]}")
+  read -r step lam < <($py -c "from licq.quantizers.defaults import quantizer_defaults as q; d = q('$name', 'tcq', None, 8, None); print(d['step'], d['tcq_lambda'])")
+  echo "$name: TCQ-8 decoder at Δ $step, λ $lam" >&2
+  decoder tcq8-dec --quantizer tcq --states 8 --step "$step" --tcq-lambda "$lam" --steps "${TCQ8_STEPS:-2400}" \
+    --saturation 0.25 --waves 0.25
 }
 
 # wait for every pid given; fail if one failed
@@ -70,9 +90,7 @@ zoo)
     (set +e; effort3 > "$W/effort3.log" 2>&1; echo $? > "$W/effort3.rc") &  # outlives this stage; evals waits
     echo $! > "$W/effort3.pid"
   fi
-  read -r step lam < <($py -c "from licq.quantizers.defaults import quantizer_defaults as q; d = q('$name', 'tcq', None, 8, None); print(d['step'], d['tcq_lambda'])")
-  echo "$name exported; TCQ-8 decoder at Δ $step, λ $lam" >&2
-  decoder tcq8-dec --quantizer tcq --states 8 --step "$step" --tcq-lambda "$lam" --steps "${TCQ8_STEPS:-2400}" &
+  tcq8_decoder &
   p1=$!
   decoder sqgrid-dec --quantizer sq-grid --steps "${SQGRID_STEPS:-1200}" --idempotence 4 \
     --idempotence-generations 4 --saturation 0.25 &
@@ -83,6 +101,12 @@ zoo)
   k=../shared/data/kodak
   one $py -m licq.evaluation.calibrate "$name" --images $k/kodim01.png $k/kodim04.png $k/kodim23.png > /dev/null
   echo "$name: weights, TCQ-8 and fixed-grid decoders, channel weights in the zoo; next: ship_model.sh evals $model" >&2
+  ;;
+tcq)
+  tcq8_decoder
+  $py -m licq.zoo.export "$W/tcq8-dec" --decoder --name "$name-ft-tcq8-dec" > /dev/null
+  one $py benchmarks/synthetic_drift.py "$name" --quantizer tcq8 --tag "zoo-$model-tcq8-ft"
+  echo "$name-ft-tcq8-dec exported (the replaced one retired); next: ship_model.sh evals $model" >&2
   ;;
 evals)
   mapfile -t IMGS < <(sed "s|^|../shared/data/train/|" results/finetune/heldout.txt)
@@ -116,5 +140,5 @@ evals)
     --anchor-gap ../shared/anchors/kodak/compressai-mbt2018-mean_mse_cpu.json --out results/kodak/bdrate-sensitivity-webp.json
   echo "$name: evaluations done; logs in $W; the README's tables are still to be written by hand" >&2
   ;;
-*) echo "ship_model.sh: unknown stage $stage (zoo or evals)" >&2; exit 2 ;;
+*) echo "ship_model.sh: unknown stage $stage (zoo, tcq or evals)" >&2; exit 2 ;;
 esac

@@ -11,6 +11,11 @@ the manifest entry with the sha256, the training config and step count.
 run on that very checkpoint laid over it (one model file, not a base plus a
 decoder file), and records the finetuning beside the training. ``--candidate FILE``
 writes that merged model to FILE instead (half precision, as shipped), for measuring it before it is shipped.
+
+Weights replaced under a name (and, for a base model, those of its finetuned decoders, which no
+longer load on the new base) are listed in ``retired.json`` under this tree's release, the one that
+ships them: a file written with them then fails with "it ships with licq X". Export before the
+version is bumped for the next release.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from ..atomic import atomic_write_bytes
 from ..errors import LicqError
 from ..models import build_model, model_digest, state_dict_from_file
 from ..models.io import infer_sizes, load_model_object, load_params, save_weights, state_dict_of
-from . import MANIFEST, ZOO_DIR
+from ..version import __version__
+from . import MANIFEST, RETIRED, ZOO_DIR, load_zoo
 
 if TYPE_CHECKING:
     from torch import nn
@@ -120,6 +126,7 @@ def export(checkpoint: str, name: str, quality: int | None, default: bool, notes
     cfg = ck.get("config", {})
     arch = cfg.get("arch", "mbt2018-mean")
     file = f"{name}.pt"
+    before = shipped_digests(name)
     sha = save_weights(model, ZOO_DIR / file, half=True)
     half_state = state_dict_from_file(ZOO_DIR / file)
     N, M = infer_sizes(half_state)
@@ -144,7 +151,39 @@ def export(checkpoint: str, name: str, quality: int | None, default: bool, notes
     replaced = next((m for m in _load_manifest()["models"] if m["name"] == name), {})
     entry.update({k: replaced[k] for k in ("tcq", "tcq_source") if k in replaced})
     _put_entry(entry, default=default)
+    retire(before, shipped_digests(name))
     return entry
+
+
+def shipped_digests(name: str) -> dict[str, str]:
+    """The header digests of the weights the zoo ships under ``name`` and, for a base model, under its
+    finetuned decoders (a decoder's is that of its base with it laid over): ``{digest: model name}``."""
+    load_zoo.cache_clear()
+    out = {}
+    for e in _load_manifest()["models"]:
+        if e["name"] == name or e.get("base") == name:
+            try:
+                out[e.get("digest") or load_zoo(e["name"]).digest.hex()] = e["name"]
+            except LicqError:  # its file is gone, or its base was replaced: it no longer ships
+                pass
+    load_zoo.cache_clear()
+    return out
+
+
+def retire(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """List in ``retired.json``, under this tree's release, the digests of ``before`` that ``after``
+    no longer ships (both from :func:`shipped_digests`). Returns the digests added."""
+    path = ZOO_DIR / RETIRED.name  # beside the manifest being written
+    record = json.loads(path.read_text()) if path.exists() else {
+        "about": "zoo models no longer shipped, by the first 8 bytes of their parameter digest, with the licq "
+                 "release whose files name them; a file that needs one fails with that release in its message",
+        "models": {}}
+    added = [d for d in before if d not in after and d not in record["models"]]
+    for d in added:
+        record["models"][d] = {"model": before[d], "release": __version__}
+    if added:
+        atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
+    return added
 
 
 def _load_manifest() -> dict:
@@ -227,6 +266,7 @@ def export_decoder(run: str, name: str, notes: str = "") -> dict:
     base = zoo_entry(meta["base"])
     _require_base(run, meta, base["digest"])
     file = f"{name}.pt"
+    before = shipped_digests(name)
     atomic_write_bytes(ZOO_DIR / file, data)
     e = {"name": name, "base": base["name"], "base_digest": base["digest"], "arch": base["arch"],
          "N": base["N"], "M": base["M"],
@@ -237,6 +277,7 @@ def export_decoder(run: str, name: str, notes: str = "") -> dict:
                       "config": _brief(meta["config"])},
          "notes": notes or describe_finetune(meta, parts)}
     _put_entry(e)
+    retire(before, shipped_digests(name))
     return e
 
 
