@@ -20,10 +20,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from licq.evaluation.results import save_results
 from licq.imageio import list_images
+from licq.training.data import saturate as data_saturate
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -42,10 +44,9 @@ def gains(original: np.ndarray, outputs: list) -> list[list[float]]:
 
 
 def saturate(rgb: np.ndarray, factor: float) -> np.ndarray:
-    """``rgb`` moved away from its ITU-R 601 luma by ``factor`` (training/data.py's boost), 8-bit."""
-    x = rgb.astype(np.float64)
-    luma = (x @ np.array([0.299, 0.587, 0.114]))[..., None]
-    return np.clip(luma + factor * (x - luma), 0, 255).round().astype(np.uint8)
+    """``rgb`` (8-bit HxWx3) with the training's saturation boost (:func:`licq.training.data.saturate`)."""
+    x = torch.from_numpy(rgb).permute(2, 0, 1).double() / 255
+    return (data_saturate(x, factor) * 255).round().byte().permute(1, 2, 0).numpy()
 
 
 def main() -> None:

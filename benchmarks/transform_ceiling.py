@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,9 @@ from licq.evaluation.results import provenance
 from licq.models.channel import QUALITY_RANGE
 from licq.models.resolve import resolve
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from recompression import weight_file_arch  # noqa: E402  (benchmarks/recompression.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
 
@@ -37,8 +41,7 @@ KODAK = ROOT.parent / "shared" / "data" / "kodak"
 def ceilings(weights: str, images: list[Path]) -> dict[str, float]:
     """Mean PSNR of the unquantized reconstruction: {"all": …} for a mean-scale model, one entry per
     integer quality for a variable-rate one."""
-    path = Path(weights)
-    m = resolve(weights, arch="channel-vr" if path.suffix == ".pt" and _is_variable_rate(path) else None)
+    m = resolve(weights, arch=weight_file_arch(weights))
     net, variable = m.net, is_variable_rate(m)
     qualities = range(int(QUALITY_RANGE[0]), int(QUALITY_RANGE[1]) + 1) if variable else [None]
     psnrs: dict[str, list[float]] = {("all" if q is None else str(q)): [] for q in qualities}
@@ -56,13 +59,6 @@ def ceilings(weights: str, images: list[Path]) -> dict[str, float]:
                     x_hat = net.g_s(y * gain * inverse)
                 psnrs["all" if q is None else str(q)].append(psnr_images(arr, tensor_to_uint8(x_hat, h, w)))
     return {k: float(np.mean(v)) for k, v in psnrs.items()}
-
-
-def _is_variable_rate(path: Path) -> bool:
-    """Whether a weight file holds a variable-rate model (it has per-quality gains)."""
-    from licq.models import state_dict_from_file
-
-    return "gain" in state_dict_from_file(path)
 
 
 def main() -> None:
