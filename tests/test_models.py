@@ -108,6 +108,18 @@ def test_shipped_decoders_match_their_base_models():
             assert e["base_digest"] == digests[e["base"]], e["name"]
 
 
+def test_no_shipped_weights_are_listed_as_retired():
+    """retired.json names the release of weights this zoo no longer has: never one it ships (a file
+    written with it would decode, and the list would mislead whoever reads it)."""
+    from licq.zoo.export import shipped_digests
+
+    retired = json.loads(zoo.RETIRED.read_text())["models"]
+    bases = [e["name"] for e in zoo.manifest()["models"] if "base" not in e]
+    shipped = {d: n for b in bases for d, n in shipped_digests(b).items()}
+    assert len(shipped) == len(zoo.manifest()["models"])  # every model and decoder loads on its base
+    assert not set(shipped) & set(retired)
+
+
 def test_decoder_of_a_replaced_base_is_refused(tmp_path, monkeypatch):
     man = zoo.manifest()
     dec = next(e for e in man["models"] if "base" in e)
