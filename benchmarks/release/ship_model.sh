@@ -61,12 +61,13 @@ sys.exit(json.load(open(sys.argv[1]))["base_digest"] != entry(sys.argv[2])["dige
     --threads 1 --exclude results/finetune/heldout.txt --out "$run" --resume "$@" > "$run.log" 2>&1
 }
 
-# the TCQ-8 decoder at the model's TCQ defaults
+# the TCQ-8 decoder at the model's TCQ defaults (its own run folder: one of the photos-only recipe of
+# 0.4.1 and before, left in $W/tcq8-dec, is never taken for it)
 tcq8_decoder() {
   local step lam data=("${tcq_data[@]}")
   read -r step lam < <($py -c "from licq.quantizers.defaults import quantizer_defaults as q; d = q('$name', 'tcq', None, 8, None); print(d['step'], d['tcq_lambda'])")
   echo "$name: TCQ-8 decoder at Δ $step, λ $lam" >&2
-  decoder tcq8-dec --quantizer tcq --states 8 --step "$step" --tcq-lambda "$lam" --steps "${TCQ8_STEPS:-2400}" \
+  decoder tcq8-waves-dec --quantizer tcq --states 8 --step "$step" --tcq-lambda "$lam" --steps "${TCQ8_STEPS:-2400}" \
     --saturation 0.25 --waves 0.25
 }
 
@@ -96,7 +97,7 @@ zoo)
     --idempotence-generations 4 --saturation 0.25 &
   p2=$!
   both $p1 $p2
-  $py -m licq.zoo.export "$W/tcq8-dec" --decoder --name "$name-ft-tcq8-dec" > /dev/null
+  $py -m licq.zoo.export "$W/tcq8-waves-dec" --decoder --name "$name-ft-tcq8-dec" > /dev/null
   $py -m licq.zoo.export "$W/sqgrid-dec" --decoder --name "$name-ft-sqgrid-dec" > /dev/null
   k=../shared/data/kodak
   one $py -m licq.evaluation.calibrate "$name" --images $k/kodim01.png $k/kodim04.png $k/kodim23.png > /dev/null
@@ -104,7 +105,7 @@ zoo)
   ;;
 tcq)
   tcq8_decoder
-  $py -m licq.zoo.export "$W/tcq8-dec" --decoder --name "$name-ft-tcq8-dec" > /dev/null
+  $py -m licq.zoo.export "$W/tcq8-waves-dec" --decoder --name "$name-ft-tcq8-dec" > /dev/null
   one $py benchmarks/synthetic_drift.py "$name" --quantizer tcq8 --tag "zoo-$model-tcq8-ft"
   echo "$name-ft-tcq8-dec exported (the replaced one retired); next: ship_model.sh evals $model" >&2
   ;;
