@@ -93,14 +93,19 @@ RETIRED = ZOO_DIR / "retired.json"
 
 
 def zoo_has(name: str, digest: bytes) -> bool:
-    """Whether this install's zoo has model ``name`` with these weights (digest from a file's header).
-
-    A finetuned decoder's digest is known only once loaded; base models' are in the manifest."""
+    """Whether this install's zoo has model ``name`` with these weights (digest from a file's header)."""
     try:
-        e = entry(name)
+        entry(name)
     except LicqError:
         return False
-    return e["digest"] == digest.hex() if "digest" in e else load_zoo(name).digest == digest
+    return header_digest(name) == digest.hex()
+
+
+def header_digest(name: str) -> str:
+    """The digest (hex) a file coded with zoo model ``name`` carries in its header. A base model's is
+    in the manifest; a finetuned decoder's (its base with it laid over) is known only once loaded."""
+    e = entry(name)
+    return e["digest"] if "digest" in e else load_zoo(name).digest.hex()
 
 
 def missing_zoo_model(name: str, digest: str, writer: str) -> str:
@@ -167,5 +172,5 @@ def selected_decoder(base: str, quantizer: str, states: int | None, finetuned: s
 
 
 __all__ = ["MANIFEST", "RETIRED", "ZOO_DIR", "channel_weights_record", "entry", "find_finetuned_variant",
-           "finetuned_variant", "load_zoo", "manifest", "missing_zoo_model", "model_lambda", "name_for_quality",
+           "finetuned_variant", "header_digest", "load_zoo", "manifest", "missing_zoo_model", "model_lambda", "name_for_quality",
            "qualities", "selected_decoder", "zoo_has"]

@@ -31,7 +31,7 @@ from ..errors import LicqError
 from ..models import build_model, model_digest, state_dict_from_file
 from ..models.io import infer_sizes, load_model_object, load_params, save_weights, state_dict_of
 from ..version import __version__
-from . import MANIFEST, RETIRED, ZOO_DIR, load_zoo
+from . import MANIFEST, RETIRED, ZOO_DIR, header_digest, load_zoo
 
 if TYPE_CHECKING:
     from torch import nn
@@ -156,14 +156,14 @@ def export(checkpoint: str, name: str, quality: int | None, default: bool, notes
 
 
 def shipped_digests(name: str) -> dict[str, str]:
-    """The header digests of the weights the zoo ships under ``name`` and, for a base model, under its
-    finetuned decoders (a decoder's is that of its base with it laid over): ``{digest: model name}``."""
+    """The header digests (:func:`licq.zoo.header_digest`) of the weights the zoo ships under ``name``
+    and, for a base model, under its finetuned decoders: ``{digest: model name}``."""
     load_zoo.cache_clear()
     out = {}
     for e in _load_manifest()["models"]:
         if e["name"] == name or e.get("base") == name:
             try:
-                out[e.get("digest") or load_zoo(e["name"]).digest.hex()] = e["name"]
+                out[header_digest(e["name"])] = e["name"]
             except LicqError:  # its file is gone, or its base was replaced: it no longer ships
                 pass
     load_zoo.cache_clear()
