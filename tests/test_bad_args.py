@@ -262,6 +262,7 @@ CASES: list[tuple[list[str], int, str]] = [
     ([*FT, "--control", "ste"], 2, "--control"),
     *_num(FT, "--idempotence", "-1", "nan", "1000"),
     *_num(FT, "--idempotence-generations", "0", "17", "1.5"),
+    *_num(FT, "--anchor", "-1", "nan", "2000"),
     *_num(FT, "--saturation", "-0.1", "2", "nan"),
     *_num(FT, "--waves", "-0.1", "2", "nan"),
     *_num(FT, "--quality-balance", "-0.1", "3", "nan"),

@@ -212,6 +212,26 @@ def test_idempotence_bad_values_refused(temp_zoo, data_dir, tmp_path, kw, match)
         finetune(_cfg(data_dir, tmp_path / "bad", **kw), progress=False)
 
 
+def _distance_to_base(decoder: str, base: str) -> float:
+    state = state_dict_from_file(base)
+    return sum(((v.float() - state[k].float()) ** 2).sum().item()
+               for k, v in torch.load(decoder, weights_only=True).items())
+
+
+def test_anchor_keeps_the_decoder_near_the_base(temp_zoo, data_dir, tmp_path):
+    """The L2-SP term pulls g_s back towards the base decoder; its distance is logged."""
+    free = finetune(_cfg(data_dir, tmp_path / "free", lr=1e-2), progress=False)
+    held = finetune(_cfg(data_dir, tmp_path / "held", lr=1e-2, anchor=1000.0), progress=False)
+    far, near = (_distance_to_base(d, temp_zoo / "tiny-q1.pt") for d in (free, held))
+    assert 0 < near < far / 2
+    log = (tmp_path / "held" / "log.csv").read_text().splitlines()
+    assert log[0].split(",")[4] == "anchor" and float(log[-1].split(",")[4]) > 0
+    assert "anchor" not in (tmp_path / "free" / "log.csv").read_text()
+    assert json.loads((tmp_path / "held" / "decoder.json").read_text())["config"]["anchor"] == 1000.0
+    with pytest.raises(LicqError, match="anchor must be"):
+        finetune(_cfg(data_dir, tmp_path / "bad", anchor=-1.0), progress=False)
+
+
 def test_export_with_decoder_ships_one_model_with_the_finetuned_g_s(temp_zoo, data_dir, tiny_model, tmp_path):
     from licq.training.train import TrainConfig, train
 
@@ -272,3 +292,32 @@ def test_training_command_of_an_export_reproduces_the_run_settings():
         assert getattr(a, key) == cfg[key], key
     plain = build_parser().parse_args(shlex.split(export.command_of(asdict(TrainConfig(data=["d"], out="o"))))[1:])
     assert plain.arch == "mbt2018-mean" and plain.fresh_lr is None and plain.quality_balance == 0
+
+
+def test_decoder_gain_decodes_the_base_file_as_the_finetuned_decoder_does(temp_zoo, data_dir, tmp_path):
+    """benchmarks/decoder_gain.py: a 'dec' decoder laid over the base decodes the base model's file
+    exactly as the file naming that decoder decodes, and the base is restored afterwards."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "decoder_gain", Path(__file__).resolve().parents[1] / "benchmarks" / "decoder_gain.py")
+    gain = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gain)
+    finetune(_cfg(data_dir, tmp_path / "ft", quantizer="tcq", states=4, step=0.6, tcq_lambda=0.02, lr=1e-2),
+             progress=False)
+    export.export_decoder(str(tmp_path / "ft"), "tiny-q1-ft-tcq4")
+    zoo.load_zoo.cache_clear()
+    arr = smooth_image(48, 64, seed=7)
+    finetuned = licq.encode_full(arr, quality=1, quantizer="tcq", states=4, finetuned="dec").reconstruction
+    base_file = licq.encode(arr, "tiny-q1", quantizer="tcq", states=4, step=0.6, tcq_lambda=0.02)
+    base = np.asarray(licq.decode(base_file))
+    assert not np.array_equal(base, np.asarray(finetuned))
+    for name in ("tiny-q1-ft-tcq4", str(tmp_path / "ft")):  # a zoo decoder and a run folder
+        label, setting, tensors = gain.candidate(name, "tiny-q1")
+        assert setting == {"quantizer": "tcq", "states": 4, "step": 0.6, "tcq_lambda": 0.02}
+        with gain.laid(licq.models.resolve("tiny-q1").net, tensors):
+            assert np.array_equal(np.asarray(licq.decode(base_file)), np.asarray(finetuned))
+        assert np.array_equal(np.asarray(licq.decode(base_file)), base)
+    with pytest.raises(SystemExit, match="not a decoder finetuned from"):
+        gain.candidate("tiny-q1", "tiny-q1")

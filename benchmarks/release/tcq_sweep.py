@@ -6,6 +6,10 @@ interpolated at equal PSNR): the setting with the largest saving wins. Writes
 results/tcq/sweep-<model>.json and .png.
 
     python benchmarks/release/tcq_sweep.py --model licq-q3 [--images ...]
+    python benchmarks/release/tcq_sweep.py --model licq-vr --quality 1 4 7 --images ... --tag licq-vr
+
+A variable-rate model is swept at each ``--quality`` against its SQ curve there; the zoo keeps one
+TCQ setting per model, so the winner is the setting with the largest mean saving over them.
 """
 
 from __future__ import annotations
@@ -37,6 +41,41 @@ def saving_vs_sq(sq_bpp, sq_psnr, bpp, psnr) -> float | None:
     return float(100 * (bpp / np.exp(np.interp(psnr, p, b)) - 1))
 
 
+def sweep(images: list[str], model: str, quality: float | None, a: argparse.Namespace) -> tuple[dict, list, list]:
+    """The SQ Δ-curve and every TCQ setting's point at one quality (None: a fixed-rate model)."""
+    at = {} if quality is None else {"quality": quality}
+    label = model if quality is None else f"{model} q{quality:g}"
+    sq = evaluate(images, [{"model": model, "step": s, **at} for s in a.sq_steps], name=f"{label} SQ (Δ sweep)",
+                  msssim=False)
+    curves, table = [sq], []
+    for states in a.states:
+        pts = [{"model": model, "quantizer": "tcq", "states": states, "step": s, "tcq_lambda": l, **at}
+               for s, l in itertools.product(a.steps, a.lambdas)]
+        r = evaluate(images, pts, name=f"{label} TCQ-{states}", msssim=False)
+        curves.append(r)
+        for p, b, q in zip(pts, r["results"]["bpp"], r["results"]["psnr-rgb"]):
+            table.append({"states": states, "step": p["step"], "tcq_lambda": p["tcq_lambda"], **at, "bpp": b,
+                          "psnr-rgb": q, "saving_vs_sq_percent":
+                          saving_vs_sq(sq["results"]["bpp"], sq["results"]["psnr-rgb"], b, q)})
+    return sq, curves, table
+
+
+def best_settings(table: list[dict], states_list: list[int], qualities: list) -> dict:
+    """Per state count, the setting with the largest mean saving over ``qualities`` (scored at each)."""
+    best = {}
+    for states in states_list:
+        scored = {}
+        for t in table:
+            if t["states"] == states and t["saving_vs_sq_percent"] is not None:
+                scored.setdefault((t["step"], t["tcq_lambda"]), []).append(t["saving_vs_sq_percent"])
+        cands = {k: v for k, v in scored.items() if len(v) == len(qualities)}
+        if cands:
+            (step, lam), savings = min(cands.items(), key=lambda kv: np.mean(kv[1]))
+            best[str(states)] = {"step": step, "tcq_lambda": lam, "saving_vs_sq_percent": float(np.mean(savings)),
+                                 **({"per_quality": savings} if qualities != [None] else {})}
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", required=True)
@@ -45,44 +84,39 @@ def main() -> None:
     ap.add_argument("--lambdas", type=float, nargs="+", default=[0.0, 0.01, 0.03, 0.1])
     ap.add_argument("--sq-steps", type=float, nargs="+", default=SQ_STEPS)
     ap.add_argument("--states", type=int, nargs="+", default=[4, 8])
+    ap.add_argument("--quality", type=float, nargs="+",
+                    help="a variable-rate model's qualities: one setting is chosen by its mean saving over them")
+    ap.add_argument("--tag", help="results name (default: the model's)")
     ap.add_argument("--out", default=str(ROOT / "results" / "tcq"))
     ap.add_argument("--write-manifest", action="store_true", help="store the best settings in the zoo manifest")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    tag = a.tag or a.model
 
-    sq = evaluate(a.images, [{"model": a.model, "step": s} for s in a.sq_steps], name=f"{a.model} SQ (Δ sweep)",
-                  msssim=False)
-    curves, table = [sq], []
-    for states in a.states:
-        pts = [{"model": a.model, "quantizer": "tcq", "states": states, "step": s, "tcq_lambda": l}
-               for s, l in itertools.product(a.steps, a.lambdas)]
-        r = evaluate(a.images, pts, name=f"{a.model} TCQ-{states}", msssim=False)
-        curves.append(r)
-        for p, b, q in zip(pts, r["results"]["bpp"], r["results"]["psnr-rgb"]):
-            table.append({"states": states, "step": p["step"], "tcq_lambda": p["tcq_lambda"], "bpp": b,
-                          "psnr-rgb": q, "saving_vs_sq_percent":
-                          saving_vs_sq(sq["results"]["bpp"], sq["results"]["psnr-rgb"], b, q)})
-    best = {}
-    for states in a.states:
-        cands = [t for t in table if t["states"] == states and t["saving_vs_sq_percent"] is not None]
-        if cands:
-            b = min(cands, key=lambda t: t["saving_vs_sq_percent"])
-            best[str(states)] = {"step": b["step"], "tcq_lambda": b["tcq_lambda"],
-                                 "saving_vs_sq_percent": b["saving_vs_sq_percent"]}
+    qualities = a.quality or [None]
+    curves, table, sqs = [], [], {}
+    for quality in qualities:
+        sq, c, t = sweep(a.images, a.model, quality, a)
+        curves += c
+        table += t
+        sqs["" if quality is None else f"{quality:g}"] = {"steps": a.sq_steps, "bpp": sq["results"]["bpp"],
+                                                         "psnr-rgb": sq["results"]["psnr-rgb"]}
+    best = best_settings(table, a.states, qualities)
     result = {"model": a.model, "images": [Path(i).name for i in a.images],
-              "sq": {"steps": a.sq_steps, "bpp": sq["results"]["bpp"], "psnr-rgb": sq["results"]["psnr-rgb"]},
+              **({"sq": sqs[""]} if a.quality is None else {"qualities": a.quality, "sq_per_quality": sqs}),
               "tcq": table, "best": best,
               "command": "python benchmarks/release/tcq_sweep.py " + " ".join(sys.argv[1:])}
-    save_results(out / f"sweep-{a.model}.json", {"name": a.model, "results": sq["results"], **result})
+    save_results(out / f"sweep-{tag}.json", {"name": a.model, "results": curves[0]["results"], **result})
     for c in curves:
         c["style"] = {"linestyle": "-" if "SQ" in c["name"] else "none"}
-    plot_rd(curves, out / f"sweep-{a.model}.png", title=f"TCQ sweep, {a.model}, {len(a.images)} Kodak images",
+    source = "Kodak" if all(Path(i).parent == KODAK for i in a.images) else "sweep"
+    plot_rd(curves, out / f"sweep-{tag}.png", title=f"TCQ sweep, {a.model}, {len(a.images)} {source} images",
             metrics=("psnr-rgb",))
     if a.write_manifest:
         from licq.zoo.export import set_tcq_defaults
 
-        set_tcq_defaults(a.model, best, f"results/tcq/sweep-{a.model}.json")
+        set_tcq_defaults(a.model, best, f"results/tcq/sweep-{tag}.json")
     print(json.dumps(best, indent=2))
 
 

@@ -50,7 +50,7 @@ def _cmd_finetune(a: argparse.Namespace) -> None:
                          steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed, threads=a.threads,
                          exclude=exclude, control=a.control, precision=a.precision,
                          idempotence=a.idempotence, idempotence_generations=a.idempotence_generations,
-                         saturation=a.saturation, waves=a.waves, quality_balance=a.quality_balance)
+                         anchor=a.anchor, saturation=a.saturation, waves=a.waves, quality_balance=a.quality_balance)
     from ..training.loop import finish_distributed
 
     decoder = finetune(cfg, resume=a.resume)
@@ -126,6 +126,9 @@ def add_finetune(sub) -> None:
                         "(reduces generation loss)")
     f.add_argument("--idempotence-generations", type=int_range(1, 16), default=F.idempotence_generations,
                    metavar="K", help="re-encodings the idempotence term unrolls (mean of their distortions)")
+    f.add_argument("--anchor", type=float_range(0, 1000), default=F.anchor, metavar="BETA",
+                   help="also add BETA times the squared distance of the trained weights to the base model's "
+                        "(L2-SP): keeps the decoder near the one end-to-end training gave")
     saturation_opt(f, F.saturation)
     waves_opt(f, F.waves)
     quality_balance_opt(f, F.quality_balance)

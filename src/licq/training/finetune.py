@@ -33,6 +33,12 @@ generations is invisible to a single re-encoding. A variable-rate model re-encod
 own quality, and the term weighs each crop's mean as its first-generation distortion is weighed
 (its λ, and ``quality_balance``).
 
+``anchor=β`` adds ``β·Σ‖θ − θ_base‖²`` over the trained tensors (L2-SP, Li et al., 2018,
+"Explicit inductive bias for transfer learning with convolutional networks"): the decoder may
+fit the real quantizer's latents only as far as it stays near the decoder end-to-end training
+gave, which saw every photo the model was trained on. It is a lever for the gain to hold on
+photos outside the finetuning crops; the logged ``anchor`` column is the squared distance.
+
 The result is a *decoder* file: the finetuned tensors only, tied to the base
 model's digest and the quantizer setting they were trained for.
 """
@@ -199,6 +205,8 @@ def _check(cfg: FinetuneConfig) -> None:
         raise LicqError("--idempotence trains on the real quantizer's output: not with --control")
     if not (isinstance(cfg.idempotence_generations, int) and 1 <= cfg.idempotence_generations <= 16):
         raise LicqError(f"--idempotence-generations must be an integer from 1 to 16, got {cfg.idempotence_generations}")
+    if not 0 <= cfg.anchor <= 1000:
+        raise LicqError(f"--anchor must be from 0 to 1000, got {cfg.anchor}")
     if cfg.idempotence_generations > 1 and not cfg.idempotence:
         raise LicqError("--idempotence-generations unrolls the idempotence term: give --idempotence BETA too")
 
@@ -262,6 +270,7 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
                         f"{base.name} has one λ")
     precision = resolve_precision(cfg.precision, torch.device("cpu"))
     m, trained = _trainable_copy(base, modes)
+    anchors = [p.detach().clone() for p in trained] if cfg.anchor else []
     opt = torch.optim.Adam(trained, lr=cfg.lr)
     sched = drop_schedule(opt, cfg.steps, cfg.lr_drop)
     out = Path(cfg.out)
@@ -307,6 +316,10 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
                 term = lmbda * 255 ** 2 * mse2.mean()
             loss = loss + cfg.idempotence * term
             logged["psnr2"] = psnr_db(mse2.mean().item())
+        if anchors:
+            distance = sum(((p - a) ** 2).sum() for p, a in zip(trained, anchors))
+            loss = loss + cfg.anchor * distance
+            logged["anchor"] = distance.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(trained, world)
@@ -319,7 +332,7 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
         loader = step_loader(cfg.data, crop=cfg.crop, downscale=cfg.downscale, seed=cfg.seed, start=step,
                              steps=cfg.steps, batch=cfg.batch, rank=rank, world=world, exclude=cfg.exclude,
                              saturation=cfg.saturation, waves=cfg.waves)
-        columns = ("loss", "bpp", "psnr", *(("psnr2",) if cfg.idempotence else ()))
+        columns = ("loss", "bpp", "psnr", *(("psnr2",) if cfg.idempotence else ()), *(("anchor",) if anchors else ()))
         loop = TrainingLoop(out, rank=rank, start=step, steps=cfg.steps, columns=columns,
                             desc=f"finetune {cfg.train} ({precision})", log_every=cfg.log_every,
                             checkpoint_every=cfg.checkpoint_every, progress=progress)

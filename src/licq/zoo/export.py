@@ -243,6 +243,8 @@ def describe_finetune(meta: dict, parts: list[str] | None = None) -> str:
         text += f", idempotence term β {cfg['idempotence']:g}"
         if cfg.get("idempotence_generations", 1) > 1:
             text += f" over {cfg['idempotence_generations']} generations"
+    if cfg.get("anchor"):
+        text += f", anchored to the base decoder with β {cfg['anchor']:g}"
     if cfg.get("saturation"):
         text += f", saturation boost {cfg['saturation']:g}"
     if cfg.get("waves"):
