@@ -121,7 +121,8 @@ def main() -> None:
         for f in tqdm(files, desc=name, leave=False):
             img = open_image(f).convert("RGB")
             for q in qualities:
-                data = licq.encode(img, a.base, **kw, **({"quality": q} if q is not None else {}))
+                # without the image's EXIF and ICC blocks, as the evaluations code: bpp is the latents'
+                data = licq.encode(img, a.base, strip=True, **kw, **({"quality": q} if q is not None else {}))
                 row = {"image": f.name, "quality": q, "bpp": 8 * len(data) / (img.width * img.height),
                        "base": psnr_images(img, licq.decode(data))}
                 for label, _, tensors in cands:
