@@ -40,7 +40,8 @@ CASES = {
     "vr-tcq8": {"model": "vr-tiny.pt", "arch": "channel-vr", "quality": 6.1, "quantizer": "tcq", "states": 8},
     "vr-sq-grid": {"model": "vr-tiny.pt", "arch": "channel-vr", "quality": 1.5, "quantizer": "sq-grid"},
     "zoo-vr-sq": {"model": "licq-vr", "quality": 5.5, "quantizer": "sq"},
-    "zoo-vr-tcq8": {"model": "licq-vr", "quality": 2.25, "quantizer": "tcq", "states": 8, "finetuned": None},
+    "zoo-vr-tcq8": {"model": "licq-vr", "quality": 2.25, "quantizer": "tcq", "states": 8, "finetuned": None,
+                   "step": 0.6, "tcq_lambda": 0.02},  # the TCQ defaults of licq-vr until 0.4.3
     "zoo-vr-tcq8-ft": {"model": "licq-vr", "quality": 2.25, "quantizer": "tcq", "states": 8},
 }
 VR_WEIGHTS = HERE / "vr-tiny.pt"
