@@ -41,7 +41,7 @@ CASES = {
     "vr-sq-grid": {"model": "vr-tiny.pt", "arch": "channel-vr", "quality": 1.5, "quantizer": "sq-grid"},
     "zoo-vr-sq": {"model": "licq-vr", "quality": 5.5, "quantizer": "sq"},
     "zoo-vr-tcq8": {"model": "licq-vr", "quality": 2.25, "quantizer": "tcq", "states": 8, "finetuned": None,
-                   "step": 0.6, "tcq_lambda": 0.02},  # the TCQ defaults of licq-vr until 0.4.3
+                   "step": 0.6, "tcq_lambda": 0.02},  # the setting it was written with
     "zoo-vr-tcq8-ft": {"model": "licq-vr", "quality": 2.25, "quantizer": "tcq", "states": 8},
 }
 VR_WEIGHTS = HERE / "vr-tiny.pt"
