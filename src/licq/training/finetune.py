@@ -36,8 +36,9 @@ own quality, and the term weighs each crop's mean as its first-generation distor
 ``anchor=β`` adds ``β·Σ‖θ − θ_base‖²`` over the trained tensors (L2-SP, Li et al., 2018,
 "Explicit inductive bias for transfer learning with convolutional networks"): the decoder may
 fit the real quantizer's latents only as far as it stays near the decoder end-to-end training
-gave, which saw every photo the model was trained on. It is a lever for the gain to hold on
-photos outside the finetuning crops; the logged ``anchor`` column is the squared distance.
+gave, which saw every photo the model was trained on: meant to make the gain hold on photos
+outside the finetuning crops (what it did on licq-q4: docs/finetuning.md, "Does the gain hold
+outside the training pool?"). The logged ``anchor`` column is the squared distance.
 
 The result is a *decoder* file: the finetuned tensors only, tied to the base
 model's digest and the quantizer setting they were trained for.
