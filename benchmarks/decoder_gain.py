@@ -34,10 +34,11 @@ import licq
 from licq.codec import is_variable_rate
 from licq.evaluation.metrics import psnr_images
 from licq.evaluation.results import save_results
-from licq.imageio import IMAGE_SUFFIXES, open_image
+from licq.errors import LicqError
+from licq.imageio import list_images, open_image
 from licq.models import resolve
 from licq.zoo import _checked_state, entry
-from licq.zoo.export import read_decoder_run
+from licq.zoo.export import _require_base, read_decoder_run
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT.parent / "shared" / "data" / "train"
@@ -48,8 +49,10 @@ def candidate(name: str, base: str) -> tuple[str, dict, dict[str, torch.Tensor]]
     """(label, quantizer setting, tensors) of a zoo decoder or a finetune run folder, checked against ``base``."""
     if Path(name).is_dir():
         meta, tensors = read_decoder_run(Path(name))
-        if meta["base"] != base or meta["base_digest"][:16] != entry(base)["digest"][:16]:
-            sys.exit(f"decoder_gain: {name} was finetuned from {meta['base']} {meta['base_digest'][:16]}, not {base}")
+        try:  # the check export applies: made on the zoo's very weights of base
+            _require_base(name, meta, entry(base)["digest"])
+        except LicqError as exc:
+            sys.exit(f"decoder_gain: {exc}")
         setting, train, label = meta, meta["train"], Path(name).name
     else:
         e = entry(name)
@@ -82,7 +85,7 @@ def image_set(spec: str, limit: int | None, exclude: set[str]) -> tuple[str, lis
     name, _, path = spec.partition("=")
     p = Path(path)
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.name not in exclude)
+        files = [f for f in list_images([p]) if f.name not in exclude]
     elif p.is_file():
         files = [TRAIN / line.strip() for line in p.read_text().splitlines() if line.strip()]
     else:
