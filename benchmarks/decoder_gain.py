@@ -37,8 +37,8 @@ from licq.evaluation.results import save_results
 from licq.errors import LicqError
 from licq.imageio import list_images, open_image
 from licq.models import resolve
-from licq.zoo import _checked_state, entry
-from licq.zoo.export import _require_base, read_decoder_run
+from licq.zoo import checked_state, entry
+from licq.zoo.export import read_decoder_run, require_base
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT.parent / "shared" / "data" / "train"
@@ -48,9 +48,9 @@ SETTING = ("quantizer", "states", "step", "tcq_lambda")
 def candidate(name: str, base: str) -> tuple[str, dict, dict[str, torch.Tensor]]:
     """(label, quantizer setting, tensors) of a zoo decoder or a finetune run folder, checked against ``base``."""
     if Path(name).is_dir():
-        meta, tensors = read_decoder_run(Path(name))
+        meta, tensors, _ = read_decoder_run(Path(name))
         try:  # the check export applies: made on the zoo's very weights of base
-            _require_base(name, meta, entry(base)["digest"])
+            require_base(name, meta, entry(base)["digest"])
         except LicqError as exc:
             sys.exit(f"decoder_gain: {exc}")
         setting, train, label = meta, meta["train"], Path(name).name
@@ -58,7 +58,7 @@ def candidate(name: str, base: str) -> tuple[str, dict, dict[str, torch.Tensor]]
         e = entry(name)
         if e.get("base") != base:
             sys.exit(f"decoder_gain: {name} is not a decoder finetuned from {base}")
-        tensors = _checked_state(e)  # the shipped file, checked against its sha256
+        tensors = checked_state(e)  # the shipped file, checked against its sha256
         setting, train, label = e["decoder_for"], e.get("train", "dec"), name
     if train != "dec":
         sys.exit(f"decoder_gain: {name} trains {train}: only 'dec' decoders keep the bitstream")

@@ -50,24 +50,31 @@ one() { nice -n "${NICE:-5}" "$@"; }  # every job here is one thread; the campai
 data=(../shared/data/train)
 tcq_data=("${data[@]}"); extra=${EXTRA_DATA:-/root/licq-data/structures}; [ -d "$extra" ] && tcq_data+=("$extra")
 
-# finetune a decoder of $name into $W/$1 unless it is there (exported once both are done: one manifest)
+# finetune a decoder of $name into $W/$1 unless it is there (exported once both are done: one manifest),
+# on the photos $2 names: "photos" (the training pool) or "structures" (it and the man-made scenes)
 decoder() {
-  local run=$W/$1; shift
+  local run=$W/$1 pool=$2; shift 2
+  local photos
+  case $pool in
+    photos) photos=("${data[@]}") ;;
+    structures) photos=("${tcq_data[@]}") ;;
+    *) echo "ship_model.sh: decoder photos must be 'photos' or 'structures', not '$pool'" >&2; exit 2 ;;
+  esac
   if [ -f "$run/decoder.json" ] && ! $py -c 'import json, sys; from licq.zoo import entry
 sys.exit(json.load(open(sys.argv[1]))["base_digest"] != entry(sys.argv[2])["digest"])' "$run/decoder.json" "$name"; then
     rm -rf "$run"  # made on the weights this model had before
   fi
-  [ -f "$run/decoder.pt" ] || one licq finetune "${data[@]}" --base "$name" --train dec --lr 5e-5 --crop 128 \
+  [ -f "$run/decoder.pt" ] || one licq finetune "${photos[@]}" --base "$name" --train dec --lr 5e-5 --crop 128 \
     --threads 1 --exclude results/finetune/heldout.txt --out "$run" --resume "$@" > "$run.log" 2>&1
 }
 
 # the TCQ-8 decoder at the model's TCQ defaults (its own run folder: one of the photos-only recipe of
 # 0.4.1 and before, left in $W/tcq8-dec, is never taken for it)
 tcq8_decoder() {
-  local step lam data=("${tcq_data[@]}")
+  local step lam
   read -r step lam < <($py -c "from licq.quantizers.defaults import quantizer_defaults as q; d = q('$name', 'tcq', None, 8, None); print(d['step'], d['tcq_lambda'])")
   echo "$name: TCQ-8 decoder at Δ $step, λ $lam" >&2
-  decoder tcq8-waves-dec --quantizer tcq --states 8 --step "$step" --tcq-lambda "$lam" --steps "${TCQ8_STEPS:-2400}" \
+  decoder tcq8-waves-dec structures --quantizer tcq --states 8 --step "$step" --tcq-lambda "$lam" --steps "${TCQ8_STEPS:-2400}" \
     --saturation 0.25 --waves 0.25
 }
 
@@ -93,7 +100,7 @@ zoo)
   fi
   tcq8_decoder &
   p1=$!
-  decoder sqgrid-dec --quantizer sq-grid --steps "${SQGRID_STEPS:-1200}" --idempotence 4 \
+  decoder sqgrid-dec photos --quantizer sq-grid --steps "${SQGRID_STEPS:-1200}" --idempotence 4 \
     --idempotence-generations 4 --saturation 0.25 &
   p2=$!
   both $p1 $p2

@@ -46,14 +46,7 @@ stage_checkpoint() {
   [ -z "${FROM:-}" ] && { echo "$1"; return; }
   local merged=$W/$FROM-merged.pt out=$W/$FROM-ck.pt
   [ -f "$merged" ] || { echo "ship_vr.sh: $merged not found (run the stage $FROM first)" >&2; exit 2; }
-  [ -f "$out" ] || $py - "$1" "$merged" "$out" <<'PY'
-import sys, torch
-from licq.models.io import state_dict_from_file
-ck = torch.load(sys.argv[1], map_location="cpu", weights_only=False)
-state = {k: v.float() if v.is_floating_point() else v for k, v in state_dict_from_file(sys.argv[2]).items()}
-torch.save({"model": state, "config": ck["config"], "step": ck["step"]}, sys.argv[3] + ".tmp")
-PY
-  [ -f "$out" ] || mv "$out.tmp" "$out"
+  [ -f "$out" ] || $py benchmarks/release/stage_checkpoint.py "$1" "$merged" "$out"
   echo "$out"
 }
 case $stage in

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 from pathlib import Path
 
 import torch
@@ -62,14 +63,15 @@ def infer_sizes(state: dict[str, torch.Tensor]) -> tuple[int, int]:
         raise LicqError("not a hyperprior state dict: g_a.0.weight / g_a.6.weight missing") from None
 
 
-def load_model_object(path: str | Path) -> object:
+def load_model_object(path: str | Path, data: bytes | None = None) -> object:
     """``torch.load`` of a model or checkpoint file without unpickling arbitrary objects.
 
     Separate from :func:`state_dict_from_file` so that a caller that also needs a
-    checkpoint's other entries (its config, its step) reads the file once.
+    checkpoint's other entries (its config, its step) reads the file once. ``data``: the
+    file's bytes where the caller has read them already (``path`` then only names it in errors).
     """
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path if data is None else io.BytesIO(data), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise LicqError(f"model file not found: {path}") from None
     except Exception as exc:  # noqa: BLE001 - any unpickling refusal is a bad model file

@@ -53,7 +53,11 @@ def name_for_quality(quality: int) -> str:
     return found[0]
 
 
-def _checked_state(e: dict) -> dict:
+def checked_state(e: dict) -> dict:
+    """The tensors of a zoo entry's file, refused unless the file matches the manifest's sha256.
+
+    For a finetuned decoder these are only its own tensors, not yet laid over its base.
+    """
     from ..models.io import state_dict_from_file  # PyTorch: only when weights are loaded
 
     path = ZOO_DIR / e["file"]
@@ -76,13 +80,13 @@ def load_zoo(name: str) -> "LoadedModel":
     encoder's latents would decode silently worse.
     """
     e = entry(name)
-    state = _checked_state(e)
+    state = checked_state(e)
     if "base" in e:
         base = entry(e["base"])
         if e["base_digest"] != base["digest"]:
             raise LicqError(f"zoo decoder {name!r} was finetuned on another version of {base['name']!r}; "
                             "finetune it again on the shipped weights")
-        state = {**_checked_state(base), **state}
+        state = {**checked_state(base), **state}
     from ..models.resolve import prepare
     from .tables import stored_hyperlatent_tables
 

@@ -72,23 +72,29 @@ def command_of(cfg: dict) -> str:
     return " ".join(parts)
 
 
-def _require_base(run: str | Path, meta: dict, digest: str) -> None:
+def require_base(run: str | Path, meta: dict, digest: str) -> None:
     """Refuse a finetune run (its ``decoder.json``) made on other base weights than ``digest``."""
     if meta["base_digest"] != digest:
         raise LicqError(f"{run} was finetuned from another model: another version of {meta['base']} "
                         f"(digest {meta['base_digest']}, not {digest})")
 
 
-def read_decoder_run(run: Path) -> tuple[dict, dict]:
-    """A ``licq finetune`` run's record (``decoder.json``) and its decoder's tensors."""
+def read_decoder_run(run: Path) -> tuple[dict, dict, bytes]:
+    """A ``licq finetune`` run's record (``decoder.json``), its decoder's tensors and the
+    bytes of ``decoder.pt`` (the zoo ships that file as it is)."""
     meta = json.loads((run / "decoder.json").read_text())
-    return meta, state_dict_of(load_model_object(run / "decoder.pt"), run / "decoder.pt")
+    path = run / "decoder.pt"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise LicqError(f"model file not found: {path}") from None
+    return meta, state_dict_of(load_model_object(path, data), path), data
 
 
 def lay_decoder(state: dict, run: Path) -> tuple[dict, dict]:
     """``state`` with a finetune run's tensors laid over it, and the run's record for the manifest."""
-    meta, tensors = read_decoder_run(run)
-    _require_base(run, meta, model_digest(state)[:16])
+    meta, tensors, _ = read_decoder_run(run)
+    require_base(run, meta, model_digest(state)[:16])
     record = {"train": meta["train"], "steps": meta["steps"], "quantizer": meta["quantizer"],
               "wall_seconds": training_seconds(run / "log.csv"), "config": _brief(meta["config"])}
     return {**state, **tensors}, record
@@ -262,11 +268,10 @@ def export_decoder(run: str, name: str, notes: str = "") -> dict:
     from . import entry as zoo_entry
 
     run_dir = Path(run)
-    meta, tensors = read_decoder_run(run_dir)
-    data = (run_dir / "decoder.pt").read_bytes()  # shipped as it is
+    meta, tensors, data = read_decoder_run(run_dir)
     parts = list(dict.fromkeys(k.split(".")[0] for k in tensors))  # in the file's order
     base = zoo_entry(meta["base"])
-    _require_base(run, meta, base["digest"])
+    require_base(run, meta, base["digest"])
     file = f"{name}.pt"
     before = shipped_digests(name)
     atomic_write_bytes(ZOO_DIR / file, data)
