@@ -267,6 +267,21 @@ def test_export_with_decoder_ships_one_model_with_the_finetuned_g_s(temp_zoo, da
         export.write_candidate(ckpt, str(tmp_path / "other"), str(tmp_path / "bad.pt"))
 
 
+def test_candidate_on_a_zoo_model_lays_the_decoder_over_its_shipped_weights(temp_zoo, data_dir, tmp_path):
+    """``export licq-vr --with-decoder RUN --candidate FILE``: a decoder finetuned on the shipped model,
+    measured as one weight file before it is shipped."""
+    dec = finetune(_cfg(data_dir, tmp_path / "ft"), progress=False)  # --base tiny-q1, the zoo's
+    export.write_candidate("tiny-q1", str(tmp_path / "ft"), str(tmp_path / "cand.pt"))
+    cand = state_dict_from_file(tmp_path / "cand.pt")
+    shipped = state_dict_from_file(temp_zoo / "tiny-q1.pt")
+    tensors = torch.load(dec, weights_only=True)
+    assert cand.keys() == shipped.keys() and tensors.keys() < cand.keys()
+    assert all(torch.equal(cand[k], (tensors[k] if k in tensors else shipped[k]).to(cand[k].dtype)) for k in cand)
+    export.export_decoder(str(tmp_path / "ft"), "tiny-q1-ft-sq-dec")
+    with pytest.raises(LicqError, match="is a finetuned decoder: name its base model"):
+        export.write_candidate("tiny-q1-ft-sq-dec", str(tmp_path / "ft"), str(tmp_path / "bad.pt"))
+
+
 def test_decoder_description_names_the_idempotence_generations():
     base = {"train": "dec", "steps": 600, "quantizer": "sq",
             "config": {"lr": 2e-5, "lr_drop": 0.8, "crop": 128, "idempotence": 4.0}}

@@ -4,6 +4,7 @@
         [--with-decoder FINETUNE_RUN]
     python -m licq.zoo.export runs/vr/checkpoint.pt --name licq-vr   # a variable-rate model: no --quality
     python -m licq.zoo.export runs/q3/checkpoint.pt --with-decoder FINETUNE_RUN --candidate merged.pt
+    python -m licq.zoo.export licq-vr --with-decoder FINETUNE_RUN --candidate merged.pt   # on the shipped model
 
 Writes ``<name>.pt`` (half precision) next to the manifest and adds or replaces
 the manifest entry with the sha256, the training config and step count.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +33,7 @@ from ..errors import LicqError
 from ..models import build_model, model_digest, state_dict_from_file
 from ..models.io import infer_sizes, load_model_object, load_params, save_weights, state_dict_of
 from ..version import __version__
-from . import MANIFEST, RETIRED, ZOO_DIR, header_digest, load_zoo
+from . import MANIFEST, RETIRED, ZOO_DIR, checked_state, header_digest, load_zoo
 
 if TYPE_CHECKING:
     from torch import nn
@@ -108,10 +110,14 @@ def _load_checkpoint(checkpoint: str, decoder_run: str | None) -> tuple[dict, nn
     finetuned = None
     if decoder_run:
         state, finetuned = lay_decoder(state, Path(decoder_run))
+    return ck, _model_of(state, ck.get("config", {}).get("arch", "mbt2018-mean")), finetuned
+
+
+def _model_of(state: dict, arch: str) -> nn.Module:
     N, M = infer_sizes(state)
-    model = build_model(ck.get("config", {}).get("arch", "mbt2018-mean"), N, M)
+    model = build_model(arch, N, M)
     load_params(model, state)
-    return ck, model, finetuned
+    return model
 
 
 def write_candidate(checkpoint: str, decoder_run: str, out: str) -> str:
@@ -121,8 +127,19 @@ def write_candidate(checkpoint: str, decoder_run: str, out: str) -> str:
     (recompression, synthetic drift) to measure before anything enters the zoo: ten generations
     amplify the rounding to half precision into end points that move by up to 0.8 dB on single
     synthetic images, so a float32 candidate could pass where its shipped file fails. Returns its sha256.
+    ``checkpoint`` may also name a zoo model (not a path): its shipped weights, for a decoder
+    finetuned with ``--base NAME`` on the model as shipped.
     """
-    _, model, _ = _load_checkpoint(checkpoint, decoder_run)
+    from . import entry as zoo_entry
+
+    if not Path(checkpoint).exists() and checkpoint in {m["name"] for m in _load_manifest()["models"]}:
+        e = zoo_entry(checkpoint)
+        if "base" in e:
+            raise LicqError(f"{checkpoint} is a finetuned decoder: name its base model")
+        state, _ = lay_decoder(checked_state(e), Path(decoder_run))
+        model = _model_of(state, e["arch"])
+    else:
+        _, model, _ = _load_checkpoint(checkpoint, decoder_run)
     return save_weights(model, out, half=True)
 
 
@@ -300,7 +317,8 @@ def set_tcq_defaults(name: str, best: dict, source: str) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("checkpoint", help="training checkpoint, or a finetune run folder with --decoder")
+    p.add_argument("checkpoint", help="training checkpoint, or a finetune run folder with --decoder "
+                                      "(with --candidate also a zoo model's name)")
     p.add_argument("--decoder", action="store_true", help="add a finetuned decoder (licq finetune --out DIR)")
     p.add_argument("--name", help="zoo name to add (required unless --candidate)")
     p.add_argument("--quality", type=int)
@@ -308,12 +326,19 @@ def main() -> None:
     p.add_argument("--notes", default="")
     p.add_argument("--with-decoder", metavar="RUN", help="lay this licq finetune run's decoder over the checkpoint")
     p.add_argument("--candidate", metavar="FILE",
-                   help="with --with-decoder: only write the merged weights to FILE (float32) for the "
-                        "adoption checks; the zoo is not touched")
+                   help="with --with-decoder: only write the merged weights to FILE (half precision, as "
+                        "shipped) for measuring them; the zoo is not touched")
     a = p.parse_args()
+    try:
+        _run(p, a)
+    except LicqError as exc:
+        sys.exit(f"export: {exc}")
+
+
+def _run(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
     if a.candidate:
         if not a.with_decoder or a.decoder:
-            p.error("--candidate needs --with-decoder RUN and a training checkpoint")
+            p.error("--candidate needs --with-decoder RUN and a training checkpoint or zoo model")
         print(f"{a.candidate}: sha256 {write_candidate(a.checkpoint, a.with_decoder, a.candidate)}")
         return
     if not a.name:
