@@ -1,17 +1,19 @@
-"""BD-rate tables and plots of quantization-aware finetuning (after benchmarks/release/finetune_zoo.sh).
+"""BD-rate tables and plots of quantization-aware finetuning (after benchmarks/release/finetune_zoo.sh,
+or finetune_vr.sh for the variable-rate model).
 
-    python benchmarks/finetune_tables.py
+    python benchmarks/finetune_tables.py                                 # the zoo: results/finetune
+    python benchmarks/finetune_tables.py --folder results/finetune/vr    # licq-vr
 
-For each evaluation set (results/finetune/{kodak,heldout}/*.json, one curve of
-four zoo models per variant) it writes ``bdrate-<set>.json`` (average BD-rate
-of every comparison and the same per image: each image has its own four-point
-curve), ``rd-<set>.png`` (all variants; CompressAI's published mbt2018-mean on
-Kodak) and ``per-image-<set>.png``, and prints the markdown tables used in
-results/finetune/README.md.
+For each evaluation set (FOLDER/{kodak,heldout}/*.json, one curve per variant:
+the four zoo models, or licq-vr's seven qualities) it writes ``bdrate-<set>.json``
+(average BD-rate of every comparison and the same per image: each image has its
+own curve), ``rd-<set>.png`` (all variants; CompressAI's published mbt2018-mean on
+Kodak) and ``per-image-<set>.png``, and writes the markdown tables to FOLDER/README.md.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -21,9 +23,9 @@ from licq.atomic import atomic_write_bytes
 from licq.errors import LicqError
 from licq.evaluation.bdrate import bd_psnr, bd_rate
 from licq.evaluation.plot import plot_rd
+from licq.evaluation.results import save_results
 
 R = Path(__file__).resolve().parents[1] / "results"
-OUT = R / "finetune"
 COMPARISONS = [  # (variant, anchor, what the paper's table calls it)
     ("sq-ft-dec", "sq", "SQ + finetune(dec) vs SQ"),
     ("sq-ft-dechd", "sq", "SQ + finetune(dec+hyperdec) vs SQ"),
@@ -65,12 +67,12 @@ def _matched(rows_a: list[dict], rows_b: list[dict], image: str) -> tuple[float,
             float(np.mean([100 * (y["bpp"] / x["bpp"] - 1) for x, y in pairs])))
 
 
-def tables(set_name: str) -> dict | None:
-    folder = OUT / set_name
+def tables(out_dir: Path, set_name: str, points: str, xmax: float) -> dict | None:
+    folder = out_dir / set_name
     curves = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
     if "sq" not in curves:
         return None
-    out = {"set": set_name, "images": len({r["image"] for r in curves["sq"]["per_image"]}), "comparisons": []}
+    out = {"set": set_name, "points": points, "images": len({r["image"] for r in curves["sq"]["per_image"]}), "comparisons": []}
     for variant, anchor, label in COMPARISONS:
         if variant not in curves or anchor not in curves:
             continue
@@ -94,14 +96,14 @@ def tables(set_name: str) -> dict | None:
             "mean_delta_bpp_percent": float(np.mean([p["mean_delta_bpp_percent"] for p in per_image])),
             "images_with_psnr_gain": sum(p["mean_delta_psnr_db"] > 0 for p in per_image),
             "per_image": per_image})
-    atomic_write_bytes(OUT / f"bdrate-{set_name}.json", json.dumps(out, indent=1).encode())
+    save_results(out_dir / f"bdrate-{set_name}.json", out)
     plot = [dict(curves[k], name=k, style=STYLE.get(k, {})) for k in STYLE if k in curves]
     if set_name == "kodak":
         mbt = json.loads((R / "anchors/kodak/compressai-mbt2018-mean_mse_cpu.json").read_text())
         plot.append(dict(mbt, name="CompressAI mbt2018-mean (published)", style=dict(color="k")))
-    plot_rd(plot, OUT / f"rd-{set_name}.png", title=f"Quantization-aware finetuning ({set_name})",
-            metrics=("psnr-rgb",), xmax=0.7)
-    _per_image_plot(out, OUT / f"per-image-{set_name}.png")
+    plot_rd(plot, out_dir / f"rd-{set_name}.png", title=f"Quantization-aware finetuning ({set_name})",
+            metrics=("psnr-rgb",), xmax=xmax)
+    _per_image_plot(out, out_dir / f"per-image-{set_name}.png")
     return out
 
 
@@ -121,7 +123,7 @@ def _per_image_plot(tab: dict, path: Path) -> None:
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=90, fontsize=6)
     ax.set_ylabel("PSNR gain at the same model [dB]")
-    ax.set_title(f"Finetuning gain per image ({tab['set']}; mean over the four zoo models)")
+    ax.set_title(f"Finetuning gain per image ({tab['set']}; mean over {tab['points']})")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -129,7 +131,7 @@ def _per_image_plot(tab: dict, path: Path) -> None:
 
 
 def markdown(tab: dict) -> str:
-    lines = [f"**{tab['set']}** ({tab['images']} images; BD-rate over the four zoo models, Akima)", "",
+    lines = [f"**{tab['set']}** ({tab['images']} images; BD-rate over {tab['points']}, Akima)", "",
              "| comparison | BD-rate | BD-PSNR | mean of per-image BD-rates | images with BD-rate < 0 "
              "| ΔPSNR / Δrate at the same model | images with ΔPSNR > 0 |",
              "|---|---|---|---|---|---|---|"]
@@ -143,7 +145,7 @@ def markdown(tab: dict) -> str:
     return "\n".join(lines)
 
 
-HEADER = """# Quantization-aware finetuning results
+ZOO = {"points": "the four zoo models", "xmax": 0.7, "header": """# Quantization-aware finetuning results
 
 Generated by `python benchmarks/finetune_tables.py` from the evaluations that
 `bash benchmarks/release/finetune_zoo.sh` writes (real files, bpp from bytes, PSNR-RGB).
@@ -154,17 +156,35 @@ images of the training pool that finetuning never saw and no setting was
 chosen on (the end-to-end zoo models were trained on them).
 
 Plots: `rd-kodak.png`, `rd-heldout.png`, `per-image-kodak.png`, `per-image-heldout.png`.
-"""
+"""}
+VR = {"points": "licq-vr's seven qualities", "xmax": 1.3, "header": """# Quantization-aware finetuning of licq-vr
+
+Generated by `python benchmarks/finetune_tables.py --folder results/finetune/vr` from the
+evaluations that `bash benchmarks/release/finetune_vr.sh` writes (real files, bpp from bytes,
+PSNR-RGB). Each curve has seven points, licq-vr's qualities 1-7; a BD-rate compares two such
+curves (negative: fewer bits at equal PSNR). Per-image BD-rates use each image's own seven-point
+curves. `heldout` is results/finetune/heldout.txt: 50 images of the training pool that finetuning
+never saw and no setting was chosen on (licq-vr was trained on them). Every finetuned decoder was
+trained by the recipe of the shipped licq-vr-ft-tcq8-dec (see finetune_vr.sh); `tcq8-ft-dec` is
+that shipped decoder.
+
+Plots: `rd-kodak.png`, `rd-heldout.png`, `per-image-kodak.png`, `per-image-heldout.png`.
+"""}
 
 
 def main() -> None:
-    parts = [HEADER]
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--folder", type=Path, default=R / "finetune",
+                    help="results/finetune (the zoo, default) or results/finetune/vr (licq-vr)")
+    folder = ap.parse_args().folder
+    kind = VR if folder.resolve().name == "vr" else ZOO
+    parts = [kind["header"]]
     for s in ("kodak", "heldout"):
-        tab = tables(s)
+        tab = tables(folder, s, kind["points"], kind["xmax"])
         if tab:
             parts.append(markdown(tab) + "\n")
     text = "\n".join(parts)
-    atomic_write_bytes(OUT / "README.md", text.encode())
+    atomic_write_bytes(folder / "README.md", text.encode())
     print(text)
 
 
