@@ -106,7 +106,7 @@ def _hevc(img: Image.Image, qp: int, tmp: Path):
     img.save(src)
     w, h = img.size
     # x265 needs even dimensions in 4:4:4 too for some builds: pad by edge replication, crop after
-    pad = f"pad=ceil(iw/2)*2:ceil(ih/2)*2:0:0,format=yuv444p" if (w % 2 or h % 2) else "format=yuv444p"
+    pad = "pad=ceil(iw/2)*2:ceil(ih/2)*2:0:0,format=yuv444p" if (w % 2 or h % 2) else "format=yuv444p"
     te = _cmd(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(src), "-vf", pad,
                "-c:v", "libx265", "-preset", "medium", "-x265-params", f"qp={qp}:log-level=error",
                "-frames:v", "1", "-f", "hevc", str(enc)])
