@@ -55,16 +55,49 @@ def _safe(fn, *args) -> float | None:
         return None
 
 
-def _matched(rows_a: list[dict], rows_b: list[dict], image: str) -> tuple[float, float]:
-    """Mean PSNR gain (dB) and rate change (%) of B over A at the same zoo model, for one image."""
-    def key(r: dict) -> str:  # the zoo rate point: quality N, or a decoder named licq-qN-...
-        return f"q{r['quality']}" if r.get("quality") else r["model"].split("-")[1]
+def _point(r: dict) -> str:
+    """A row's rate point: quality N, or the zoo model of a decoder named licq-qN-..."""
+    return f"q{r['quality']:g}" if r.get("quality") else r["model"].split("-")[1]
 
-    a = {key(r): r for r in rows_a if r["image"] == image}
-    b = {key(r): r for r in rows_b if r["image"] == image}
-    pairs = [(a[k], b[k]) for k in a if k in b]
+
+def _pairs(rows_a: list[dict], rows_b: list[dict], image: str | None = None,
+           point: str | None = None) -> list[tuple[dict, dict]]:
+    """Rows of A and B of the same image at the same rate point (one image, or one point)."""
+    a = {(r["image"], _point(r)): r for r in rows_a if image in (None, r["image"]) and point in (None, _point(r))}
+    return [(a[k], r) for r in rows_b if (k := (r["image"], _point(r))) in a]
+
+
+def _deltas(pairs: list[tuple[dict, dict]]) -> tuple[float, float]:
+    """Mean PSNR gain (dB) and rate change (%) of B over A over these pairs."""
     return (float(np.mean([y["psnr-rgb"] - x["psnr-rgb"] for x, y in pairs])),
             float(np.mean([100 * (y["bpp"] / x["bpp"] - 1) for x, y in pairs])))
+
+
+def _matched(rows_a: list[dict], rows_b: list[dict], image: str) -> tuple[float, float]:
+    """Mean PSNR gain (dB) and rate change (%) of B over A at the same rate point, for one image."""
+    return _deltas(_pairs(rows_a, rows_b, image=image))
+
+
+def _per_point(rows_a: list[dict], rows_b: list[dict], mean_a: dict) -> dict[str, dict]:
+    """At each rate point of B: its mean PSNR gain and rate change over A at the same point, and its
+    PSNR gain at equal rate: B's mean point (over the images) against A's mean curve, interpolated
+    linearly in log rate (None outside A's range). The second is what a TCQ curve gains over SQ at
+    that rate."""
+    out = {}
+    la, pa = np.log(mean_a["bpp"]), np.asarray(mean_a["psnr-rgb"])
+    order = np.argsort(la)
+    for point in sorted({_point(r) for r in rows_b}, key=lambda k: float(k[1:])):
+        pairs = _pairs(rows_a, rows_b, point=point)
+        if not pairs:
+            continue
+        dp, dr = _deltas(pairs)
+        at_b = [r for r in rows_b if _point(r) == point]
+        lb = np.log(np.mean([r["bpp"] for r in at_b]))
+        inside = la.min() <= lb <= la.max()
+        at_rate = float(np.mean([r["psnr-rgb"] for r in at_b]) - np.interp(lb, la[order], pa[order])) if inside else None
+        out[point] = {"delta_psnr_db": dp, "delta_bpp_percent": dr, "images": len(pairs),
+                      "delta_psnr_at_equal_rate_db": at_rate}
+    return out
 
 
 def tables(out_dir: Path, set_name: str, points: str, xmax: float) -> dict | None:
@@ -95,6 +128,7 @@ def tables(out_dir: Path, set_name: str, points: str, xmax: float) -> dict | Non
             "mean_delta_psnr_db": float(np.mean([p["mean_delta_psnr_db"] for p in per_image])),
             "mean_delta_bpp_percent": float(np.mean([p["mean_delta_bpp_percent"] for p in per_image])),
             "images_with_psnr_gain": sum(p["mean_delta_psnr_db"] > 0 for p in per_image),
+            "per_point": _per_point(curves[anchor]["per_image"], curves[variant]["per_image"], a),
             "per_image": per_image})
     save_results(out_dir / f"bdrate-{set_name}.json", out)
     plot = [dict(curves[k], name=k, style=STYLE.get(k, {})) for k in STYLE if k in curves]
@@ -142,6 +176,14 @@ def markdown(tab: dict) -> str:
         lines.append(f"| {c['label']} | {br} | {bp} | {pm} | {c['images_improved']}/{c['images_with_bd_rate']} "
                      f"| {c['mean_delta_psnr_db']:+.3f} dB / {c['mean_delta_bpp_percent']:+.2f} % "
                      f"| {c['images_with_psnr_gain']}/{tab['images']} |")
+    points = list(tab["comparisons"][0]["per_point"]) if tab["comparisons"] else []
+    lines += ["", "PSNR gain (dB) at equal rate at each rate point: the variant's mean point against the "
+              "anchor's mean curve (log-rate interpolation; n/a outside its range):", "",
+              "| comparison | " + " | ".join(points) + " |", "|---|" + "---|" * len(points)]
+    for c in tab["comparisons"]:
+        cells = [f"{v:+.3f}" if (v := c["per_point"].get(k, {}).get("delta_psnr_at_equal_rate_db")) is not None
+                 else "n/a" for k in points]
+        lines.append(f"| {c['label']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
