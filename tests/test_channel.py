@@ -397,3 +397,37 @@ def test_eval_samples_the_quality_range(vr_model, tmp_path, capsys):
     assert [s["quality"] for s in r["settings"]] == [1.5, 6] and r["exact"]
     assert r["results"]["bpp"][0] < r["results"]["bpp"][1]
     assert main(["eval", str(d), "--model", vr_model, "--arch", ARCH, "--quality", "8", "--out", str(out)]) == 2
+
+
+def test_noise_control_of_a_variable_rate_model_feeds_noisy_latents(vr_model):
+    """``licq finetune --control noise`` on a variable-rate model: the decoder reads every group's
+    latents plus uniform noise (within half a step of the analysis), not the quantizer's levels."""
+    from licq.quantizers import make_quantizer
+    from licq.training.finetune import quantized_forward
+
+    m = licq.models.load_file(vr_model, ARCH)
+    x = torch.from_numpy(smooth_image(64, 64, seed=8)).permute(2, 0, 1).float()[None] / 255
+    q = make_quantizer("sq")
+    out = {}
+    for control in (None, "noise"):
+        torch.manual_seed(0)  # the same qualities for both
+        with torch.no_grad():
+            out[control] = quantized_forward(m, q, x, ("g_s",), control=control)
+    assert torch.equal(out[None]["quality"], out["noise"]["quality"])
+    diff = (out["noise"]["y_hat"] - out[None]["y_hat"]).abs()
+    assert diff.max() <= 1 + 1e-5 and (diff > 1e-3).float().mean() > 0.5
+
+
+def test_noise_control_run_of_a_variable_rate_model(vr_model, tmp_path):
+    from PIL import Image
+
+    from licq.training.finetune import FinetuneConfig, finetune
+
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.fromarray(smooth_image(72, 72, seed=34)).save(data / "0.png")
+    cfg = FinetuneConfig(base=vr_model, arch=ARCH, data=[str(data)], out=str(tmp_path / "ctl"), steps=2, batch=2,
+                         crop=64, threads=1, downscale=None, log_every=1, control="noise")
+    decoder = state_dict_from_file(finetune(cfg, progress=False))
+    assert {k.split(".")[0] for k in decoder} == {"g_s", "lrp", "inverse_gain"}
+    assert json.loads((tmp_path / "ctl" / "decoder.json").read_text())["control"] == "noise"

@@ -9,7 +9,8 @@
 #   W=/path/to/runs THREADS=2 bash benchmarks/release/finetune_vr.sh
 #
 # Variants: sq and tcq8 (the shipped weights, base decoder), tcq8-ft-dec (the shipped
-# licq-vr-ft-tcq8-dec, trained by `ship_vr.sh tcq`), and sq-ft-dec, sq-ft-dechd, tcq8-ft-dechd:
+# licq-vr-ft-tcq8-dec, trained by `ship_vr.sh tcq`), and sq-ft-dec, sq-ft-dechd, tcq8-ft-dechd and
+# the control sq-ctl-noise (the decoder trained on noisy latents instead of quantized ones):
 # the shipped decoder's recipe (1600 steps at 5e-5, crops of 128 from the photos and the man-made
 # scenes, saturation and colour-wave crops 0.25, seed 5, held-out list excluded) with the quantizer
 # and the trained parts changed; each is laid over the shipped weights as one half-precision file
@@ -29,9 +30,9 @@ data=("$DATA"); extra=${EXTRA_DATA:-/root/licq-data/structures}; [ -d "$extra" ]
 mapfile -t HELDOUT < <(sed "s|^|$DATA/|" results/finetune/heldout.txt)
 mkdir -p "$W" "$OUT/kodak" "$OUT/heldout"
 
-# finetune run $W/TAG (QUANTIZER, TRAIN) and its merged file $W/TAG.pt
+# finetune run $W/TAG (QUANTIZER, TRAIN, more finetune options) and its merged file $W/TAG.pt
 candidate() {
-  local tag=$1 quant=$2 train=$3 args=(--quantizer "$2" --train "$3")
+  local tag=$1 quant=$2 train=$3 args=(--quantizer "$2" --train "$3" "${@:4}")
   [ "$quant" = tcq ] && args+=(--states 8)
   [ -f "$W/$tag/decoder.pt" ] || OMP_NUM_THREADS=${THREADS:-1} licq finetune "${data[@]}" --base licq-vr "${args[@]}" \
     --steps 1600 --lr 5e-5 --crop 128 --saturation 0.25 --waves 0.25 --seed 5 --threads "${THREADS:-1}" \
@@ -60,13 +61,16 @@ variant() {
       curves sq-ft-dec --model "$W/sq-dec.pt" --arch channel-vr ;;
     sq-ft-dechd) candidate sq-dechd sq dec+hyperdec
       curves sq-ft-dechd --model "$W/sq-dechd.pt" --arch channel-vr ;;
+    sq-ctl-noise) candidate sq-ctl-noise sq dec --control noise
+      curves sq-ctl-noise --model "$W/sq-ctl-noise.pt" --arch channel-vr ;;
     tcq8-ft-dechd) candidate tcq8-dechd tcq dec+hyperdec
       curves tcq8-ft-dechd --model "$W/tcq8-dechd.pt" --arch channel-vr --quantizer tcq --states 8 ;;
-    *) echo "finetune_vr.sh: unknown variant $1 (sq, tcq8, tcq8-ft-dec, sq-ft-dec, sq-ft-dechd, tcq8-ft-dechd)" >&2
+    *) echo "finetune_vr.sh: unknown variant $1 (sq, tcq8, tcq8-ft-dec, sq-ft-dec, sq-ft-dechd, sq-ctl-noise," \
+         "tcq8-ft-dechd)" >&2
        exit 2 ;;
   esac
 }
 
-variants=("$@"); [ $# -gt 0 ] || variants=(sq tcq8 tcq8-ft-dec sq-ft-dec sq-ft-dechd tcq8-ft-dechd)
+variants=("$@"); [ $# -gt 0 ] || variants=(sq tcq8 tcq8-ft-dec sq-ft-dec sq-ft-dechd sq-ctl-noise tcq8-ft-dechd)
 for v in "${variants[@]}"; do variant "$v"; done
 $py benchmarks/finetune_tables.py --folder "$OUT"

@@ -111,7 +111,7 @@ def quantized_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes: tupl
     net = m.net
     synthesize = partial(transform_runner(x, precision), net.g_s)
     if getattr(net, "variable_rate", False):
-        return _variable_rate_forward(m, q, x, modes, synthesize)
+        return _variable_rate_forward(m, q, x, modes, synthesize, control)
     if control == "noise":  # the decoder input depends on y alone: no hyper path
         with torch.no_grad():
             y = net.analysis(x)
@@ -129,10 +129,12 @@ def quantized_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes: tupl
 
 
 def _variable_rate_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes: tuple[str, ...],
-                           synthesize) -> dict[str, torch.Tensor]:
+                           synthesize, control: str | None = None) -> dict[str, torch.Tensor]:
     """:func:`quantized_forward` of a variable-rate model: each crop at its own quality (drawn
-    uniformly from the model's range), the codec's group loop with the real quantizer's levels.
-    Adds ``"quality"`` and ``"lmbda"`` (each crop's) and, when the entropy parameters train, ``"bits"`` per crop."""
+    uniformly from the model's range), the codec's group loop with the real quantizer's levels
+    (for the noise control, each group's latents plus uniform noise instead, which the later groups'
+    contexts then read). Adds ``"quality"`` and ``"lmbda"`` (each crop's) and, when the entropy
+    parameters train, ``"bits"`` per crop."""
     from ..models.channel import draw_qualities, quality_lambda
 
     net = m.net
@@ -144,6 +146,8 @@ def _variable_rate_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes:
     bits: list[torch.Tensor] = []
 
     def group(k: int, sl: slice, means: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+        if control == "noise":
+            return side.y[:, sl] + torch.empty_like(means).uniform_(-0.5, 0.5) * q.step
         with torch.no_grad():
             levels, qid = q.levels(side.y[:, sl], means.detach(), scales.detach(), m.entropy)
         if entropy:
@@ -261,8 +265,6 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
     q = make_quantizer(cfg.quantizer, **params)
     variable = getattr(base.net, "variable_rate", False)
     lmbda, modes = (None if variable else _base_lmbda(cfg, base)), modes_of(base.net, cfg.train)
-    if variable and cfg.control:
-        raise LicqError("the noise control is not available for variable-rate models")
     if variable and cfg.idempotence and cfg.quantizer == "sq-grid":
         raise LicqError("the idempotence term of a variable-rate model re-encodes around the means: "
                         "not with --quantizer sq-grid")
