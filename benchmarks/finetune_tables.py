@@ -35,6 +35,7 @@ COMPARISONS = [  # (variant, anchor, what the paper's table calls it)
     ("tcq8", "sq", "TCQ-8 vs SQ"),
     ("tcq8-ft-dec", "sq", "TCQ-8 + finetune(dec) vs SQ"),
     ("tcq8-ft-dechd", "sq", "TCQ-8 + finetune(dec+hyperdec) vs SQ"),
+    ("tcq8-ft-dec", "sq-ft-dec", "TCQ-8 + finetune(dec) vs SQ + finetune(dec)"),  # each quantizer with its decoder
 ]
 STYLE = {"sq": dict(color="C0"), "sq-ft-dec": dict(color="C0", ls="--"), "sq-ft-dechd": dict(color="C0", ls=":"),
          "sq-ctl-noise": dict(color="C7", ls="-."), "tcq8": dict(color="C3"),
