@@ -316,8 +316,6 @@ def test_idempotence_finetuning_of_a_variable_rate_model(vr_model, tmp_path):
     assert "psnr2" in (tmp_path / "idem" / "log.csv").read_text().splitlines()[0]
     with pytest.raises(LicqError, match="not with --quantizer sq-grid"):
         run("grid", idempotence=1.0, quantizer="sq-grid")
-    with pytest.raises(LicqError, match="noise control is not available"):
-        run("control", control="noise")
 
 
 def test_format_4_header_round_trip_and_checks():
