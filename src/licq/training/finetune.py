@@ -101,6 +101,11 @@ def _load_state(net: nn.Module, name: str, state: dict[str, torch.Tensor]) -> No
         part.load_state_dict({k.removeprefix(name + "."): v for k, v in state.items()})
 
 
+def _control_noise(y: torch.Tensor) -> torch.Tensor:
+    """The noise control's decoder input: the training surrogate's ``y + U(-1/2, 1/2)``."""
+    return y + torch.empty_like(y).uniform_(-0.5, 0.5)
+
+
 def quantized_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes: tuple[str, ...],
                       control: str | None = None, precision: Precision = "fp32") -> dict[str, torch.Tensor]:
     """Inference-exact encoder side, differentiable decoder side (noisy latents for the control).
@@ -115,7 +120,7 @@ def quantized_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes: tupl
     if control == "noise":  # the decoder input depends on y alone: no hyper path
         with torch.no_grad():
             y = net.analysis(x)
-        return {"x_hat": synthesize(y + torch.empty_like(y).uniform_(-0.5, 0.5))}
+        return {"x_hat": synthesize(_control_noise(y))}
     # the codec's own encoder side; only h_s (μ, σ) may carry gradients
     with torch.set_grad_enabled("h_s" in modes):
         side = encoder_side(net, x)
@@ -147,7 +152,7 @@ def _variable_rate_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes:
 
     def group(k: int, sl: slice, means: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
         if control == "noise":
-            return side.y[:, sl] + torch.empty_like(means).uniform_(-0.5, 0.5) * q.step
+            return _control_noise(side.y[:, sl])
         with torch.no_grad():
             levels, qid = q.levels(side.y[:, sl], means.detach(), scales.detach(), m.entropy)
         if entropy:
