@@ -28,6 +28,8 @@ from licq.evaluation.results import save_results
 R = Path(__file__).resolve().parents[1] / "results"
 COMPARISONS = [  # (variant, anchor, what the paper's table calls it)
     ("sq-ft-dec", "sq", "SQ + finetune(dec) vs SQ"),
+    ("sq-ft-dec-idem", "sq", "SQ + finetune(dec), then the idempotence term, vs SQ"),
+    ("sq-ft-dec-idem", "sq-ft-dec", "SQ + finetune(dec), then the idempotence term, vs SQ + finetune(dec)"),
     ("sq-ft-dechd", "sq", "SQ + finetune(dec+hyperdec) vs SQ"),
     ("sq-ctl-noise", "sq", "control: g_s trained on noisy latents vs SQ"),
     ("tcq8-ft-dec", "tcq8", "TCQ-8 + finetune(dec) vs TCQ-8"),
@@ -37,7 +39,8 @@ COMPARISONS = [  # (variant, anchor, what the paper's table calls it)
     ("tcq8-ft-dechd", "sq", "TCQ-8 + finetune(dec+hyperdec) vs SQ"),
     ("tcq8-ft-dec", "sq-ft-dec", "TCQ-8 + finetune(dec) vs SQ + finetune(dec)"),  # each quantizer with its decoder
 ]
-STYLE = {"sq": dict(color="C0"), "sq-ft-dec": dict(color="C0", ls="--"), "sq-ft-dechd": dict(color="C0", ls=":"),
+STYLE = {"sq": dict(color="C0"), "sq-ft-dec": dict(color="C0", ls="--"), "sq-ft-dec-idem": dict(color="C2", ls="--"),
+         "sq-ft-dechd": dict(color="C0", ls=":"),
          "sq-ctl-noise": dict(color="C7", ls="-."), "tcq8": dict(color="C3"),
          "tcq8-ft-dec": dict(color="C3", ls="--"), "tcq8-ft-dechd": dict(color="C3", ls=":")}
 

@@ -232,6 +232,34 @@ def test_anchor_keeps_the_decoder_near_the_base(temp_zoo, data_dir, tmp_path):
         finetune(_cfg(data_dir, tmp_path / "bad", anchor=-1.0), progress=False)
 
 
+def test_init_starts_a_second_stage_from_an_earlier_run(temp_zoo, data_dir, tmp_path):
+    """--init lays a finished run's decoder over the base; the record keeps the first stage, the
+    zoo entry describes and times both stages; another base or other parts are refused."""
+    first = tmp_path / "first"
+    finetune(_cfg(data_dir, first, lr=1e-2), progress=False)
+    held = finetune(_cfg(data_dir, tmp_path / "held", lr=1e-2, init=str(first), anchor=1000.0, steps=1),
+                    progress=False)
+    fresh = finetune(_cfg(data_dir, tmp_path / "fresh", lr=1e-2, anchor=1000.0, steps=1), progress=False)
+    trained = str(first / "decoder.pt")
+    assert _distance_to_base(held, trained) < _distance_to_base(fresh, trained) / 2  # it started from the first run
+    meta = json.loads((tmp_path / "held" / "decoder.json").read_text())
+    assert meta["init"]["run"] == str(first) and meta["init"]["steps"] == 4 and meta["init"]["wall_seconds"] > 0
+    e = export.export_decoder(str(tmp_path / "held"), "tiny-q1-ft-sq-two")
+    assert "finetuned 4 steps on real SQ latents" in e["notes"]
+    assert "; then 1 steps on real SQ latents" in e["notes"] and "anchored" in e["notes"].split("; then")[1]
+    own = export.training_seconds(tmp_path / "held" / "log.csv")
+    assert e["training"]["wall_seconds"] == round(own + meta["init"]["wall_seconds"], 1)
+    with pytest.raises(LicqError, match="trained --train dec, this run trains dec\\+hyperdec"):
+        finetune(_cfg(data_dir, tmp_path / "b", init=str(first), train="dec+hyperdec"), progress=False)
+    with pytest.raises(LicqError, match="not a finished finetune run"):
+        finetune(_cfg(data_dir, tmp_path / "c", init=str(tmp_path / "none")), progress=False)
+    other = shutil.copytree(first, tmp_path / "other")  # a run on other weights: its record says so
+    record = json.loads((other / "decoder.json").read_text())
+    (other / "decoder.json").write_text(json.dumps({**record, "base_digest": "0" * 16}))
+    with pytest.raises(LicqError, match="finetuned from another model"):
+        finetune(_cfg(data_dir, tmp_path / "d", init=str(other)), progress=False)
+
+
 def test_export_with_decoder_ships_one_model_with_the_finetuned_g_s(temp_zoo, data_dir, tiny_model, tmp_path):
     from licq.training.train import TrainConfig, train
 

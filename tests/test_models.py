@@ -74,6 +74,17 @@ def test_malicious_pickle_is_not_executed(tmp_path):
     assert not marker.exists()
 
 
+def test_missing_or_unreadable_model_file_is_one_line(tmp_path):
+    """The loader and the byte reader (a finetune run's decoder) say the same thing, never a traceback."""
+    from licq.models.io import read_model_bytes
+
+    for read in (state_dict_from_file, read_model_bytes):
+        with pytest.raises(LicqError, match="^model file not found: .*none.pt$"):
+            read(tmp_path / "none.pt")
+        with pytest.raises(LicqError, match="^cannot read model file"):
+            read(tmp_path)  # a folder
+
+
 def test_tampered_zoo_file_is_refused(tmp_path, monkeypatch):
     man = zoo.manifest()
     name = man["default"]

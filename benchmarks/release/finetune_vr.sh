@@ -13,9 +13,10 @@
 # the control sq-ctl-noise (the decoder trained on noisy latents instead of quantized ones):
 # the shipped decoder's recipe (1600 steps at 5e-5, crops of 128 from the photos and the man-made
 # scenes, saturation and colour-wave crops 0.25, seed 5, held-out list excluded) with the quantizer
-# and the trained parts changed; each is laid over the shipped weights as one half-precision file
-# (`python -m licq.zoo.export licq-vr --with-decoder RUN --candidate FILE`) and measured as a
-# weight file. Then `python benchmarks/finetune_tables.py --folder results/finetune/vr` writes the
+# and the trained parts changed; sq-ft-dec-idem goes on from sq-ft-dec's run for 300 steps with the
+# idempotence term (against the re-encoding runaway the adoption rule checks). Each is laid over
+# the shipped weights as one half-precision file (`python -m licq.zoo.export licq-vr --with-decoder
+# RUN --candidate FILE`) and measured as a weight file. Then `python benchmarks/finetune_tables.py --folder results/finetune/vr` writes the
 # tables and plots.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -40,6 +41,17 @@ candidate() {
   [ -f "$W/$tag.pt" ] || $py -m licq.zoo.export licq-vr --with-decoder "$W/$tag" --candidate "$W/$tag.pt" > /dev/null
 }
 
+# a second stage $W/TAG on the finished run $W/FROM (`licq finetune --init`): 300 steps at 2e-5 with the
+# idempotence term over two re-encodings (ship_vr.sh's candidate recipe), new crops (seed 6); merged into $W/TAG.pt
+second_stage() {
+  local tag=$1 from=$2
+  [ -f "$W/$tag/decoder.pt" ] || OMP_NUM_THREADS=${THREADS:-1} licq finetune "${data[@]}" --base licq-vr --quantizer sq \
+    --train dec --init "$W/$from" --steps 300 --lr 2e-5 --crop 128 --saturation 0.25 --waves 0.25 --seed 6 \
+    --idempotence 8 --idempotence-generations 2 --threads "${THREADS:-1}" --exclude results/finetune/heldout.txt \
+    --out "$W/$tag" --resume > "$W/$tag.log" 2>&1
+  [ -f "$W/$tag.pt" ] || $py -m licq.zoo.export licq-vr --with-decoder "$W/$tag" --candidate "$W/$tag.pt" > /dev/null
+}
+
 # one variant's curves on both sets: NAME, then licq eval's model and quantizer options
 curves() {
   local name=$1; shift
@@ -59,18 +71,20 @@ variant() {
     tcq8-ft-dec) curves tcq8-ft-dec --model licq-vr --quantizer tcq --states 8 --finetuned dec ;;
     sq-ft-dec) candidate sq-dec sq dec
       curves sq-ft-dec --model "$W/sq-dec.pt" --arch channel-vr ;;
+    sq-ft-dec-idem) candidate sq-dec sq dec; second_stage sq-dec-s2 sq-dec
+      curves sq-ft-dec-idem --model "$W/sq-dec-s2.pt" --arch channel-vr ;;
     sq-ft-dechd) candidate sq-dechd sq dec+hyperdec
       curves sq-ft-dechd --model "$W/sq-dechd.pt" --arch channel-vr ;;
     sq-ctl-noise) candidate sq-ctl-noise sq dec --control noise
       curves sq-ctl-noise --model "$W/sq-ctl-noise.pt" --arch channel-vr ;;
     tcq8-ft-dechd) candidate tcq8-dechd tcq dec+hyperdec
       curves tcq8-ft-dechd --model "$W/tcq8-dechd.pt" --arch channel-vr --quantizer tcq --states 8 ;;
-    *) echo "finetune_vr.sh: unknown variant $1 (sq, tcq8, tcq8-ft-dec, sq-ft-dec, sq-ft-dechd, sq-ctl-noise," \
-         "tcq8-ft-dechd)" >&2
+    *) echo "finetune_vr.sh: unknown variant $1 (sq, tcq8, tcq8-ft-dec, sq-ft-dec, sq-ft-dec-idem, sq-ft-dechd," \
+         "sq-ctl-noise, tcq8-ft-dechd)" >&2
        exit 2 ;;
   esac
 }
 
-variants=("$@"); [ $# -gt 0 ] || variants=(sq tcq8 tcq8-ft-dec sq-ft-dec sq-ft-dechd sq-ctl-noise tcq8-ft-dechd)
+variants=("$@"); [ $# -gt 0 ] || variants=(sq tcq8 tcq8-ft-dec sq-ft-dec sq-ft-dec-idem sq-ft-dechd sq-ctl-noise tcq8-ft-dechd)
 for v in "${variants[@]}"; do variant "$v"; done
 $py benchmarks/finetune_tables.py --folder "$OUT"

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import container
-from .errors import LicqError
+from .errors import LicqError, read_bytes
 from .imageio import from_rgb_array, open_image, to_rgb_array
 from .latents import decode_hyper, encoder_side, side_of_latents
 from .models import STRIDE, LoadedModel, resolve
@@ -252,12 +252,7 @@ def read_stream(data: bytes | bytearray | memoryview | str | Path) -> bytes:
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
     if isinstance(data, (str, Path)):
-        try:
-            return Path(data).read_bytes()
-        except FileNotFoundError:
-            raise LicqError(f"file not found: {data}") from None
-        except OSError as exc:
-            raise LicqError(f"cannot read {data}: {exc.strerror or exc}") from None
+        return read_bytes(data)
     raise LicqError(f"expected .licq bytes or a path, got {type(data).__name__}")
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from ..cli_args import arch_name, float_range, int_range, path_arg
-from ..errors import LicqError
+from ..errors import read_bytes
 from ..quantizers.spec import BY_NAME, KINDS, LAMBDA_RANGE, STEP_RANGE
 from ..training.config import SATURATION_RANGE
 
@@ -47,12 +46,7 @@ def read_input(path: str) -> bytes:
     """A whole input file; ``-`` is standard input."""
     if path == "-":
         return sys.stdin.buffer.read()
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise LicqError(f"file not found: {path}") from None
-    except IsADirectoryError:
-        raise LicqError(f"is a directory: {path}") from None
+    return read_bytes(path)
 
 
 #: which registered quantizers take each quantizer option (licq.quantizers.spec.KINDS says)

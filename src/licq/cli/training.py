@@ -50,7 +50,8 @@ def _cmd_finetune(a: argparse.Namespace) -> None:
                          steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed, threads=a.threads,
                          exclude=exclude, control=a.control, precision=a.precision,
                          idempotence=a.idempotence, idempotence_generations=a.idempotence_generations,
-                         anchor=a.anchor, saturation=a.saturation, waves=a.waves, quality_balance=a.quality_balance)
+                         anchor=a.anchor, init=a.init, saturation=a.saturation, waves=a.waves,
+                         quality_balance=a.quality_balance)
     from ..training.loop import finish_distributed
 
     decoder = finetune(cfg, resume=a.resume)
@@ -129,6 +130,10 @@ def add_finetune(sub) -> None:
     f.add_argument("--anchor", type=float_range(0, 1000), default=F.anchor, metavar="BETA",
                    help="also add BETA times the squared distance of the trained weights to the base model's "
                         "(L2-SP): keeps the decoder near the one end-to-end training gave")
+    f.add_argument("--init", metavar="RUN",
+                   help="start from the decoder of an earlier finetune run on the same base and parts "
+                        "(a second stage, e.g. the idempotence term added to a finished run; --anchor then "
+                        "keeps the weights near that decoder)")
     saturation_opt(f, F.saturation)
     waves_opt(f, F.waves)
     quality_balance_opt(f, F.quality_balance)

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..atomic import atomic_torch_save
 from ..entropy import CdfTables
-from ..errors import LicqError
+from ..errors import LicqError, read_bytes
 from .channel import LicqChannelVR
 from .hyperprior import LicqMeanScale, LicqScaleOnly
 
@@ -63,6 +63,11 @@ def infer_sizes(state: dict[str, torch.Tensor]) -> tuple[int, int]:
         raise LicqError("not a hyperprior state dict: g_a.0.weight / g_a.6.weight missing") from None
 
 
+def read_model_bytes(path: str | Path) -> bytes:
+    """A model file's bytes, for callers that hash or ship the file as it is; one-line errors."""
+    return read_bytes(path, "model file")
+
+
 def load_model_object(path: str | Path, data: bytes | None = None) -> object:
     """``torch.load`` of a model or checkpoint file without unpickling arbitrary objects.
 
@@ -70,10 +75,9 @@ def load_model_object(path: str | Path, data: bytes | None = None) -> object:
     checkpoint's other entries (its config, its step) reads the file once. ``data``: the
     file's bytes where the caller has read them already (``path`` then only names it in errors).
     """
+    data = read_model_bytes(path) if data is None else data
     try:
-        return torch.load(path if data is None else io.BytesIO(data), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise LicqError(f"model file not found: {path}") from None
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling refusal is a bad model file
         raise LicqError(f"cannot load model file {path}: {str(exc).splitlines()[0]}") from None
 

@@ -92,6 +92,7 @@ class FinetuneConfig:
     idempotence: float = 0.0  # weight of the re-encoded image's distortion (generation loss)
     idempotence_generations: int = 1  # re-encodings the idempotence term unrolls (its MSE is their mean)
     anchor: float = 0.0  # weight of the squared distance of the trained tensors to the base model's (L2-SP)
+    init: str | None = None  # an earlier finetune run (same base, same parts) whose decoder this one starts from
     control: str | None = None  # "noise": g_s on noisy latents instead of the quantizer (control run)
     precision: str = "auto"  # g_s in "bf16" autocast or "fp32"; the quantizing encoder side is always fp32
     quality_balance: float = 0.0  # variable rate: weight of a crop's loss (λ_ref/λ)^this, as in TrainConfig

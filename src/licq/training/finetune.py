@@ -253,6 +253,27 @@ def _write_decoder(out: Path, net: nn.Module, modes: tuple[str, ...], meta: dict
     atomic_torch_save(out / "decoder.pt", tensors)
 
 
+def _start_from(m: LoadedModel, modes: tuple[str, ...], cfg: FinetuneConfig) -> dict:
+    """Lay the decoder of the earlier run ``cfg.init`` over ``m``; returns that run's record (its
+    ``decoder.json`` and wall time), which this run's record keeps as ``init``.
+
+    A second stage starts where a finished run ended (fresh optimizer, its own schedule), so that a
+    term such as the idempotence penalty can be added without repeating the first stage's steps.
+    """
+    from ..zoo.export import read_decoder_run, require_base, training_seconds
+
+    run = Path(cfg.init)
+    if not (run / "decoder.json").is_file():
+        raise LicqError(f"--init: {run} is not a finished finetune run (no decoder.json)")
+    meta, tensors, _ = read_decoder_run(run)
+    require_base(run, meta, m.digest.hex())
+    if meta["train"] != cfg.train:
+        raise LicqError(f"--init: {run} trained --train {meta['train']}, this run trains {cfg.train}")
+    for name in modes:
+        _load_state(m.net, name, {k: v.float() for k, v in tensors.items() if k == name or k.startswith(name + ".")})
+    return {**meta, "run": str(run), "wall_seconds": training_seconds(run / "log.csv")}
+
+
 def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -> tuple[Path, nn.Module]:
     """:func:`finetune`, also returning this rank's finetuned network.
 
@@ -278,6 +299,7 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
                         f"{base.name} has one λ")
     precision = resolve_precision(cfg.precision, torch.device("cpu"))
     m, trained = _trainable_copy(base, modes)
+    init = _start_from(m, modes, cfg) if cfg.init else None
     anchors = [p.detach().clone() for p in trained] if cfg.anchor else []
     opt = torch.optim.Adam(trained, lr=cfg.lr)
     sched = drop_schedule(opt, cfg.steps, cfg.lr_drop)
@@ -294,6 +316,8 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
         step = ck["step"]
     meta = {"base": base.name, "base_digest": base.digest.hex(), "quantizer": cfg.quantizer, **params,
             "train": cfg.train, "control": cfg.control, "lmbda": lmbda, "config": asdict(cfg), "world_size": world}
+    if init is not None:
+        meta["init"] = init
     if rank == 0:
         atomic_write_bytes(out / "config.json", json.dumps(meta, indent=2).encode())
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from ..atomic import atomic_write_bytes
 from ..errors import LicqError
 from ..models import build_model, model_digest, state_dict_from_file
-from ..models.io import infer_sizes, load_model_object, load_params, save_weights, state_dict_of
+from ..models.io import infer_sizes, load_model_object, load_params, read_model_bytes, save_weights, state_dict_of
 from ..version import __version__
 from . import MANIFEST, RETIRED, ZOO_DIR, checked_state, header_digest, load_zoo
 
@@ -50,6 +50,17 @@ def training_seconds(log_csv: Path) -> float | None:
             total += last
         last = sec
     return round(total + last, 1)
+
+
+def run_seconds(run: Path, meta: dict) -> float | None:
+    """Wall time of a finetune run, with that of the earlier runs it started from (``--init``)."""
+    seconds = training_seconds(run / "log.csv")
+    init = meta.get("init")
+    while init is not None and seconds is not None:
+        if init.get("wall_seconds") is None:
+            return None
+        seconds, init = round(seconds + init["wall_seconds"], 1), init.get("init")
+    return seconds
 
 
 def command_of(cfg: dict) -> str:
@@ -86,10 +97,7 @@ def read_decoder_run(run: Path) -> tuple[dict, dict, bytes]:
     bytes of ``decoder.pt`` (the zoo ships that file as it is)."""
     meta = json.loads((run / "decoder.json").read_text())
     path = run / "decoder.pt"
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise LicqError(f"model file not found: {path}") from None
+    data = read_model_bytes(path)
     return meta, state_dict_of(load_model_object(path, data), path), data
 
 
@@ -98,7 +106,7 @@ def lay_decoder(state: dict, run: Path) -> tuple[dict, dict]:
     meta, tensors, _ = read_decoder_run(run)
     require_base(run, meta, model_digest(state)[:16])
     record = {"train": meta["train"], "steps": meta["steps"], "quantizer": meta["quantizer"],
-              "wall_seconds": training_seconds(run / "log.csv"), "config": _brief(meta["config"])}
+              "wall_seconds": run_seconds(run, meta), "config": _brief(meta["config"])}
     return {**state, **tensors}, record
 
 
@@ -274,6 +282,8 @@ def describe_finetune(meta: dict, parts: list[str] | None = None) -> str:
         text += f", colour-wave crops {cfg['waves']:g}"
     if cfg.get("exclude"):
         text += ", held-out list excluded"
+    if meta.get("init"):  # a second stage: say the first one, then this one
+        return f"{describe_finetune(meta['init'], parts)}; then {text.removeprefix(f'{trained} finetuned ')}"
     return text
 
 
@@ -297,7 +307,7 @@ def export_decoder(run: str, name: str, notes: str = "") -> dict:
          "lmbda": meta["lmbda"], "quality": None, "file": file, "sha256": hashlib.sha256(data).hexdigest(),
          "train": meta["train"], "control": meta.get("control"), "steps": meta["steps"],
          "decoder_for": {k: meta[k] for k in ("quantizer", "step", "states", "tcq_lambda")},
-         "training": {"wall_seconds": training_seconds(run_dir / "log.csv"),
+         "training": {"wall_seconds": run_seconds(run_dir, meta),
                       "config": _brief(meta["config"])},
          "notes": notes or describe_finetune(meta, parts)}
     _put_entry(e)
