@@ -15,6 +15,7 @@ from PIL import Image
 import licq
 from licq import container, zoo
 from licq.cli import main
+from licq.errors import LicqError
 from licq.models.channel import QUALITY_LAMBDAS, QUALITY_RANGE
 from licq.models.io import model_digest, state_dict_from_file
 from licq.training.config import TrainConfig
@@ -142,6 +143,33 @@ def test_its_tcq_decoder_is_what_tcq_files_decode_with(vr_zoo, tmp_path):
     assert container.unpack(enc.read_bytes())[0].model_name == "tiny-vr"
     base = licq.encode_full(arr, "tiny-vr", **kw)
     assert not np.array_equal(np.asarray(base.reconstruction), np.asarray(finetuned.reconstruction))
+
+
+def test_a_decoder_adopted_for_part_of_the_range(vr_zoo, tmp_path, capsys):
+    """A decoder exported with --auto-qualities LO HI is what --finetuned auto codes with inside that
+    range only (the qualities where it passed the adoption rule); asked for by name it codes anywhere."""
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.fromarray(smooth_image(80, 80, seed=50)).save(data / "0.png")
+    finetune(FinetuneConfig(base="tiny-vr", data=[str(data)], out=str(tmp_path / "ft"), steps=2, batch=2, crop=64,
+                            threads=1, downscale=None, log_every=1, lr=1e-2), progress=False)
+    for bad, match in (((0.5, 7), "with 1 <= LO <= HI <= 7"), ((5, 3), "LO HI with")):
+        with pytest.raises(LicqError, match=match):
+            export.export_decoder(str(tmp_path / "ft"), "tiny-vr-ft-sq-dec", auto_qualities=bad)
+    e = export.export_decoder(str(tmp_path / "ft"), "tiny-vr-ft-sq-dec", auto_qualities=(2, 7))
+    assert e["auto_qualities"] == [2.0, 7.0]
+    zoo.load_zoo.cache_clear()
+    arr = smooth_image(48, 64)
+
+    def coded_by(quality: float, finetuned: str | None = "auto") -> str:
+        data = licq.encode_full(arr, "tiny-vr", quality=quality, finetuned=finetuned).data
+        return container.unpack(data)[0].model_name
+
+    assert [coded_by(q) for q in (1, 1.99, 2, 4.5, 7)] == ["tiny-vr"] * 2 + ["tiny-vr-ft-sq-dec"] * 3
+    assert coded_by(1.5, "dec") == "tiny-vr-ft-sq-dec" and coded_by(4.5, None) == "tiny-vr"
+    assert zoo.selected_decoder("tiny-vr", "sq", None, "auto") == "tiny-vr-ft-sq-dec"  # the default quality
+    assert main(["models"]) == 0
+    assert "(dec, auto at quality 2-7, base tiny-vr)" in capsys.readouterr().out
 
 
 def test_replaced_weights_are_retired_under_this_release(vr_zoo, tmp_path):

@@ -6,6 +6,7 @@
 #   bash benchmarks/release/ship_vr.sh check TAG [CHECKPOINT]
 #   [FROM=PREV_TAG] bash benchmarks/release/ship_vr.sh zoo CHECKPOINT TAG "NOTES"
 #   bash benchmarks/release/ship_vr.sh tcq TAG [licq finetune options]
+#   bash benchmarks/release/ship_vr.sh sq RUN LO HI
 #
 # candidate: the g_s recipe on the checkpoint (decoder finetuning on real SQ latents, every crop at
 #            its own quality, with the idempotence term: by default 300 steps, lr 2e-5, β 8 over 2
@@ -30,12 +31,16 @@
 #            licq-vr-ft-tcq8-dec (what `licq encode --model licq-vr --quantizer tcq` then decodes with)
 #            with its golden file. Without the waves the decoder gained as much on Kodak but ran away
 #            at quality 7 (docs/variable-rate.md).
+# sq:        the SQ decoder of the zoo's licq-vr: a finished finetune run (finetune_vr.sh sq-ft-dec-idem
+#            makes one: the tcq recipe on real SQ latents, then 300 steps with the idempotence term),
+#            exported as licq-vr-ft-sq-dec for the qualities LO-HI where it passed check's rule
+#            (`--finetuned auto` codes with the base decoder outside them), with its golden files.
 #
 # Work goes to $LICQ_SHIP/vr (default /root/licq-ship/vr), outside the work tree. Keep the version
 # unchanged until check has run (its files record the release), and bump it with the release.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-stage=${1:?usage: ship_vr.sh candidate|check|zoo|tcq ...}; shift
+stage=${1:?usage: ship_vr.sh candidate|check|zoo|tcq|sq ...}; shift
 W=${LICQ_SHIP:-/root/licq-ship}/vr; mkdir -p "$W"
 py=python3; [ -x .venv/bin/python ] && py=.venv/bin/python
 [ -x .venv/bin/licq ] && PATH=$PWD/.venv/bin:$PATH
@@ -96,5 +101,11 @@ tcq)
   $py tests/golden/make.py zoo-vr-tcq8-ft
   echo "licq-vr-ft-tcq8-dec exported; commit src/licq/zoo and tests/golden with the release" >&2
   ;;
-*) echo "ship_vr.sh: unknown stage $stage (candidate, check, zoo or tcq)" >&2; exit 2 ;;
+sq)
+  run=${1:?RUN}; lo=${2:?LO}; hi=${3:?HI}
+  $py -m licq.zoo.export "$run" --decoder --name licq-vr-ft-sq-dec --auto-qualities "$lo" "$hi" > /dev/null
+  $py tests/golden/make.py zoo-vr-sq zoo-vr-sq-ft zoo-vr-sq-q1
+  echo "licq-vr-ft-sq-dec exported; commit src/licq/zoo and tests/golden with the release" >&2
+  ;;
+*) echo "ship_vr.sh: unknown stage $stage (candidate, check, zoo, tcq or sq)" >&2; exit 2 ;;
 esac

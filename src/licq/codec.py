@@ -155,7 +155,7 @@ def encode_full(image: ImageLike, model: str | None = None, *, quality: int | No
         raise LicqError("--weighting is not available for channel-conditional models yet")
     weights, _ = encoder_weighting(weighting, quantizer, m.name, m.digest,  # λ: the usual defaults
                                    channel_weights_record(m.name))
-    variant = selected_decoder(m.name, quantizer, states, finetuned)
+    variant = selected_decoder(m.name, quantizer, states, finetuned, rate)
     if variant:
         m = load_zoo(variant)
     q = make_quantizer(quantizer, **quantizer_defaults(m.name, quantizer, step, states, tcq_lambda),

@@ -39,7 +39,9 @@ CASES = {
     "vr-sq": {"model": "vr-tiny.pt", "arch": "channel-vr", "quality": 4.37, "quantizer": "sq"},
     "vr-tcq8": {"model": "vr-tiny.pt", "arch": "channel-vr", "quality": 6.1, "quantizer": "tcq", "states": 8},
     "vr-sq-grid": {"model": "vr-tiny.pt", "arch": "channel-vr", "quality": 1.5, "quantizer": "sq-grid"},
-    "zoo-vr-sq": {"model": "licq-vr", "quality": 5.5, "quantizer": "sq"},
+    "zoo-vr-sq": {"model": "licq-vr", "quality": 5.5, "quantizer": "sq", "finetuned": None},
+    "zoo-vr-sq-ft": {"model": "licq-vr", "quality": 5.5, "quantizer": "sq"},
+    "zoo-vr-sq-q1": {"model": "licq-vr", "quality": 1.25, "quantizer": "sq"},  # below the SQ decoder's qualities
     "zoo-vr-tcq8": {"model": "licq-vr", "quality": 2.25, "quantizer": "tcq", "states": 8, "finetuned": None,
                    "step": 0.6, "tcq_lambda": 0.02},  # the setting it was written with
     "zoo-vr-tcq8-ft": {"model": "licq-vr", "quality": 2.25, "quantizer": "tcq", "states": 8},

@@ -218,6 +218,8 @@ def _cmd_models(a: argparse.Namespace) -> None:
         dec = ""
         if d:
             how = m["train"] + (f", control: {m['control']}" if m.get("control") else "")
+            auto = m.get("auto_qualities")  # adopted for part of its base's range
+            how += f", auto at quality {auto[0]:g}-{auto[1]:g}" if auto else ""
             dec = f"{d['quantizer']} Δ={d['step']:g} states={d['states']} ({how}, base {m['base']})"
         rng = m.get("quality_range")  # a variable-rate model: any quality of its range
         quality = f"{rng[0]:g}-{rng[1]:g}" if rng else m.get("quality") or "-"

@@ -62,7 +62,7 @@ def weights_fingerprint(point: dict) -> str:
     else:
         name = man["default"]
     decoder = name and selected_decoder(name, point.get("quantizer") or "sq", point.get("states"),
-                                        point.get("finetuned"))
+                                        point.get("finetuned"), point.get("quality"))
     related = [m for m in man["models"] if m["name"] in (name, decoder)] or man
     return hashlib.sha256(json.dumps(related, sort_keys=True).encode()).hexdigest()[:16]
 

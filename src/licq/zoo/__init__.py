@@ -166,13 +166,27 @@ def finetuned_variant(base: str, quantizer: str, states: int | None, train: str)
     return name
 
 
-def selected_decoder(base: str, quantizer: str, states: int | None, finetuned: str | None) -> str | None:
+def selected_decoder(base: str, quantizer: str, states: int | None, finetuned: str | None,
+                     quality: float | None = None) -> str | None:
     """The zoo decoder that coding ``base`` with ``quantizer`` lays over it: for ``finetuned="auto"``
     the ``dec`` decoder where the zoo has one, for ``dec`` / ``dec+hyperdec`` that one (refused when
-    missing), for None the base model itself (None)."""
-    if finetuned == "auto":
-        return find_finetuned_variant(base, quantizer, states, "dec")
-    return finetuned_variant(base, quantizer, states, finetuned) if finetuned else None
+    missing), for None the base model itself (None).
+
+    A variable-rate base's decoder may be adopted for part of the quality range only (its entry's
+    ``auto_qualities``, the qualities where it passed the adoption rule): ``"auto"`` then picks it
+    only where ``quality`` (default: the model's default quality) lies in that range. Asked for by
+    name (``dec``), it codes at any quality.
+    """
+    if finetuned != "auto":
+        return finetuned_variant(base, quantizer, states, finetuned) if finetuned else None
+    name = find_finetuned_variant(base, quantizer, states, "dec")
+    bounds = name and entry(name).get("auto_qualities")
+    if bounds:
+        from ..models.channel import DEFAULT_QUALITY
+
+        if not bounds[0] <= (DEFAULT_QUALITY if quality is None else quality) <= bounds[1]:
+            return None
+    return name
 
 
 __all__ = ["MANIFEST", "RETIRED", "ZOO_DIR", "channel_weights_record", "entry", "find_finetuned_variant",

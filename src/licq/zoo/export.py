@@ -287,10 +287,12 @@ def describe_finetune(meta: dict, parts: list[str] | None = None) -> str:
     return text
 
 
-def export_decoder(run: str, name: str, notes: str = "") -> dict:
+def export_decoder(run: str, name: str, notes: str = "", auto_qualities: tuple[float, float] | None = None) -> dict:
     """Add a finetuned decoder (``licq finetune`` output folder) to the zoo, tied to its base model.
 
     Without ``notes`` the entry says how the decoder was trained (:func:`describe_finetune`).
+    ``auto_qualities`` (a variable-rate base only): the qualities where ``--finetuned auto`` picks it,
+    those where it passed the adoption rule (:func:`licq.zoo.selected_decoder`).
     """
     from . import entry as zoo_entry
 
@@ -299,6 +301,12 @@ def export_decoder(run: str, name: str, notes: str = "") -> dict:
     parts = list(dict.fromkeys(k.split(".")[0] for k in tensors))  # in the file's order
     base = zoo_entry(meta["base"])
     require_base(run, meta, base["digest"])
+    if auto_qualities is not None:
+        lo, hi = base.get("quality_range") or (None, None)
+        if lo is None:
+            raise LicqError(f"--auto-qualities: {base['name']} has one quality")
+        if not lo <= auto_qualities[0] <= auto_qualities[1] <= hi:
+            raise LicqError(f"--auto-qualities must be LO HI with {lo:g} <= LO <= HI <= {hi:g}")
     file = f"{name}.pt"
     before = shipped_digests(name)
     atomic_write_bytes(ZOO_DIR / file, data)
@@ -310,6 +318,8 @@ def export_decoder(run: str, name: str, notes: str = "") -> dict:
          "training": {"wall_seconds": run_seconds(run_dir, meta),
                       "config": _brief(meta["config"])},
          "notes": notes or describe_finetune(meta, parts)}
+    if auto_qualities is not None:
+        e["auto_qualities"] = [float(q) for q in auto_qualities]
     _put_entry(e)
     retire(before, shipped_digests(name))
     return e
@@ -334,6 +344,8 @@ def main() -> None:
     p.add_argument("--quality", type=int)
     p.add_argument("--default", action="store_true")
     p.add_argument("--notes", default="")
+    p.add_argument("--auto-qualities", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="with --decoder on a variable-rate model: the qualities where --finetuned auto picks it")
     p.add_argument("--with-decoder", metavar="RUN", help="lay this licq finetune run's decoder over the checkpoint")
     p.add_argument("--candidate", metavar="FILE",
                    help="with --with-decoder: only write the merged weights to FILE (half precision, as "
@@ -353,8 +365,10 @@ def _run(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
         return
     if not a.name:
         p.error("--name is required")
+    if a.auto_qualities and not a.decoder:
+        p.error("--auto-qualities is for a decoder (--decoder)")
     if a.decoder:
-        print(json.dumps(export_decoder(a.checkpoint, a.name, a.notes), indent=2))
+        print(json.dumps(export_decoder(a.checkpoint, a.name, a.notes, a.auto_qualities), indent=2))
     else:
         print(json.dumps(export(a.checkpoint, a.name, a.quality, a.default, a.notes, a.with_decoder), indent=2))
 
