@@ -38,6 +38,7 @@ COMPARISONS = [  # (variant, anchor, what the paper's table calls it)
     ("tcq8-ft-dec", "sq", "TCQ-8 + finetune(dec) vs SQ"),
     ("tcq8-ft-dechd", "sq", "TCQ-8 + finetune(dec+hyperdec) vs SQ"),
     ("tcq8-ft-dec", "sq-ft-dec", "TCQ-8 + finetune(dec) vs SQ + finetune(dec)"),  # each quantizer with its decoder
+    ("tcq8-ft-dec", "sq-ft-dec-idem", "TCQ-8 + finetune(dec) vs SQ + finetune(dec), then the idempotence term"),
 ]
 STYLE = {"sq": dict(color="C0"), "sq-ft-dec": dict(color="C0", ls="--"), "sq-ft-dec-idem": dict(color="C2", ls="--"),
          "sq-ft-dechd": dict(color="C0", ls=":"),
@@ -213,7 +214,9 @@ curves (negative: fewer bits at equal PSNR). Per-image BD-rates use each image's
 curves. `heldout` is results/finetune/heldout.txt: 50 images of the training pool that finetuning
 never saw and no setting was chosen on (licq-vr was trained on them). Every finetuned decoder was
 trained by the recipe of the shipped licq-vr-ft-tcq8-dec (see finetune_vr.sh); `tcq8-ft-dec` is
-that shipped decoder.
+that shipped decoder. `sq-ft-dec-idem` is `sq-ft-dec` with 300 more steps that add the idempotence
+term: it ships as licq-vr-ft-sq-dec (licq 0.4.3), which `--finetuned auto` codes with at
+qualities 2-7 (quality 1 keeps the base decoder: there it fails the adoption rule).
 
 Plots: `rd-kodak.png`, `rd-heldout.png`, `per-image-kodak.png`, `per-image-heldout.png`.
 """}
