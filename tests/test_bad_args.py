@@ -271,6 +271,8 @@ CASES: list[tuple[list[str], int, str]] = [
     ([*FT, "--idempotence-generations", "4"], 1, "--idempotence BETA"),
     ([*FT, "--arch", "nosuch"], 2, "--arch"),
     ([*FT, "--precision", "fp16"], 2, "--precision"),
+    ([*FT, "--init", "{missing}"], 1, "not a finished finetune run"),
+    ([*FT, "--init", "{out}"], 1, "not a finished finetune run"),  # a folder, but no run's decoder.json
     # eval
     (["eval", "{missing}", "--out", "{out}/r.json"], 1, "{missing}"),
     (["eval", "{emptydir}", "--out", "{out}/r.json"], 1, "{emptydir}"),
