@@ -1,6 +1,7 @@
 """Start-up time of the quick commands, this tree against an earlier commit, side by side.
 
-Each command (``--version``, ``--help``, ``models``, ``info FILE``) runs as a fresh
+Each command (``--version``, ``--help``, ``models``, ``info FILE``, and ``encode`` / ``decode`` of
+a 64×64 crop, whose time is nearly all start-up: imports and model loading) runs as a fresh
 ``python -m licq.cli`` process, alternately from this tree and from the baseline
 (checked out into a temporary git worktree); the median wall time of ``--repeat``
 runs is kept.
@@ -20,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from PIL import Image
 
 from baseline_tree import baseline_tree
 
@@ -51,12 +54,18 @@ def main() -> None:
                             "-o", str(f), "--quality", "1"], env={**os.environ, "PYTHONPATH": str(src)},
                            capture_output=True, check=True)
             files[name] = f
+        crop = Path(tmp) / "crop.png"
+        with Image.open(ROOT / "assets" / "kodim23.png") as im:
+            im.crop((0, 0, 64, 64)).save(crop)
+        coding = {"encode": ["encode", str(crop), "-o", f"{tmp}/{{name}}-crop.licq", "--quality", "1"],
+                  "decode": ["decode", "{file}", "-o", f"{tmp}/{{name}}-out.png"]}
         rows = {}
-        for cmd, args in {**commands, "info": ["info", "{file}"]}.items():
+        for cmd, args in {**commands, "info": ["info", "{file}"], **coding}.items():
             runs: dict[str, list[float]] = {"baseline": [], "new": []}
             for _ in range(a.repeat):
                 for name, src in (("baseline", base / "src"), ("new", ROOT / "src")):
-                    runs[name].append(timed(src, [x.replace("{file}", str(files[name])) for x in args]))
+                    runs[name].append(timed(src, [x.replace("{file}", str(files[name])).replace("{name}", name)
+                                                  for x in args]))
             rows[cmd] = {name: {"median_s": statistics.median(v), "runs_s": v} for name, v in runs.items()}
             print(cmd, {k: round(v["median_s"], 3) for k, v in rows[cmd].items()}, flush=True)
     save_results(a.out, {"baseline": a.baseline, "repeat": a.repeat, "commands": rows})

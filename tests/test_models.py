@@ -162,3 +162,17 @@ def test_half_precision_weights_keep_the_likelihood_floor(tmp_path):
     saved = torch.load(tmp_path / "w.pt", weights_only=True)
     assert all(saved[k].dtype == torch.float32 and saved[k].item() == pytest.approx(1e-9) for k in floors)
     assert saved["g_a.0.weight"].dtype == torch.float16
+
+
+def test_compressai_is_imported_without_its_point_cloud_dependency():
+    """licq's start-up skips torch_geometric (CompressAI's point-cloud code imports it: seconds per
+    command); the stand-ins leave sys.modules, so the real package still imports afterwards."""
+    import subprocess
+    import sys
+
+    code = ("import sys, licq.codec, licq._compressai as c; "
+            "assert not any(n.split('.')[0] == 'torch_geometric' for n in sys.modules), 'torch_geometric imported'; "
+            "assert c.MeanScaleHyperprior and c.RansEncoder; "
+            "import torch_geometric.data as d; assert d.__file__ and hasattr(d.Data, 'num_nodes')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
