@@ -253,6 +253,8 @@ def test_init_starts_a_second_stage_from_an_earlier_run(temp_zoo, data_dir, tmp_
         finetune(_cfg(data_dir, tmp_path / "b", init=str(first), train="dec+hyperdec"), progress=False)
     with pytest.raises(LicqError, match="not a finished finetune run"):
         finetune(_cfg(data_dir, tmp_path / "c", init=str(tmp_path / "none")), progress=False)
+    with pytest.raises(LicqError, match="not a finished finetune run"):  # the same reader exports decoders
+        export.export_decoder(str(tmp_path / "none"), "tiny-q1-ft-none")
     other = shutil.copytree(first, tmp_path / "other")  # a run on other weights: its record says so
     record = json.loads((other / "decoder.json").read_text())
     (other / "decoder.json").write_text(json.dumps({**record, "base_digest": "0" * 16}))

@@ -255,23 +255,22 @@ def _write_decoder(out: Path, net: nn.Module, modes: tuple[str, ...], meta: dict
 
 def _start_from(m: LoadedModel, modes: tuple[str, ...], cfg: FinetuneConfig) -> dict:
     """Lay the decoder of the earlier run ``cfg.init`` over ``m``; returns that run's record (its
-    ``decoder.json`` and wall time), which this run's record keeps as ``init``.
+    ``decoder.json``, and the wall time of it and of every stage before it), which this run's record
+    keeps as ``init``.
 
     A second stage starts where a finished run ended (fresh optimizer, its own schedule), so that a
     term such as the idempotence penalty can be added without repeating the first stage's steps.
     """
-    from ..zoo.export import read_decoder_run, require_base, training_seconds
+    from ..zoo.export import read_decoder_run, require_base, run_seconds
 
     run = Path(cfg.init)
-    if not (run / "decoder.json").is_file():
-        raise LicqError(f"--init: {run} is not a finished finetune run (no decoder.json)")
     meta, tensors, _ = read_decoder_run(run)
     require_base(run, meta, m.digest.hex())
     if meta["train"] != cfg.train:
         raise LicqError(f"--init: {run} trained --train {meta['train']}, this run trains {cfg.train}")
     for name in modes:
         _load_state(m.net, name, {k: v.float() for k, v in tensors.items() if k == name or k.startswith(name + ".")})
-    return {**meta, "run": str(run), "wall_seconds": training_seconds(run / "log.csv")}
+    return {**meta, "run": str(run), "wall_seconds": run_seconds(run, meta)}
 
 
 def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = True) -> tuple[Path, nn.Module]:

@@ -53,14 +53,11 @@ def training_seconds(log_csv: Path) -> float | None:
 
 
 def run_seconds(run: Path, meta: dict) -> float | None:
-    """Wall time of a finetune run, with that of the earlier runs it started from (``--init``)."""
+    """Wall time of a finetune run, with that of the earlier stages it started from (``--init``
+    records theirs, all of them, as ``init.wall_seconds``)."""
     seconds = training_seconds(run / "log.csv")
-    init = meta.get("init")
-    while init is not None and seconds is not None:
-        if init.get("wall_seconds") is None:
-            return None
-        seconds, init = round(seconds + init["wall_seconds"], 1), init.get("init")
-    return seconds
+    earlier = meta["init"].get("wall_seconds") if meta.get("init") else 0.0
+    return None if seconds is None or earlier is None else round(seconds + earlier, 1)
 
 
 def command_of(cfg: dict) -> str:
@@ -95,7 +92,10 @@ def require_base(run: str | Path, meta: dict, digest: str) -> None:
 def read_decoder_run(run: Path) -> tuple[dict, dict, bytes]:
     """A ``licq finetune`` run's record (``decoder.json``), its decoder's tensors and the
     bytes of ``decoder.pt`` (the zoo ships that file as it is)."""
-    meta = json.loads((run / "decoder.json").read_text())
+    try:
+        meta = json.loads((run / "decoder.json").read_text())
+    except (FileNotFoundError, NotADirectoryError):
+        raise LicqError(f"{run} is not a finished finetune run (no decoder.json)") from None
     path = run / "decoder.pt"
     data = read_model_bytes(path)
     return meta, state_dict_of(load_model_object(path, data), path), data
@@ -265,7 +265,7 @@ def describe_finetune(meta: dict, parts: list[str] | None = None) -> str:
     names = [PART_NAMES.get(x, x) for x in parts or (["g_s"] if meta["train"] == "dec" else ["g_s", "h_s"])]
     trained = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     source = "noisy (control run)" if meta.get("control") else "real"
-    text = f"{trained} finetuned {meta['steps']} steps on {source} {setting}, lr {cfg['lr']:g}"
+    text = f"{meta['steps']} steps on {source} {setting}, lr {cfg['lr']:g}"
     drop = cfg.get("lr_drop")
     if drop is not None and drop < 1:
         text += f" (the last {round(100 * (1 - drop))} % at {cfg['lr'] / 10:g})"
@@ -283,8 +283,8 @@ def describe_finetune(meta: dict, parts: list[str] | None = None) -> str:
     if cfg.get("exclude"):
         text += ", held-out list excluded"
     if meta.get("init"):  # a second stage: say the first one, then this one
-        return f"{describe_finetune(meta['init'], parts)}; then {text.removeprefix(f'{trained} finetuned ')}"
-    return text
+        return f"{describe_finetune(meta['init'], parts)}; then {text}"
+    return f"{trained} finetuned {text}"
 
 
 def export_decoder(run: str, name: str, notes: str = "", auto_qualities: tuple[float, float] | None = None) -> dict:
