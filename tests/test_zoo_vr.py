@@ -205,6 +205,12 @@ def test_replaced_weights_are_retired_under_this_release(vr_zoo, tmp_path):
              for k, v in state_dict_from_file(vr_zoo / "tiny-vr.pt").items()}
     torch.save({"model": state, "config": asdict(TrainConfig(data=["photos"], out="runs/vr", arch="channel-vr",
                                                              N=8, M=12)), "step": 8}, ck)
+    decoder_file = vr_zoo / zoo.entry("tiny-vr-ft-tcq4-dec")["file"]
+    assert decoder_file.exists()
     export.export(str(ck), "tiny-vr", None, False, "retrained")
     assert set(retired()) == {old, new, base}
     assert retired()[base]["model"] == "tiny-vr" and retired()[new]["model"] == "tiny-vr-ft-tcq4-dec"
+    # the decoder learnt on the old base leaves the zoo: the manifest stays loadable as a whole
+    names = [m["name"] for m in json.loads((vr_zoo / "manifest.json").read_text())["models"]]
+    assert "tiny-vr" in names and "tiny-vr-ft-tcq4-dec" not in names and not decoder_file.exists()
+    assert export.drop_stale_decoders("tiny-vr") == []

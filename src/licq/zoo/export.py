@@ -16,7 +16,8 @@ writes that merged model to FILE instead (half precision, as shipped), for measu
 Weights replaced under a name (and, for a base model, those of its finetuned decoders, which no
 longer load on the new base) are listed in ``retired.json`` under this tree's release, the one that
 ships them: a file written with them then fails with "it ships with licq X". Export before the
-version is bumped for the next release.
+version is bumped for the next release. A replaced base's finetuned decoders then leave the
+manifest and the zoo folder; finetune and export them again on the new weights.
 """
 
 from __future__ import annotations
@@ -183,7 +184,24 @@ def export(checkpoint: str, name: str, quality: int | None, default: bool, notes
     entry.update({k: replaced[k] for k in ("tcq", "tcq_source") if k in replaced})
     _put_entry(entry, default=default)
     retire(before, shipped_digests(name))
+    drop_stale_decoders(name)
     return entry
+
+
+def drop_stale_decoders(base: str) -> list[str]:
+    """Remove from the manifest and the zoo folder the finetuned decoders of ``base`` learnt on weights it
+    no longer ships (:func:`retire` has listed them): they cannot load on the new base, and the next
+    release's decoder is exported anew. Returns their names."""
+    man = _load_manifest()
+    digest = next(m["digest"] for m in man["models"] if m["name"] == base)
+    stale = [m for m in man["models"] if m.get("base") == base and m["base_digest"] != digest]
+    if stale:
+        man["models"] = [m for m in man["models"] if m not in stale]
+        _save_manifest(man)
+        for m in stale:
+            (ZOO_DIR / m["file"]).unlink(missing_ok=True)
+        load_zoo.cache_clear()
+    return [m["name"] for m in stale]
 
 
 def shipped_digests(name: str) -> dict[str, str]:
