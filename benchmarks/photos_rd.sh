@@ -9,7 +9,8 @@
 # every row again; EFFORT1=1 / EFFORT2=1 add SQ at --effort 1 / 2; TCQ8_BASE=1 adds TCQ-8 with the
 # base decoders (--finetuned none: what the finetuned ones gain here); VR=licq-vr (or a channel-vr
 # weight file) adds a variable-rate model at qualities 1-7, named VR_NAME (default "licq channel-vr"),
-# and VR_TCQ8=1 its TCQ-8 curves: base decoder and, as licq encode codes, the zoo's finetuned one.
+# and VR_TCQ8=1 its TCQ-8 curves: base decoder and, as licq encode codes, the zoo's finetuned one
+# where the zoo has one (its licq-vr-tcq8-ft.json is left over otherwise: delete it with the decoder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=${1:?usage: photos_rd.sh OUTDIR TITLE IMAGE...}
@@ -60,8 +61,10 @@ sys.exit(not available(sys.argv[1]))' $codec; then
   if [ -n "${VR:-}" ] && [ -n "${VR_TCQ8:-}" ]; then
     $L eval "${IMGS[@]}" --model "$VR" "${vr_arch[@]}" --all-qualities --quantizer tcq --states 8 --finetuned none \
       --name "$(basename "$VR" .pt) TCQ-8, base decoder" --out $R/licq-vr-tcq8.json --quiet $RESUME
-    $L eval "${IMGS[@]}" --model "$VR" "${vr_arch[@]}" --all-qualities --quantizer tcq --states 8 --finetuned auto \
-      --name "$(basename "$VR" .pt) TCQ-8 + finetuned decoder" --out $R/licq-vr-tcq8-ft.json --quiet $RESUME
+    if $L models | grep -q "^$(basename "$VR" .pt)-ft-tcq8-dec "; then  # where the zoo has one
+      $L eval "${IMGS[@]}" --model "$VR" "${vr_arch[@]}" --all-qualities --quantizer tcq --states 8 --finetuned auto \
+        --name "$(basename "$VR" .pt) TCQ-8 + finetuned decoder" --out $R/licq-vr-tcq8-ft.json --quiet $RESUME
+    fi
   fi
 fi
 EFFORTS=$(ls $R/licq-sq-effort[123].json 2>/dev/null || true)  # optional, where measured

@@ -267,6 +267,10 @@ CASES: list[tuple[list[str], int, str]] = [
     *_num(FT, "--waves", "-0.1", "2", "nan"),
     *_num(FT, "--quality-balance", "-0.1", "3", "nan"),
     ([*FT, "--quality-balance", "0.45"], 1, "--quality-balance"),  # a mean-scale model has one λ
+    ([*FT, "--qualities", "1", "2"], 1, "--qualities"),  # the same: no range of qualities
+    ([*FT, "--qualities", "x", "2"], 2, "--qualities"),
+    ([*FT, "--qualities", "nan", "2"], 2, "--qualities"),
+    ([*FT, "--qualities", "1"], 2, "--qualities"),
     ([*FT, "--idempotence", "1", "--control", "noise"], 1, "--control"),
     ([*FT, "--idempotence-generations", "4"], 1, "--idempotence BETA"),
     ([*FT, "--arch", "nosuch"], 2, "--arch"),

@@ -280,6 +280,38 @@ def test_finetuning_weighs_the_qualities_as_asked(vr_model, tmp_path, monkeypatc
     assert json.loads((tmp_path / "ft" / "config.json").read_text())["config"]["quality_balance"] == 0.45
 
 
+def test_finetuning_keeps_to_the_qualities_asked(vr_model, tmp_path, monkeypatch):
+    """``--qualities LO HI`` draws every crop's quality from that part of the range (a stage for the low
+    qualities, say); a range outside the model's, a reversed one, or a model with one λ is refused."""
+    from PIL import Image
+
+    import licq.models.channel as channel
+    import licq.training.finetune as ft
+    from licq.errors import LicqError
+
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.fromarray(smooth_image(72, 72, seed=34)).save(data / "0.png")
+    drawn, draw = [], channel.draw_qualities
+
+    def spy(n, bounds=channel.QUALITY_RANGE):
+        q = draw(n, bounds)
+        drawn.append(q)
+        return q
+
+    monkeypatch.setattr(channel, "draw_qualities", spy)
+    cfg = ft.FinetuneConfig(base=vr_model, arch=ARCH, data=[str(data)], out=str(tmp_path / "ft"), steps=3, batch=4,
+                            crop=64, threads=1, downscale=None, log_every=1, qualities=(1.0, 1.5))
+    ft.finetune(cfg, progress=False)
+    q = torch.cat(drawn)
+    assert len(q) == 12 and q.min() >= 1.0 and q.max() <= 1.5
+    assert json.loads((tmp_path / "ft" / "config.json").read_text())["config"]["qualities"] == [1.0, 1.5]
+    for bad in [(0.5, 2.0), (3.0, 2.0), (6.0, 7.5)]:
+        with pytest.raises(LicqError, match="--qualities"):
+            ft.finetune(ft.FinetuneConfig(**{**cfg.__dict__, "qualities": bad, "out": str(tmp_path / "x")}),
+                        progress=False)
+
+
 def test_second_generation_re_encodes_each_crop_at_its_quality(vr_model):
     from licq.training.finetune import later_generations_mse, second_generation
 

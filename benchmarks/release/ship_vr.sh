@@ -2,12 +2,20 @@
 # Ship the variable-rate campaign's weights as the zoo's licq-vr (an opt-in model beside q1-q4: it
 # replaces none, so the adoption rule's synthetic part is all it must pass).
 #
+#   bash benchmarks/release/ship_vr.sh decoder CHECKPOINT TAG
 #   [FROM=PREV_TAG] bash benchmarks/release/ship_vr.sh candidate CHECKPOINT TAG [licq finetune options]
 #   bash benchmarks/release/ship_vr.sh check TAG [CHECKPOINT]
 #   [FROM=PREV_TAG] bash benchmarks/release/ship_vr.sh zoo CHECKPOINT TAG "NOTES"
 #   bash benchmarks/release/ship_vr.sh tcq TAG [licq finetune options]
 #   bash benchmarks/release/ship_vr.sh sq RUN LO HI
 #
+# decoder:   licq-vr's recipe since 0.4.4, on a campaign checkpoint: its decoder (g_s, LRP, inverse gains)
+#            finetuned on its own real SQ latents, every crop at its own quality (1600 steps at 5e-5, crops
+#            of 128 from the photos and the man-made scenes, saturation boost and colour-wave crops 0.25,
+#            seed 5, held-out list excluded; run $W/ft/TAG-a), then 300 steps at 2e-5 with the idempotence
+#            term, β 8 over 2 re-encodings (seed 6; `licq finetune --init`, run $W/ft/TAG), merged into
+#            $W/TAG-merged.pt like candidate; check and zoo take it as they take a candidate. About 45 min
+#            on 2 threads (AMD EPYC, 2 cores).
 # candidate: the g_s recipe on the checkpoint (decoder finetuning on real SQ latents, every crop at
 #            its own quality, with the idempotence term: by default 300 steps, lr 2e-5, β 8 over 2
 #            re-encodings, saturation boost 0.25, THREADS threads), merged into $W/TAG-merged.pt (half
@@ -40,7 +48,7 @@
 # unchanged until check has run (its files record the release), and bump it with the release.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-stage=${1:?usage: ship_vr.sh candidate|check|zoo|tcq|sq ...}; shift
+stage=${1:?usage: ship_vr.sh decoder|candidate|check|zoo|tcq|sq ...}; shift
 W=${LICQ_SHIP:-/root/licq-ship}/vr; mkdir -p "$W"
 py=python3; [ -x .venv/bin/python ] && py=.venv/bin/python
 [ -x .venv/bin/licq ] && PATH=$PWD/.venv/bin:$PATH
@@ -54,7 +62,19 @@ stage_checkpoint() {
   [ -f "$out" ] || $py benchmarks/release/stage_checkpoint.py "$1" "$merged" "$out"
   echo "$out"
 }
+data=(../shared/data/train); extra=${EXTRA_DATA:-/root/licq-data/structures}; [ -d "$extra" ] && data+=("$extra")
 case $stage in
+decoder)
+  ck=${1:?CHECKPOINT}; tag=${2:?TAG}
+  common=(--base "$ck" --arch channel-vr --quantizer sq --train dec --crop 128 --saturation 0.25 --waves 0.25
+          --threads "${THREADS:-2}" --exclude results/finetune/heldout.txt --resume)
+  [ -f "$W/ft/$tag-a/decoder.pt" ] || OMP_NUM_THREADS=${THREADS:-2} licq finetune "${data[@]}" "${common[@]}" \
+    --steps 1600 --lr 5e-5 --seed 5 --out "$W/ft/$tag-a" > "$W/ft-$tag-a.log" 2>&1
+  [ -f "$W/ft/$tag/decoder.pt" ] || OMP_NUM_THREADS=${THREADS:-2} licq finetune "${data[@]}" "${common[@]}" \
+    --init "$W/ft/$tag-a" --steps 300 --lr 2e-5 --seed 6 --idempotence 8 --idempotence-generations 2 \
+    --out "$W/ft/$tag" > "$W/ft-$tag.log" 2>&1
+  $py -m licq.zoo.export "$ck" --with-decoder "$W/ft/$tag" --candidate "$W/$tag-merged.pt"
+  ;;
 candidate)
   ck=${1:?CHECKPOINT}; tag=${2:?TAG}; shift 2
   base=$ck; [ -n "${FROM:-}" ] && base=$W/$FROM-merged.pt
@@ -93,7 +113,6 @@ zoo)
   ;;
 tcq)
   tag=${1:?TAG}; shift
-  data=(../shared/data/train); extra=${EXTRA_DATA:-/root/licq-data/structures}; [ -d "$extra" ] && data+=("$extra")
   [ -f "$W/ft/$tag/decoder.pt" ] || OMP_NUM_THREADS=${THREADS:-1} licq finetune "${data[@]}" --base licq-vr \
     --quantizer tcq --states 8 --train dec --steps 1600 --lr 5e-5 --crop 128 --saturation 0.25 --waves 0.25 \
     --threads "${THREADS:-1}" --exclude results/finetune/heldout.txt --out "$W/ft/$tag" --resume "$@" > "$W/ft-$tag.log" 2>&1
@@ -107,5 +126,5 @@ sq)
   $py tests/golden/make.py zoo-vr-sq zoo-vr-sq-ft zoo-vr-sq-q1
   echo "licq-vr-ft-sq-dec exported; commit src/licq/zoo and tests/golden with the release" >&2
   ;;
-*) echo "ship_vr.sh: unknown stage $stage (candidate, check, zoo, tcq or sq)" >&2; exit 2 ;;
+*) echo "ship_vr.sh: unknown stage $stage (decoder, candidate, check, zoo, tcq or sq)" >&2; exit 2 ;;
 esac

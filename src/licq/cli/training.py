@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli_args import arch_name, check_images, check_output_dir, float_range, int_range, path_arg
+from ..cli_args import arch_name, check_images, check_output_dir, float_range, int_range, path_arg, quality_value
 from ..errors import LicqError
 from ..quantizers.spec import ALL_STATES, NAMES as QUANTIZERS
 from ..training.config import FinetuneConfig, TrainConfig
@@ -51,7 +51,8 @@ def _cmd_finetune(a: argparse.Namespace) -> None:
                          exclude=exclude, control=a.control, precision=a.precision,
                          idempotence=a.idempotence, idempotence_generations=a.idempotence_generations,
                          anchor=a.anchor, init=a.init, saturation=a.saturation, waves=a.waves,
-                         quality_balance=a.quality_balance)
+                         quality_balance=a.quality_balance,
+                         qualities=tuple(map(float, a.qualities)) if a.qualities else None)
     from ..training.loop import finish_distributed
 
     decoder = finetune(cfg, resume=a.resume)
@@ -137,6 +138,9 @@ def add_finetune(sub) -> None:
     saturation_opt(f, F.saturation)
     waves_opt(f, F.waves)
     quality_balance_opt(f, F.quality_balance)
+    f.add_argument("--qualities", type=quality_value, nargs=2, metavar=("LO", "HI"),
+                   help="channel-vr: draw each crop's quality from LO-HI instead of the whole range (a stage "
+                        "for part of the range, e.g. the low qualities)")
     f.add_argument("--resume", action="store_true", help="continue the run in --out")
     precision_opt(f)
     f.set_defaults(func=_cmd_finetune, check=check_quantizer_opts, parser=f)

@@ -96,4 +96,5 @@ class FinetuneConfig:
     control: str | None = None  # "noise": g_s on noisy latents instead of the quantizer (control run)
     precision: str = "auto"  # g_s in "bf16" autocast or "fp32"; the quantizing encoder side is always fp32
     quality_balance: float = 0.0  # variable rate: weight of a crop's loss (λ_ref/λ)^this, as in TrainConfig
+    qualities: tuple[float, float] | None = None  # variable rate: draw each crop's quality from [lo, hi] only
     extra: dict = field(default_factory=dict)

@@ -107,16 +107,18 @@ def _control_noise(y: torch.Tensor) -> torch.Tensor:
 
 
 def quantized_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes: tuple[str, ...],
-                      control: str | None = None, precision: Precision = "fp32") -> dict[str, torch.Tensor]:
+                      control: str | None = None, precision: Precision = "fp32",
+                      qualities: tuple[float, float] | None = None) -> dict[str, torch.Tensor]:
     """Inference-exact encoder side, differentiable decoder side (noisy latents for the control).
 
     Everything that decides the quantized latents (g_a, h_a, h_s, the quantizer)
     runs in fp32 as at inference; ``precision`` applies to the synthesis g_s only.
+    ``qualities`` (a variable-rate model): the range each crop's quality is drawn from.
     """
     net = m.net
     synthesize = partial(transform_runner(x, precision), net.g_s)
     if getattr(net, "variable_rate", False):
-        return _variable_rate_forward(m, q, x, modes, synthesize, control)
+        return _variable_rate_forward(m, q, x, modes, synthesize, control, qualities)
     if control == "noise":  # the decoder input depends on y alone: no hyper path
         with torch.no_grad():
             y = net.analysis(x)
@@ -134,16 +136,17 @@ def quantized_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes: tupl
 
 
 def _variable_rate_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes: tuple[str, ...],
-                           synthesize, control: str | None = None) -> dict[str, torch.Tensor]:
+                           synthesize, control: str | None = None,
+                           qualities: tuple[float, float] | None = None) -> dict[str, torch.Tensor]:
     """:func:`quantized_forward` of a variable-rate model: each crop at its own quality (drawn
-    uniformly from the model's range), the codec's group loop with the real quantizer's levels
+    uniformly from the model's range, or from ``qualities``), the codec's group loop with the real quantizer's levels
     (for the noise control, each group's latents plus uniform noise instead, which the later groups'
     contexts then read). Adds ``"quality"`` and ``"lmbda"`` (each crop's) and, when the entropy
     parameters train, ``"bits"`` per crop."""
-    from ..models.channel import draw_qualities, quality_lambda
+    from ..models.channel import QUALITY_RANGE, draw_qualities, quality_lambda
 
     net = m.net
-    quality = draw_qualities(x.shape[0])
+    quality = draw_qualities(x.shape[0], qualities or QUALITY_RANGE)
     gain, inverse_gain = net.gains(quality)
     entropy = "h_s" in modes
     with torch.set_grad_enabled(entropy):
@@ -221,6 +224,18 @@ def _check(cfg: FinetuneConfig) -> None:
         raise LicqError("--idempotence-generations unrolls the idempotence term: give --idempotence BETA too")
 
 
+def _check_qualities(bounds: tuple[float, float], name: str, variable: bool) -> None:
+    """``--qualities LO HI``: a part of a variable-rate model's range, LO ≤ HI."""
+    from ..models.channel import QUALITY_RANGE
+
+    if not variable:
+        raise LicqError(f"--qualities draws the qualities of a variable-rate model; {name} has one λ")
+    lo, hi = bounds
+    if not QUALITY_RANGE[0] <= lo <= hi <= QUALITY_RANGE[1]:
+        raise LicqError(f"--qualities must be LO HI with {QUALITY_RANGE[0]:g} <= LO <= HI <= {QUALITY_RANGE[1]:g}, "
+                        f"got {lo:g} {hi:g}")
+
+
 def _base_lmbda(cfg: FinetuneConfig, base: LoadedModel) -> float:
     """The rate weight: ``cfg.lmbda``, else the base model's λ from the zoo manifest."""
     if cfg.lmbda is not None:
@@ -296,6 +311,8 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
     if cfg.quality_balance and not variable:
         raise LicqError("--quality-balance weighs the qualities of a variable-rate model; "
                         f"{base.name} has one λ")
+    if cfg.qualities is not None:
+        _check_qualities(cfg.qualities, base.name, variable)
     precision = resolve_precision(cfg.precision, torch.device("cpu"))
     m, trained = _trainable_copy(base, modes)
     init = _start_from(m, modes, cfg) if cfg.init else None
@@ -327,7 +344,7 @@ def finetune_model(cfg: FinetuneConfig, resume: bool = False, progress: bool = T
                                           "meta": meta})
 
     def train_step(x: torch.Tensor) -> dict[str, float]:
-        o = quantized_forward(m, q, x, modes, cfg.control, precision)
+        o = quantized_forward(m, q, x, modes, cfg.control, precision, cfg.qualities)
         mse = torch.mean((o["x_hat"] - x) ** 2)
         pixels = x.shape[2] * x.shape[3]
         if "lmbda" in o:  # variable rate: each crop with its own λ
