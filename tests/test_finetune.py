@@ -319,6 +319,9 @@ def test_decoder_description_names_the_idempotence_generations():
     assert "generations" not in export.describe_finetune(base)  # K = 1, or files from before the option
     base["config"]["idempotence_generations"] = 4
     assert "idempotence term β 4 over 4 generations" in export.describe_finetune(base)
+    assert "quality" not in export.describe_finetune(base)
+    base["config"].update(quality_balance=0.45, qualities=[1.0, 2.0])  # a variable-rate stage's weighting and range
+    assert "quality balance 0.45, qualities 1–2 only" in export.describe_finetune(base)
 
 
 def test_training_command_of_an_export_reproduces_the_run_settings():

@@ -298,6 +298,8 @@ def describe_finetune(meta: dict, parts: list[str] | None = None) -> str:
         text += f", saturation boost {cfg['saturation']:g}"
     if cfg.get("waves"):
         text += f", colour-wave crops {cfg['waves']:g}"
+    if cfg.get("quality_balance"):
+        text += f", quality balance {cfg['quality_balance']:g}"
     if cfg.get("qualities"):
         text += f", qualities {cfg['qualities'][0]:g}–{cfg['qualities'][1]:g} only"
     if cfg.get("exclude"):
