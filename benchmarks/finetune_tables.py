@@ -217,6 +217,8 @@ trained by the recipe of the shipped licq-vr-ft-tcq8-dec (see finetune_vr.sh); `
 that shipped decoder. `sq-ft-dec-idem` is `sq-ft-dec` with 300 more steps that add the idempotence
 term: it ships as licq-vr-ft-sq-dec (licq 0.4.3), which `--finetuned auto` codes with at
 qualities 2-7 (quality 1 keeps the base decoder: there it fails the adoption rule).
+These tables record the licq-vr of licq 0.4.0-0.4.3 (digest 5a60a508992ec20a) and its decoders;
+licq 0.4.4 replaced it (docs/variable-rate.md), and finetune_vr.sh now runs on the new weights.
 
 Plots: `rd-kodak.png`, `rd-heldout.png`, `per-image-kodak.png`, `per-image-heldout.png`.
 """}

@@ -10,12 +10,14 @@
 #   bash benchmarks/release/ship_vr.sh sq RUN LO HI
 #
 # decoder:   licq-vr's recipe since 0.4.4, on a campaign checkpoint: its decoder (g_s, LRP, inverse gains)
-#            finetuned on its own real SQ latents, every crop at its own quality (1600 steps at 5e-5, crops
-#            of 128 from the photos and the man-made scenes, saturation boost and colour-wave crops 0.25,
-#            seed 5, held-out list excluded; run $W/ft/TAG-a), then 300 steps at 2e-5 with the idempotence
-#            term, β 8 over 2 re-encodings (seed 6; `licq finetune --init`, run $W/ft/TAG), merged into
-#            $W/TAG-merged.pt like candidate; check and zoo take it as they take a candidate. About 45 min
-#            on 2 threads (AMD EPYC, 2 cores).
+#            finetuned on its own real SQ latents, every crop at its own quality, in four stages (crops of
+#            128 from the photos and the man-made scenes, saturation boost and colour-wave crops 0.25,
+#            held-out list excluded; each stage `licq finetune --init` on the one before): 1600 steps at
+#            5e-5 (seed 5, run $W/ft/TAG-a); 300 at 2e-5 with the idempotence term, β 8 over 2
+#            re-encodings (seed 6, TAG-b); 300 at β 16 over 3, quality balance 0.45 (seed 7, TAG-c); 150
+#            at β 16 over 3 at qualities 1-2 only (seed 8, $W/ft/TAG), against the quality-1 floor. Merged
+#            into $W/TAG-merged.pt like candidate; check and zoo take it as they take a candidate. About
+#            75 min on 2 threads (AMD EPYC, 2 cores).
 # candidate: the g_s recipe on the checkpoint (decoder finetuning on real SQ latents, every crop at
 #            its own quality, with the idempotence term: by default 300 steps, lr 2e-5, β 8 over 2
 #            re-encodings, saturation boost 0.25, THREADS threads), merged into $W/TAG-merged.pt (half
@@ -30,8 +32,8 @@
 #            with CHECKPOINT that of the weights before the recipe too (what the recipe costs on Kodak).
 #            Exit status 1 when a quality fails the rule.
 # zoo:       export the checkpoint with TAG's decoder laid over it as licq-vr, the release's CDF tables,
-#            and its golden files (tests/golden/make.py zoo-vr-sq zoo-vr-tcq8). A TCQ-8 decoder of the
-#            licq-vr it replaces no longer fits (the suite refuses it): run tcq again.
+#            and its golden files (tests/golden/make.py zoo-vr-sq zoo-vr-sq-q1 zoo-vr-tcq8). A TCQ-8 decoder of the
+#            licq-vr it replaces no longer fits: export drops it (and the SQ decoder) from the zoo; run tcq again.
 # tcq:       the TCQ-8 decoder of the zoo's licq-vr, the paper's method: g_s, LRP and the inverse gains
 #            finetuned on real TCQ-8 latents at licq-vr's TCQ defaults, every crop at its own quality (by
 #            default 1600 steps, lr 5e-5, crop 128, saturation boost 0.25 and colour-wave crops 0.25, on
@@ -68,11 +70,16 @@ decoder)
   ck=${1:?CHECKPOINT}; tag=${2:?TAG}
   common=(--base "$ck" --arch channel-vr --quantizer sq --train dec --crop 128 --saturation 0.25 --waves 0.25
           --threads "${THREADS:-2}" --exclude results/finetune/heldout.txt --resume)
-  [ -f "$W/ft/$tag-a/decoder.pt" ] || OMP_NUM_THREADS=${THREADS:-2} licq finetune "${data[@]}" "${common[@]}" \
-    --steps 1600 --lr 5e-5 --seed 5 --out "$W/ft/$tag-a" > "$W/ft-$tag-a.log" 2>&1
-  [ -f "$W/ft/$tag/decoder.pt" ] || OMP_NUM_THREADS=${THREADS:-2} licq finetune "${data[@]}" "${common[@]}" \
-    --init "$W/ft/$tag-a" --steps 300 --lr 2e-5 --seed 6 --idempotence 8 --idempotence-generations 2 \
-    --out "$W/ft/$tag" > "$W/ft-$tag.log" 2>&1
+  stage() {  # RUN, then its options
+    [ -f "$W/ft/$1/decoder.pt" ] || OMP_NUM_THREADS=${THREADS:-2} licq finetune "${data[@]}" "${common[@]}" \
+      "${@:2}" --out "$W/ft/$1" > "$W/ft-$1.log" 2>&1
+  }
+  stage "$tag-a" --steps 1600 --lr 5e-5 --seed 5
+  stage "$tag-b" --init "$W/ft/$tag-a" --steps 300 --lr 2e-5 --seed 6 --idempotence 8 --idempotence-generations 2
+  stage "$tag-c" --init "$W/ft/$tag-b" --steps 300 --lr 2e-5 --seed 7 --idempotence 16 --idempotence-generations 3 \
+    --quality-balance 0.45
+  stage "$tag" --init "$W/ft/$tag-c" --steps 150 --lr 2e-5 --seed 8 --idempotence 16 --idempotence-generations 3 \
+    --qualities 1 2
   $py -m licq.zoo.export "$ck" --with-decoder "$W/ft/$tag" --candidate "$W/$tag-merged.pt"
   ;;
 candidate)
@@ -108,7 +115,7 @@ zoo)
   ck=$(stage_checkpoint "${1:?CHECKPOINT}"); tag=${2:?TAG}; notes=${3:?NOTES}
   $py -m licq.zoo.export "$ck" --name licq-vr --with-decoder "$W/ft/$tag" --notes "$notes" > /dev/null
   $py -m licq.zoo.tables
-  $py tests/golden/make.py zoo-vr-sq zoo-vr-tcq8
+  $py tests/golden/make.py zoo-vr-sq zoo-vr-sq-q1 zoo-vr-tcq8
   echo "licq-vr exported; commit src/licq/zoo and tests/golden with the release" >&2
   ;;
 tcq)

@@ -40,11 +40,13 @@ CASES = {
     "vr-tcq8": {"model": "vr-tiny.pt", "arch": "channel-vr", "quality": 6.1, "quantizer": "tcq", "states": 8},
     "vr-sq-grid": {"model": "vr-tiny.pt", "arch": "channel-vr", "quality": 1.5, "quantizer": "sq-grid"},
     "zoo-vr-sq": {"model": "licq-vr", "quality": 5.5, "quantizer": "sq", "finetuned": None},
-    "zoo-vr-sq-ft": {"model": "licq-vr", "quality": 5.5, "quantizer": "sq"},
-    "zoo-vr-sq-q1": {"model": "licq-vr", "quality": 1.25, "quantizer": "sq"},  # below the SQ decoder's qualities
+    "zoo-vr-sq-q1": {"model": "licq-vr", "quality": 1.25, "quantizer": "sq"},
     "zoo-vr-tcq8": {"model": "licq-vr", "quality": 2.25, "quantizer": "tcq", "states": 8, "finetuned": None,
                    "step": 0.6, "tcq_lambda": 0.02},  # the setting it was written with
-    "zoo-vr-tcq8-ft": {"model": "licq-vr", "quality": 2.25, "quantizer": "tcq", "states": 8},
+    # as licq encode codes, with licq-vr's finetuned decoders: only while the zoo has them ("needs")
+    "zoo-vr-sq-ft": {"model": "licq-vr", "quality": 5.5, "quantizer": "sq", "needs": "licq-vr-ft-sq-dec"},
+    "zoo-vr-tcq8-ft": {"model": "licq-vr", "quality": 2.25, "quantizer": "tcq", "states": 8,
+                       "needs": "licq-vr-ft-tcq8-dec"},
 }
 VR_WEIGHTS = HERE / "vr-tiny.pt"
 
@@ -72,25 +74,25 @@ def latents_sha256(data: bytes, model: str | None) -> str:
     return hashlib.sha256(decode_latents(data, model)[2].contiguous().numpy().tobytes()).hexdigest()
 
 
-def in_zoo(name: str) -> bool:
-    """Whether this zoo has the model a case names (weight files beside this script always count)."""
+def in_zoo(case: dict) -> bool:
+    """Whether this zoo has the model a case names and the decoder it needs, if any (weight files
+    beside this script always count)."""
     from licq.errors import LicqError
     from licq.zoo import entry
 
-    if name.endswith(".pt"):
-        return True
+    names = [n for n in (case["model"], case.get("needs")) if n and not n.endswith(".pt")]
     try:
-        return bool(entry(name))
+        return all(entry(n) for n in names)
     except LicqError:
         return False
 
 
 def main() -> None:
-    stems = sys.argv[1:] or [s for s in CASES if in_zoo(CASES[s]["model"])]  # licq-vr's once the zoo has it
+    stems = sys.argv[1:] or [s for s in CASES if in_zoo(CASES[s])]  # licq-vr's once the zoo has it
     unknown = sorted(set(stems) - set(CASES))
     if unknown:
         sys.exit(f"unknown golden file(s) {', '.join(unknown)}; known: {', '.join(CASES)}")
-    missing = [s for s in stems if not in_zoo(CASES[s]["model"])]
+    missing = [s for s in stems if not in_zoo(CASES[s])]
     if missing:
         sys.exit(f"the zoo has no model for {', '.join(missing)}")
     write_vr_weights()
@@ -100,6 +102,7 @@ def main() -> None:
     for stem in stems:
         kwargs = CASES[stem]
         kw = dict(kwargs)
+        kw.pop("needs", None)
         model = model_arg(kw.pop("model"))
         data = licq.encode_full(image, model, **{"finetuned": "auto", **kw}).data  # as licq encode, unless the case says
         reader = model if model.endswith(".pt") else None  # a zoo file's header names its decoder, as the test reads it
