@@ -294,7 +294,7 @@ def test_finetuning_keeps_to_the_qualities_asked(vr_model, tmp_path, monkeypatch
     Image.fromarray(smooth_image(72, 72, seed=34)).save(data / "0.png")
     drawn, draw = [], channel.draw_qualities
 
-    def spy(n, bounds=channel.QUALITY_RANGE):
+    def spy(n, bounds=None):
         q = draw(n, bounds)
         drawn.append(q)
         return q

@@ -73,11 +73,11 @@ def checked_quality(quality: float) -> float:
     return round(quality * QUALITY_SCALE) / QUALITY_SCALE
 
 
-def draw_qualities(n: int, bounds: tuple[float, float] = QUALITY_RANGE) -> Tensor:
-    """``n`` qualities drawn uniformly from ``bounds`` (default :data:`QUALITY_RANGE`; global RNG):
+def draw_qualities(n: int, bounds: tuple[float, float] | None = None) -> Tensor:
+    """``n`` qualities drawn uniformly from ``bounds`` (None: :data:`QUALITY_RANGE`; global RNG):
     training and finetuning give every crop its own, so the whole continuous knob is trained
     (finetuning may keep to part of it: ``licq finetune --qualities``)."""
-    lo, hi = bounds
+    lo, hi = bounds or QUALITY_RANGE
     return lo + (hi - lo) * torch.rand(n)
 
 

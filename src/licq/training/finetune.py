@@ -143,10 +143,10 @@ def _variable_rate_forward(m: LoadedModel, q: Quantizer, x: torch.Tensor, modes:
     (for the noise control, each group's latents plus uniform noise instead, which the later groups'
     contexts then read). Adds ``"quality"`` and ``"lmbda"`` (each crop's) and, when the entropy
     parameters train, ``"bits"`` per crop."""
-    from ..models.channel import QUALITY_RANGE, draw_qualities, quality_lambda
+    from ..models.channel import draw_qualities, quality_lambda
 
     net = m.net
-    quality = draw_qualities(x.shape[0], qualities or QUALITY_RANGE)
+    quality = draw_qualities(x.shape[0], qualities)
     gain, inverse_gain = net.gains(quality)
     entropy = "h_s" in modes
     with torch.set_grad_enabled(entropy):
