@@ -164,15 +164,18 @@ def test_half_precision_weights_keep_the_likelihood_floor(tmp_path):
     assert saved["g_a.0.weight"].dtype == torch.float16
 
 
-def test_compressai_is_imported_without_its_point_cloud_dependency():
-    """licq's start-up skips torch_geometric (CompressAI's point-cloud code imports it: seconds per
-    command); the stand-ins leave sys.modules, so the real package still imports afterwards."""
+def test_compressai_is_imported_without_its_point_cloud_and_vision_dependencies():
+    """licq's start-up skips torch_geometric and torchvision (CompressAI's point-cloud code and
+    transform registry import them, and through them torch._dynamo: seconds per command); the
+    stand-ins leave sys.modules, so the real packages still import afterwards."""
     import subprocess
     import sys
 
     code = ("import sys, licq.codec, licq._compressai as c; "
-            "assert not any(n.split('.')[0] == 'torch_geometric' for n in sys.modules), 'torch_geometric imported'; "
+            "heavy = [n for n in sys.modules if n.split('.')[0] in ('torch_geometric', 'torchvision') "
+            "or n.startswith('torch._dynamo')]; assert not heavy, heavy[:5]; "
             "assert c.MeanScaleHyperprior and c.RansEncoder; "
-            "import torch_geometric.data as d; assert d.__file__ and hasattr(d.Data, 'num_nodes')")
+            "import torch_geometric.data as d; assert d.__file__ and hasattr(d.Data, 'num_nodes'); "
+            "import torchvision.transforms as t; assert t.__file__ and hasattr(t, 'Compose')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
