@@ -17,7 +17,11 @@
 #            re-encodings (seed 6, TAG-b); 300 at β 16 over 3, quality balance 0.45 (seed 7, TAG-c); 150
 #            at β 16 over 3 at qualities 1-2 only (seed 8, $W/ft/TAG), against the quality-1 floor. Merged
 #            into $W/TAG-merged.pt like candidate; check and zoo take it as they take a candidate. About
-#            75 min on 2 threads (AMD EPYC, 2 cores).
+#            75 min on 2 threads (AMD EPYC, AVX2, 2 cores). SQ_STEPS sets the first stage's steps; with
+#            SQ_STEPS=0 there is none and the idempotence stages start from the checkpoint's own decoder
+#            (on a campaign checkpoint the first stage gained nothing on Kodak; without it the stages
+#            take 15 min in bf16 on an AMD EPYC with AVX-512 BF16; docs/variable-rate.md has what they
+#            gave on the second leg's step 3000).
 # candidate: the g_s recipe on the checkpoint (decoder finetuning on real SQ latents, every crop at
 #            its own quality, with the idempotence term: by default 300 steps, lr 2e-5, β 8 over 2
 #            re-encodings, saturation boost 0.25, THREADS threads), merged into $W/TAG-merged.pt (half
@@ -74,8 +78,12 @@ decoder)
     [ -f "$W/ft/$1/decoder.pt" ] || OMP_NUM_THREADS=${THREADS:-2} licq finetune "${data[@]}" "${common[@]}" \
       "${@:2}" --out "$W/ft/$1" > "$W/ft-$1.log" 2>&1
   }
-  stage "$tag-a" --steps 1600 --lr 5e-5 --seed 5
-  stage "$tag-b" --init "$W/ft/$tag-a" --steps 300 --lr 2e-5 --seed 6 --idempotence 8 --idempotence-generations 2
+  first=()  # SQ_STEPS=0: no first stage; the idempotence stages start from the checkpoint's own decoder
+  if [ "${SQ_STEPS:-1600}" -gt 0 ]; then
+    stage "$tag-a" --steps "${SQ_STEPS:-1600}" --lr 5e-5 --seed 5
+    first=(--init "$W/ft/$tag-a")
+  fi
+  stage "$tag-b" "${first[@]}" --steps 300 --lr 2e-5 --seed 6 --idempotence 8 --idempotence-generations 2
   stage "$tag-c" --init "$W/ft/$tag-b" --steps 300 --lr 2e-5 --seed 7 --idempotence 16 --idempotence-generations 3 \
     --quality-balance 0.45
   stage "$tag" --init "$W/ft/$tag-c" --steps 150 --lr 2e-5 --seed 8 --idempotence 16 --idempotence-generations 3 \
